@@ -1,0 +1,212 @@
+"""The routing table: the data model of routes.json, shared by the compiler (writer) and the runtime (reader).
+
+Plain frozen dataclasses; `to_json` gives the exact JSON document, `from_json` reads it back and checks the
+version. Nothing here knows YAML or rule text (see docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+VERSION = 1
+
+JSON = dict[str, Any]
+
+
+class TableError(Exception):
+    """routes.json is missing, unreadable, or of another version."""
+
+
+@dataclass(frozen=True)
+class Position:
+    file: str
+    line: int
+    col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+    def to_json(self) -> JSON:
+        return {"file": self.file, "line": self.line, "col": self.col}
+
+    @staticmethod
+    def from_json(data: JSON | None) -> Position | None:
+        if data is None:
+            return None
+        return Position(str(data["file"]), int(data["line"]), int(data["col"]))
+
+
+def _pos_json(pos: Position | None) -> JSON | None:
+    return pos.to_json() if pos else None
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str
+    kind: str  # openai | azure | databricks | anthropic | echo
+    api: str  # chat | responses
+    settings: dict[str, Any]  # kind-specific fields; strings may hold ${VAR} references
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+    pos: Position | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "api": self.api,
+            "settings": self.settings,
+            "headers": self.headers,
+            "body": self.body,
+            "pos": _pos_json(self.pos),
+        }
+
+    @staticmethod
+    def from_json(data: JSON) -> Provider:
+        return Provider(
+            name=data["name"],
+            kind=data["kind"],
+            api=data["api"],
+            settings=dict(data["settings"]),
+            headers=dict(data["headers"]),
+            body=dict(data["body"]),
+            pos=Position.from_json(data.get("pos")),
+        )
+
+
+def empty_params() -> dict[str, Any]:
+    return {"reasoning_effort": None, "max_tokens": None, "temperature": None, "headers": {}, "body": {}}
+
+
+@dataclass(frozen=True)
+class Target:
+    id: str  # a category name, or "provider/model"
+    provider: str
+    model: str  # model or deployment name sent upstream
+    base_model: str  # the model the capabilities were looked up with
+    capabilities: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=empty_params)
+    pos: Position | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "model": self.model,
+            "base_model": self.base_model,
+            "capabilities": self.capabilities,
+            "params": self.params,
+            "pos": _pos_json(self.pos),
+        }
+
+    @staticmethod
+    def from_json(data: JSON) -> Target:
+        return Target(
+            id=data["id"],
+            provider=data["provider"],
+            model=data["model"],
+            base_model=data["base_model"],
+            capabilities=dict(data["capabilities"]),
+            params=dict(data["params"]),
+            pos=Position.from_json(data.get("pos")),
+        )
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    source: str  # the rule text as written, for explain
+    when: JSON  # JSON AST (docs/ARCHITECTURE.md)
+    chain: tuple[str, ...]  # target ids, fallbacks folded in
+    origin: str  # "config" | "default"
+    pos: Position | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "name": self.name,
+            "source": self.source,
+            "when": self.when,
+            "chain": list(self.chain),
+            "origin": self.origin,
+            "pos": _pos_json(self.pos),
+        }
+
+    @staticmethod
+    def from_json(data: JSON) -> Route:
+        return Route(
+            name=data["name"],
+            source=data["source"],
+            when=data["when"],
+            chain=tuple(data["chain"]),
+            origin=data["origin"],
+            pos=Position.from_json(data.get("pos")),
+        )
+
+
+@dataclass(frozen=True)
+class Server:
+    host: str = "127.0.0.1"
+    port: int = 8082
+    auth_token: str | None = None  # usually a ${VAR} reference
+
+    def to_json(self) -> JSON:
+        return {"host": self.host, "port": self.port, "auth_token": self.auth_token}
+
+    @staticmethod
+    def from_json(data: JSON) -> Server:
+        return Server(host=data["host"], port=int(data["port"]), auth_token=data.get("auth_token"))
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    source: str
+    server: Server
+    providers: dict[str, Provider]
+    targets: dict[str, Target]
+    routes: tuple[Route, ...]
+
+    def to_json(self) -> JSON:
+        return {
+            "version": VERSION,
+            "source": self.source,
+            "server": self.server.to_json(),
+            "providers": {name: p.to_json() for name, p in self.providers.items()},
+            "targets": {tid: t.to_json() for tid, t in self.targets.items()},
+            "routes": [r.to_json() for r in self.routes],
+        }
+
+    def dumps(self) -> str:
+        """The exact bytes of routes.json: sorted keys, stable across compiles."""
+        return json.dumps(self.to_json(), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+    @staticmethod
+    def from_json(data: JSON) -> RoutingTable:
+        version = data.get("version") if isinstance(data, dict) else None
+        if version != VERSION:
+            raise TableError(
+                f"routes.json version {version!r} is not supported (this claude-any reads version {VERSION}); "
+                "recompile it with `claude-any compile`"
+            )
+        try:
+            return RoutingTable(
+                source=data["source"],
+                server=Server.from_json(data["server"]),
+                providers={k: Provider.from_json(v) for k, v in data["providers"].items()},
+                targets={k: Target.from_json(v) for k, v in data["targets"].items()},
+                routes=tuple(Route.from_json(r) for r in data["routes"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TableError(f"routes.json is malformed ({exc!r}); recompile it with `claude-any compile`") from exc
+
+    @staticmethod
+    def load(path: str) -> RoutingTable:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                data = json.load(fh)
+        except OSError as exc:
+            raise TableError(f"{path}: cannot read: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise TableError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+        return RoutingTable.from_json(data)
