@@ -1,2 +1,177 @@
-def main() -> int:
-    return 0
+"""The `claude-any` command: compile | run | explain | code. Parses arguments and calls in; nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from claude_any.table import RoutingTable, TableError
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # bad config, bad arguments, unroutable model: all "fix your input" errors
+
+DEFAULT_ROUTES = "build/routes.json"
+DEFAULT_CONFIG = "config.yaml"
+
+
+class CliError(Exception):
+    """An error already phrased for the user; printed as `claude-any: error: …` with exit status 2."""
+
+
+def _compile_yaml(path: str) -> RoutingTable:
+    """Compile a YAML config in memory, printing every diagnostic; raise CliError when it has errors."""
+    from claude_any.compiler import compile_config
+
+    result = compile_config(path)
+    for diagnostic in result.diagnostics:
+        print(diagnostic.render(), file=sys.stderr)
+    if result.table is None:
+        errors = sum(1 for d in result.diagnostics if d.level == "error")
+        raise CliError(f"{path}: {errors} error{'s' if errors != 1 else ''}; nothing compiled")
+    return result.table
+
+
+def load_table(path: str) -> RoutingTable:
+    """A routes.json is loaded (version checked); a .yaml/.yml config is compiled in memory."""
+    if path.endswith((".yaml", ".yml")):
+        return _compile_yaml(path)
+    try:
+        return RoutingTable.load(path)
+    except TableError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from claude_any.compiler import write_routes
+
+    table = _compile_yaml(args.config)
+    write_routes(table, args.output)
+    print(f"wrote {args.output} ({len(table.routes)} routes, {len(table.targets)} targets)")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from claude_any.runtime.server import StartupError, serve
+
+    table = load_table(args.routes)
+    host = args.host or table.server.host
+    port = args.port if args.port is not None else table.server.port
+    try:
+        serve(table, host=host, port=port, env=os.environ, log_level=args.log_level, workers=args.workers)
+    except StartupError as exc:
+        raise CliError(str(exc)) from exc
+    return EXIT_OK
+
+
+def _default_routes_source() -> str:
+    if Path(DEFAULT_ROUTES).exists():
+        return DEFAULT_ROUTES
+    if Path(DEFAULT_CONFIG).exists():
+        return DEFAULT_CONFIG
+    raise CliError(f"no {DEFAULT_ROUTES} or {DEFAULT_CONFIG} here; pass --config CONFIG or --routes ROUTES")
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from claude_any.explain import ExplainError, explain
+
+    source = args.config or args.routes or _default_routes_source()
+    table = load_table(source)
+    try:
+        text, routable = explain(
+            table,
+            model=args.model,
+            source=source,
+            tokens=args.tokens,
+            thinking=args.thinking,
+            image=args.image,
+            tools=args.tool,
+            headers=args.header,
+            request_file=args.request,
+            stream=not args.no_stream,
+        )
+    except ExplainError as exc:
+        raise CliError(str(exc)) from exc
+    print(text)
+    return EXIT_OK if routable else EXIT_USAGE
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    from claude_any.launcher import LaunchError, run_claude_code
+
+    source = args.config or _default_routes_source()
+    table = load_table(source)
+    claude_args = list(args.claude_args)
+    if claude_args and claude_args[0] == "--":
+        claude_args = claude_args[1:]
+    try:
+        return run_claude_code(table, claude_args, env=os.environ)
+    except LaunchError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="claude-any",
+        description="Run Claude Code (or any Anthropic Messages client) on OpenAI, Azure OpenAI, Databricks "
+        "and OpenAI-compatible servers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="validate a config.yaml and write the routing table")
+    p.add_argument("config", metavar="CONFIG", help="config.yaml")
+    p.add_argument(
+        "-o", "--output", default=DEFAULT_ROUTES, help=f"routes.json to write (default {DEFAULT_ROUTES})"
+    )
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("run", help="serve the Anthropic Messages API from a routes.json or config.yaml")
+    p.add_argument("routes", metavar="ROUTES_OR_CONFIG", help="build/routes.json, or a config .yaml")
+    p.add_argument("--host", default=None, help="address to bind (default: server.host, else 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default: server.port, else 8082)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("explain", help="show how a model name is routed, offline")
+    p.add_argument("model", metavar="MODEL", help="the model a client asks for, e.g. claude-sonnet-4-6")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", help="a config.yaml (compiled in memory)")
+    src.add_argument("--routes", help="a routes.json")
+    p.add_argument("--tokens", type=int, default=None, help="estimated input tokens of the request")
+    p.add_argument("--thinking", action="store_true", help="the request asks for extended thinking")
+    p.add_argument("--image", action="store_true", help="the request holds an image")
+    p.add_argument("--tool", action="append", default=[], metavar="NAME", help="a tool the request offers")
+    p.add_argument("--header", action="append", default=[], metavar="K=V", help="a request header")
+    p.add_argument(
+        "--request", metavar="FILE.json", help="derive the facts from a real Anthropic request body"
+    )
+    p.add_argument("--no-stream", action="store_true", help="explain a non-streaming request")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("code", help="start claude-any on a free port and run Claude Code through it")
+    p.add_argument(
+        "--config", help="config.yaml or routes.json (default: build/routes.json, else config.yaml)"
+    )
+    p.add_argument("claude_args", nargs=argparse.REMAINDER, help="arguments for claude, after --")
+    p.set_defaults(func=cmd_code)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except CliError as exc:
+        print(f"claude-any: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -186,7 +186,8 @@ class RoutingTable:
         version = data.get("version") if isinstance(data, dict) else None
         if version != VERSION:
             raise TableError(
-                f"routes.json version {version!r} is not supported (this claude-any reads version {VERSION}); "
+                f"routes.json version {version!r} is not supported "
+                f"(this claude-any reads version {VERSION}); "
                 "recompile it with `claude-any compile`"
             )
         try:
@@ -198,7 +199,9 @@ class RoutingTable:
                 routes=tuple(Route.from_json(r) for r in data["routes"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
-            raise TableError(f"routes.json is malformed ({exc!r}); recompile it with `claude-any compile`") from exc
+            raise TableError(
+                f"routes.json is malformed ({exc!r}); recompile it with `claude-any compile`"
+            ) from exc
 
     @staticmethod
     def load(path: str) -> RoutingTable:
