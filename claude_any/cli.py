@@ -55,12 +55,33 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from claude_any.runtime.server import StartupError, serve
+    from claude_any.secrets import references
 
     table = load_table(args.routes)
     host = args.host or table.server.host
     port = args.port if args.port is not None else table.server.port
+
+    def announce() -> None:
+        url = f"http://{host}:{port}"
+        key = "unused"
+        if table.server.auth_token:
+            refs = references(table.server.auth_token)
+            key = f"${refs[0]}" if refs else "<server.auth_token>"
+        print(f"claude-any: serving {url} ({len(table.targets)} targets, {len(table.routes)} routes)")
+        print(
+            f"start Claude Code with:  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={key} claude", flush=True
+        )
+
     try:
-        serve(table, host=host, port=port, env=os.environ, log_level=args.log_level, workers=args.workers)
+        serve(
+            table,
+            host=host,
+            port=port,
+            env=os.environ,
+            log_level=args.log_level,
+            workers=args.workers,
+            on_ready=announce,
+        )
     except StartupError as exc:
         raise CliError(str(exc)) from exc
     return EXIT_OK
@@ -164,8 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        code: int = args.func(args)
-        return code
+        code = args.func(args)
+        return int(code)
     except CliError as exc:
         print(f"claude-any: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -89,10 +89,13 @@ class Target:
     capabilities: dict[str, Any]
     params: dict[str, Any] = field(default_factory=empty_params)
     pos: Position | None = None
+    # Tried after this target when a request names it directly (`model: large`); route chains fold them in.
+    fallbacks: tuple[str, ...] = ()
 
     def to_json(self) -> JSON:
         return {
             "id": self.id,
+            "fallbacks": list(self.fallbacks),
             "provider": self.provider,
             "model": self.model,
             "base_model": self.base_model,
@@ -111,6 +114,7 @@ class Target:
             capabilities=dict(data["capabilities"]),
             params=dict(data["params"]),
             pos=Position.from_json(data.get("pos")),
+            fallbacks=tuple(data.get("fallbacks", ())),
         )
 
 

@@ -1,0 +1,27 @@
+"""Rule expressions: text -> AST (parser), AST -> errors (checker), AST -> JSON for routes.json."""
+
+from claude_any.grammar.ast import Expr, Span
+from claude_any.grammar.checker import (
+    FACTS,
+    ExprError,
+    always_false,
+    always_true,
+    check,
+    render_caret,
+    to_json,
+)
+from claude_any.grammar.parser import ExprSyntaxError, parse
+
+__all__ = [
+    "FACTS",
+    "Expr",
+    "ExprError",
+    "ExprSyntaxError",
+    "Span",
+    "always_false",
+    "always_true",
+    "check",
+    "parse",
+    "render_caret",
+    "to_json",
+]

@@ -1,0 +1,331 @@
+"""Per-model capability table: what a Chat Completions upstream accepts for a given model.
+
+Seed data from shared/reference/models.md (family rules F1-F12, the per-model table, the defaults for
+unknown models). It is data, not logic: `_ROWS` is an ordered list of (provider kinds, name pattern, facts)
+and the first row matching the normalised model name wins. Facts a row leaves out come from `_BASE`, and
+the token field from the provider kind. The compiler stores the result in routes.json, where the config
+may override any key per target (docs/ARCHITECTURE.md "Capabilities").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# What Claude Code assumes about the model it talks to, for `explain`'s advice on smaller upstreams.
+CLAUDE_CONTEXT = 200_000
+CLAUDE_MAX_OUTPUT = 32_000
+
+# reasoning_effort values from lowest to highest (2026 OpenAI SDK enum); used to pick the nearest value.
+EFFORT_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+
+MCT = "max_completion_tokens"
+MT = "max_tokens"
+
+# Every key lookup() returns; the compiler rejects other keys in a config's `capabilities:` override.
+CAPABILITY_KEYS: tuple[str, ...] = (
+    "family",
+    "token_param",
+    "max_output",
+    "context",
+    "reasoning",
+    "sampling",
+    "efforts",
+    "default_effort",
+    "tools_effort",
+    "parallel_tool_calls",
+    "stop",
+    "vision",
+    "pdf",
+    "responses_only",
+    "reasoning_field",
+)
+
+# Only OpenAI itself documents PDF file parts on /chat/completions; elsewhere it is unverified (models.md
+# §4.1), so a row's `pdf: True` counts only for these kinds unless the config says otherwise.
+_PDF_KINDS = frozenset({"openai"})
+
+# Kinds that speak OpenAI's current dialect, where max_completion_tokens is the token field (§4.4).
+_MCT_KINDS = frozenset({"openai", "azure"})
+
+_BASE: dict[str, Any] = {
+    "family": "unknown",
+    "max_output": None,
+    "context": None,
+    "reasoning": False,
+    "sampling": "ok",
+    "efforts": [],
+    "default_effort": None,
+    "tools_effort": "any",
+    "parallel_tool_calls": "send",
+    "stop": "send",
+    "vision": False,
+    "pdf": False,
+    "responses_only": False,
+    "reasoning_field": "reasoning_content",
+}
+
+# Shared fact groups, spelled once and spread into rows below.
+_O_SERIES: dict[str, Any] = {
+    "context": 200_000,
+    "max_output": 100_000,
+    "reasoning": True,
+    "sampling": "drop",
+    "efforts": ["low", "medium", "high"],
+    "default_effort": "medium",
+    "parallel_tool_calls": "omit",  # even `false` is a 400 on o-series (F2)
+    "stop": "drop",
+    "vision": True,
+    "pdf": True,
+}
+_GPT5: dict[str, Any] = {
+    "context": 400_000,
+    "max_output": 128_000,
+    "reasoning": True,
+    "sampling": "drop",
+    "efforts": ["minimal", "low", "medium", "high"],
+    "default_effort": "medium",
+    "stop": "drop",
+    "vision": True,
+}
+_GPT5_NONE: dict[str, Any] = {  # gpt-5.1 and later: effort `none` is the default and enables sampling
+    **_GPT5,
+    "sampling": "only_at_none",
+    "efforts": ["none", "low", "medium", "high", "xhigh"],
+    "default_effort": "none",
+}
+_GPT5_TOOLS_NONE: dict[str, Any] = {  # F5: function tools on /chat/completions only with effort "none"
+    **_GPT5_NONE,
+    "tools_effort": "none_only",
+}
+_CHAT_128K: dict[str, Any] = {"context": 128_000, "max_output": 16_384, "vision": True}
+_GEMINI: dict[str, Any] = {
+    "token_param": MT,
+    "context": 1_048_576,
+    "max_output": 65_536,
+    "reasoning": True,
+    "efforts": ["none", "low", "medium", "high"],
+    "vision": True,
+    "pdf": True,
+}
+_CLAUDE: dict[str, Any] = {"context": 200_000, "max_output": 64_000, "vision": True, "pdf": True}
+_OPEN_WEIGHTS: dict[str, Any] = {"token_param": MT, "reasoning_field": "reasoning"}
+# models.md §4.4: ids that look like reasoning models get no sampling, stop or parallel_tool_calls.
+_GUESSED_REASONING: dict[str, Any] = {
+    **_OPEN_WEIGHTS,
+    "reasoning": True,
+    "sampling": "drop",
+    "parallel_tool_calls": "omit",
+    "stop": "drop",
+}
+
+
+@dataclass(frozen=True)
+class _Row:
+    kinds: frozenset[str] | None  # None = any provider kind
+    pattern: re.Pattern[str]
+    facts: dict[str, Any]
+
+
+def _row(pattern: str, family: str, facts: dict[str, Any], kinds: str | None = None) -> _Row:
+    return _Row(
+        frozenset(kinds.split()) if kinds else None,
+        re.compile(pattern),
+        {**facts, "family": family},
+    )
+
+
+# Ordered, first match wins: specific ids before their family, provider-specific rows before general ones.
+# Patterns see the normalised name (see _normalise): lower case, vendor prefix gone, `gpt-5-4` as `gpt-5.4`.
+_ROWS: tuple[_Row, ...] = (
+    # Databricks pay-per-token endpoints keep their own effort sets and defaults (F11, §2 DBX rows).
+    _row(
+        r"gpt-5\.[45]",
+        "gpt-5.4 (databricks)",
+        {**_GPT5, "efforts": ["low", "medium", "high"], "default_effort": None, "context": 1_050_000},
+        "databricks",
+    ),
+    _row(
+        r"gpt-5\.[12](?!\d)",
+        "gpt-5.1 (databricks)",
+        {**_GPT5_NONE, "efforts": ["none", "low", "medium", "high"]},
+        "databricks",
+    ),
+    _row(r"gpt-5(?![.\d])", "gpt-5 (databricks)", {**_GPT5, "default_effort": "minimal"}, "databricks"),
+    _row(
+        r"gemini-2\.5",
+        "gemini-2.5 (databricks)",
+        {**_GEMINI, "reasoning": False, "efforts": []},
+        "databricks",
+    ),
+    _row(
+        r"gemini-3", "gemini-3 (databricks)", {**_GEMINI, "efforts": ["low", "medium", "high"]}, "databricks"
+    ),
+    _row(r"(meta-)?llama-4", "llama-4 (databricks)", {**_OPEN_WEIGHTS, "context": 128_000}, "databricks"),
+    # Databricks Llama endpoints cap output below the model card (translation.md §16).
+    _row(
+        r"(meta-)?llama-3\.3",
+        "llama-3.3 (databricks)",
+        {**_OPEN_WEIGHTS, "context": 128_000, "max_output": 8_192},
+        "databricks",
+    ),
+    _row(
+        r"qwen3-next",
+        "qwen3-next (databricks)",
+        {**_OPEN_WEIGHTS, "context": 262_144, "max_output": 32_768},
+        "databricks",
+    ),
+    # F6: Responses-API-only families; the compiler refuses them on the chat API.
+    _row(r"o\d-pro", "o-pro", {**_O_SERIES, "responses_only": True}),
+    _row(
+        r"gpt-5(\.\d+)?-pro(?![\w.])",
+        "gpt-pro",
+        {**_GPT5, "efforts": ["high"], "default_effort": "high", "responses_only": True, "pdf": True},
+    ),
+    _row(
+        r".*codex|computer-use",
+        "codex",
+        {**_GPT5, "efforts": ["low", "medium", "high"], "responses_only": True, "pdf": True},
+    ),
+    # F7: chat-tuned gpt-5 variants (before the gpt-5 rows they would otherwise match).
+    _row(r"gpt-5-chat", "gpt-5-chat", {**_CHAT_128K, "pdf": True}),
+    _row(
+        r"gpt-5\.[12]-chat",
+        "gpt-5.1-chat",
+        {
+            **_CHAT_128K,
+            "reasoning": True,
+            "sampling": "drop",
+            "efforts": ["medium"],
+            "default_effort": "medium",
+            "stop": "drop",
+        },
+    ),
+    # 5.3-chat is reasoning per one source and not per another: drop what a reasoning model rejects.
+    _row(
+        r"gpt-5\.\d+-chat",
+        "gpt-5.3-chat",
+        {**_CHAT_128K, "reasoning": True, "sampling": "drop", "stop": "drop"},
+    ),
+    _row(r"(gpt-)?chat-latest", "chat-latest", _CHAT_128K),
+    # F5 and F4: gpt-5.x on OpenAI / Azure.
+    _row(
+        r"gpt-5\.6",
+        "gpt-5.6",
+        {**_GPT5_TOOLS_NONE, "context": 1_050_000, "default_effort": "medium", "pdf": True},
+    ),
+    _row(
+        r"gpt-5\.5",
+        "gpt-5.5",
+        {**_GPT5_TOOLS_NONE, "context": 1_050_000, "default_effort": "medium", "pdf": True},
+    ),
+    _row(r"gpt-5\.4-(mini|nano)", "gpt-5.4-mini", _GPT5_TOOLS_NONE),
+    _row(r"gpt-5\.4", "gpt-5.4", {**_GPT5_TOOLS_NONE, "context": 1_050_000, "pdf": True}),
+    # 5.2 + tools + effort is reported to fail on chat: assume the gpt-5.4 rule rather than a broken session.
+    _row(r"gpt-5\.2", "gpt-5.2", _GPT5_TOOLS_NONE),
+    _row(r"gpt-5\.1", "gpt-5.1", {**_GPT5_NONE, "efforts": ["none", "low", "medium", "high"]}),
+    _row(
+        r"gpt-5\.\d", "gpt-5.x", _GPT5_TOOLS_NONE
+    ),  # a newer 5.x nobody described: the strictest known rules
+    _row(r"gpt-5", "gpt-5", _GPT5),
+    # F2: o-series.
+    _row(r"o3-mini", "o3-mini", {**_O_SERIES, "vision": False, "pdf": False}),
+    _row(r"o\d", "o-series", _O_SERIES),
+    # F1: non-reasoning OpenAI chat models.
+    _row(r"gpt-4\.1-nano", "gpt-4.1", {"context": 1_047_576, "max_output": 32_768, "vision": True}),
+    _row(r"gpt-4\.1", "gpt-4.1", {"context": 300_000, "max_output": 32_768, "vision": True}, "azure"),
+    _row(r"gpt-4\.1", "gpt-4.1", {"context": 1_047_576, "max_output": 32_768, "vision": True, "pdf": True}),
+    _row(r"gpt-4o-2024-05-13", "gpt-4o", {**_CHAT_128K, "max_output": 4_096, "pdf": True}),
+    _row(r"(chatgpt-)?gpt-4o|chatgpt-4o", "gpt-4o", {**_CHAT_128K, "pdf": True}),
+    _row(r"gpt-4-turbo", "gpt-4-turbo", {"context": 128_000, "max_output": 4_096, "vision": True}),
+    _row(r"gpt-4", "gpt-4", {"context": 8_192, "max_output": 8_192}),
+    _row(r"gpt-3\.?5", "gpt-3.5", {"context": 16_385, "max_output": 4_096}),
+    # F8: gpt-oss on any server (Databricks caps output at 32k, so take the lower published value).
+    _row(
+        r"gpt-oss",
+        "gpt-oss",
+        {
+            **_OPEN_WEIGHTS,
+            "context": 131_072,
+            "max_output": 32_768,
+            "reasoning": True,
+            "efforts": ["low", "medium", "high"],
+            "default_effort": "medium",
+        },
+    ),
+    # F9: DeepSeek API (V4 and the retired V3 aliases).
+    _row(
+        r"deepseek-(v4|reasoner|chat)",
+        "deepseek",
+        {
+            "token_param": MT,
+            "context": 1_000_000,
+            "max_output": 384_000,
+            "reasoning": True,
+            "efforts": ["high", "max"],
+        },
+    ),
+    # F10: Gemini on Google's OpenAI endpoint.
+    _row(r"gemini-2\.5-pro", "gemini-2.5-pro", {**_GEMINI, "efforts": ["low", "medium", "high"]}),
+    _row(r"gemini-3-pro", "gemini-3-pro", {**_GEMINI, "efforts": ["low", "high"], "default_effort": "high"}),
+    _row(
+        r"gemini-3\.\d+-pro",
+        "gemini-3.1-pro",
+        {**_GEMINI, "efforts": ["low", "medium", "high"], "default_effort": "high"},
+    ),
+    _row(r"gemini", "gemini", _GEMINI),
+    # Claude behind an OpenAI-style surface (Databricks chat endpoints, gateways): budget thinking, no effort.
+    _row(r"claude-opus-4-[67]", "claude-opus-4.6", {**_CLAUDE, "context": 1_000_000, "max_output": 128_000}),
+    _row(r"claude-sonnet-4-6", "claude-sonnet-4.6", {**_CLAUDE, "context": 1_000_000}),
+    _row(r"claude-opus-4-1", "claude-opus-4.1", {**_CLAUDE, "max_output": 32_000}),
+    _row(r"claude", "claude", _CLAUDE),
+    # Open-weights families on vLLM / Ollama; their context is the server's setting, so none is assumed.
+    _row(r"qwen3-coder|qwen3\.[5-9]", "qwen3-coder", {**_OPEN_WEIGHTS, "max_output": 65_536}),
+    _row(r"qwen.*vl", "qwen-vl", {**_OPEN_WEIGHTS, "vision": True}),
+    _row(r"qwen3", "qwen3", {**_OPEN_WEIGHTS, "max_output": 16_384}),
+    _row(r"(meta-)?llama-?4", "llama-4", {**_OPEN_WEIGHTS, "max_output": 16_384, "vision": True}),
+    _row(r"(meta-)?llama-?3\.3", "llama-3.3", {**_OPEN_WEIGHTS, "max_output": 4_096}),
+    # §4.4 guesses for names nobody described.
+    _row(r".*(-thinking|reasoner|(?<![a-z0-9])r1(?![0-9]))", "reasoning (guessed)", _GUESSED_REASONING),
+    _row(
+        r".*(vision|llava|pixtral|gemma-?3|-vl(?![a-z])|minicpm-v|moondream)",
+        "vision (guessed)",
+        {**_OPEN_WEIGHTS, "vision": True},
+    ),
+    # Azure deployment names are the user's; unknown ones still speak OpenAI's dialect (token field by kind).
+    _row(r"", "unknown", {}, "azure"),
+    # An `openai`-kind provider with an unfamiliar name is almost always Ollama, vLLM or another server.
+    _row(r"", "unknown", {**_OPEN_WEIGHTS}),
+)
+
+_VENDOR_PREFIX = re.compile(r"^(?:ft:|databricks-|system\.ai\.)|^.*/")
+# `gpt-5-4` (Databricks, Azure deployment names) means gpt-5.4; a dated suffix (`gpt-5-2025-08-07`) does not.
+_DASHED_VERSION = re.compile(r"^((?:meta-)?(?:gpt|gemini|llama)-\d+)-(\d)(?=-|$)")
+
+
+def _normalise(model: str) -> str:
+    """The name rows are matched against: lower case, no vendor prefix, dotted version."""
+    name = _VENDOR_PREFIX.sub("", model.strip().lower())
+    name = name.split(":", 1)[0]  # Ollama tag (`qwen3:32b`), fine-tune suffix (`ft:gpt-4o:org::id`)
+    return _DASHED_VERSION.sub(r"\1.\2", name)
+
+
+def lookup(kind: str, model: str) -> dict[str, Any]:
+    """The capabilities of `model` served by a provider of `kind`, as a fresh dict with CAPABILITY_KEYS.
+
+    `model` is the base model (a deployment's configured `base_model`, else the model name). Unknown names
+    get the conservative defaults of models.md §4.4; nothing here raises.
+    """
+    name = _normalise(model)
+    for row in _ROWS:
+        if (row.kinds is None or kind in row.kinds) and row.pattern.match(name):
+            facts = row.facts
+            break
+    else:  # unreachable: the last row matches everything
+        facts = {}
+    caps: dict[str, Any] = {**_BASE, "token_param": MCT if kind in _MCT_KINDS else MT, **facts}
+    caps["efforts"] = list(caps["efforts"])  # callers may mutate their copy
+    if kind not in _PDF_KINDS:
+        caps["pdf"] = False
+    return caps

@@ -1,0 +1,229 @@
+"""Checked config -> `table.RoutingTable`: targets with capabilities, rules, and fallback chains.
+
+Cross-references are checked here (a category or `provider/model` must name something declared, fallbacks
+must not loop), because only now is everything declared known.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from claude_any import capabilities, provider_templates
+from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
+from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
+from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
+from claude_any.table import Position, Provider, Route, RoutingTable, Target, empty_params
+
+
+def build(config: Config, diags: Diagnostics) -> RoutingTable:
+    """Build the routing table; problems found on the way go to `diags` (the caller drops the table then)."""
+    return _Builder(config, diags).build()
+
+
+class _Builder:
+    def __init__(self, config: Config, diags: Diagnostics) -> None:
+        self.config = config
+        self.diags = diags
+        self.targets: dict[str, Target] = {}
+        self.template_errors: set[tuple[Position, str]] = set()
+
+    def build(self) -> RoutingTable:
+        providers = {
+            name: Provider(p.name, p.kind, p.api, p.settings, p.headers, p.body, p.pos)
+            for name, p in self.config.providers.items()
+        }
+        for spec in self.config.categories.values():
+            self._category_target(spec)
+        fallbacks = self._fallbacks()
+        routes = [route for spec in self.config.routes if (route := self._route(spec, fallbacks))]
+        self._warn_unreachable(routes)
+        table_routes = [route for route, _ in routes]
+        for name, source, category in DEFAULT_RULES:
+            rule = default_rule(source)
+            chain = _chain([category], fallbacks) if category in self.targets else (category,)
+            table_routes.append(Route(name, source, rule.when, chain, "default", None))
+        return RoutingTable(
+            source=self.config.file,
+            server=self.config.server,
+            providers=providers,
+            targets={
+                tid: replace(target, fallbacks=_chain([tid], fallbacks)[1:])
+                for tid, target in sorted(self.targets.items())
+            },
+            routes=tuple(table_routes),
+        )
+
+    # Targets ------------------------------------------------------------------------------------------
+
+    def _category_target(self, category: CategorySpec) -> None:
+        provider_name, _, model = category.target.text.partition("/")
+        if not self._known_provider(provider_name, category.target):
+            return
+        self._add_target(category.name, provider_name, model, category.target.pos, category)
+
+    def _add_target(
+        self, target_id: str, provider_name: str, model: str, pos: Position, category: CategorySpec | None
+    ) -> None:
+        provider = self.config.providers[provider_name]
+        model_spec = provider.models.get(model)
+        stated = (category.base_model if category else None) or (
+            model_spec.base_model if model_spec else None
+        )
+        base_model = stated or model
+        caps = dict(capabilities.lookup(provider.kind, base_model))
+        if model_spec:
+            caps.update(model_spec.capabilities)
+        params = empty_params()
+        if category:
+            caps.update(category.capabilities)
+            params = category.params
+        self._check_target(target_id, provider.kind, provider.api, model, stated, caps, params, pos)
+        target = Target(target_id, provider_name, model, base_model, caps, params, pos)
+        self.targets[target_id] = target
+        self._check_templates(provider_name, target)
+
+    def _check_templates(self, provider_name: str, target: Target) -> None:
+        """Render the provider's request templates once, so a bad header or body template fails here."""
+        spec = self.config.providers[provider_name]
+        provider = Provider(spec.name, spec.kind, spec.api, spec.settings, spec.headers, spec.body, spec.pos)
+        for message in provider_templates.check(provider, target):
+            # A provider-level problem shows up for each of its targets: report it once, at the provider.
+            pos = spec.pos if message.startswith(f"providers.{provider_name}") else target.pos
+            if pos is not None and (pos, message) not in self.template_errors:
+                self.template_errors.add((pos, message))
+                self.diags.error(pos, message)
+
+    def _check_target(
+        self,
+        target_id: str,
+        kind: str,
+        api: str,
+        model: str,
+        stated: str | None,
+        caps: dict[str, Any],
+        params: dict[str, Any],
+        pos: Position,
+    ) -> None:
+        if caps.get("responses_only") and api == "chat":
+            self.diags.error(
+                pos,
+                f"{target_id}: {model} is only served by the Responses API; "
+                "set `api: responses` on its provider or pick a chat model",
+            )
+        if kind == "azure" and stated is None:
+            family = caps.get("family")
+            guess = (
+                f"guessed family {family!r}" if family and family != "unknown" else "conservative defaults"
+            )
+            self.diags.warning(
+                pos,
+                f"{target_id}: Azure deployment {model!r} has no base_model; capabilities use {guess} "
+                "(add base_model: under the category or the provider's models:)",
+            )
+        effort = params.get("reasoning_effort")
+        efforts = caps.get("efforts")
+        if effort is not None and isinstance(efforts, list) and effort not in efforts:
+            accepted = ", ".join(efforts) if efforts else "none (reasoning_effort is not sent)"
+            self.diags.warning(
+                pos,
+                f"{target_id}: reasoning_effort {effort!r} is not accepted by {model}; accepted: {accepted}",
+            )
+
+    def _known_provider(self, name: str, ref: Ref) -> bool:
+        if name in self.config.providers:
+            return True
+        if name not in self.config.declared_providers:  # a declared but broken provider is already reported
+            hint = did_you_mean(name, self.config.declared_providers)
+            self.diags.error(ref.pos, f"unknown provider {name!r} in {ref.text!r}{hint}")
+        return False
+
+    def _resolve(self, ref: Ref) -> str | None:
+        """The target id `ref` names, creating `provider/model` targets on first mention."""
+        if ref.text in self.targets:
+            return ref.text
+        if ref.text in self.config.declared_categories:
+            return None  # declared but broken: already reported
+        provider_name, slash, model = ref.text.partition("/")
+        if slash and provider_name and model:
+            if not self._known_provider(provider_name, ref):
+                return None
+            self._add_target(ref.text, provider_name, model, ref.pos, None)
+            return ref.text
+        choices = set(self.config.declared_categories) | set(self.targets)
+        hint = did_you_mean(ref.text, choices)
+        self.diags.error(ref.pos, f"unknown target {ref.text!r}: not a category or provider/model{hint}")
+        return None
+
+    # Fallbacks and chains -----------------------------------------------------------------------------
+
+    def _fallbacks(self) -> dict[str, list[str]]:
+        graph: dict[str, list[str]] = {}
+        keys: dict[str, Ref] = {}
+        for key, targets in self.config.fallbacks.values():
+            source = self._resolve(key)
+            resolved = [t for t in (self._resolve(ref) for ref in targets) if t is not None]
+            if source is not None:
+                graph.setdefault(source, []).extend(resolved)
+                keys[source] = key
+        self._report_cycles(graph, keys)
+        return graph
+
+    def _report_cycles(self, graph: dict[str, list[str]], keys: dict[str, Ref]) -> None:
+        done: set[str] = set()
+        for start in graph:
+            path: list[str] = []
+            self._visit(start, graph, keys, path, done)
+
+    def _visit(
+        self, node: str, graph: dict[str, list[str]], keys: dict[str, Ref], path: list[str], done: set[str]
+    ) -> None:
+        if node in path:
+            cycle = path[path.index(node) :] + [node]
+            self.diags.error(keys[cycle[0]].pos, f"fallback cycle: {' -> '.join(cycle)}")
+            return
+        if node in done:
+            return
+        path.append(node)
+        for nxt in graph.get(node, []):
+            self._visit(nxt, graph, keys, path, done)
+        path.pop()
+        done.add(node)
+
+    def _route(self, spec: RouteSpec, fallbacks: dict[str, list[str]]) -> tuple[Route, Rule] | None:
+        name = f"routes[{spec.index}]"
+        rule = compile_rule(spec.when, f"{name}.when", self.diags) if spec.when is not None else None
+        chain = [t for t in (self._resolve(ref) for ref in spec.to) if t is not None]
+        if rule is None or not chain or len(chain) != len(spec.to):
+            return None
+        return Route(name, rule.source, rule.when, _chain(chain, fallbacks), "config", spec.pos), rule
+
+    def _warn_unreachable(self, routes: list[tuple[Route, Rule]]) -> None:
+        for i, (route, rule) in enumerate(routes):
+            if rule.always_false and route.pos:
+                self.diags.warning(route.pos, f"{route.name}: can never match: its condition is always false")
+                continue
+            for earlier, earlier_rule in routes[:i]:
+                if (
+                    (earlier_rule.always_true or earlier_rule.shape == rule.shape)
+                    and route.pos
+                    and earlier.pos
+                ):
+                    where = f"{earlier.pos.file}:{earlier.pos.line}"
+                    self.diags.warning(
+                        route.pos,
+                        f"{route.name}: can never match: {earlier.name} at {where} always matches first",
+                    )
+                    break
+
+
+def _chain(first: list[str], fallbacks: dict[str, list[str]]) -> tuple[str, ...]:
+    """The `to` targets, then each member's fallbacks in turn (breadth first), each target once."""
+    chain = list(dict.fromkeys(first))
+    i = 0
+    while i < len(chain):
+        for nxt in fallbacks.get(chain[i], []):
+            if nxt not in chain:
+                chain.append(nxt)
+        i += 1
+    return tuple(chain)

@@ -1,0 +1,71 @@
+"""The checked config: what `validate` hands to `build`, with a position on everything a later error needs.
+
+Validation keeps going after an error, so these hold what could be read; `declared_*` name everything the
+file declared (even when broken) so a broken provider does not cause a second "unknown provider" error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from claude_any.compiler.yamlpos import Scalar
+from claude_any.table import Position, Server
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A target reference as written in the config: a category name or `provider/model`."""
+
+    text: str
+    pos: Position
+
+
+@dataclass
+class ModelSpec:
+    """An entry of a provider's `models:` map: what a model or deployment really is."""
+
+    base_model: str | None
+    capabilities: dict[str, Any]
+
+
+@dataclass
+class ProviderSpec:
+    name: str
+    kind: str
+    api: str
+    settings: dict[str, Any]
+    headers: dict[str, str]
+    body: dict[str, Any]
+    models: dict[str, ModelSpec]
+    pos: Position
+
+
+@dataclass
+class CategorySpec:
+    name: str
+    target: Ref  # always `provider/model`
+    base_model: str | None
+    capabilities: dict[str, Any]
+    params: dict[str, Any]
+    pos: Position
+
+
+@dataclass
+class RouteSpec:
+    index: int
+    when: Scalar | None  # None when missing or not text (already reported)
+    to: list[Ref]
+    pos: Position
+
+
+@dataclass
+class Config:
+    file: str
+    server: Server = field(default_factory=Server)
+    providers: dict[str, ProviderSpec] = field(default_factory=dict)
+    categories: dict[str, CategorySpec] = field(default_factory=dict)
+    routes: list[RouteSpec] = field(default_factory=list)
+    fallbacks: dict[str, tuple[Ref, list[Ref]]] = field(default_factory=dict)  # key text -> (key, targets)
+    declared_providers: set[str] = field(default_factory=set)
+    declared_categories: set[str] = field(default_factory=set)

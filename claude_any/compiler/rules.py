@@ -1,0 +1,81 @@
+"""Rule expressions in the config: parse and check each `when`, placing every problem at its real file
+line and column (inside the YAML scalar) with the expression's caret lines under the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from claude_any import grammar
+from claude_any.compiler.diagnostics import Diagnostics
+from claude_any.compiler.yamlpos import Scalar
+
+DEFAULT_RULES = (
+    ("default: haiku", 'family == "haiku"', "small"),
+    ("default: sonnet/opus", 'family == "sonnet" or family == "opus"', "large"),
+)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A checked rule: its JSON AST and the facts the compiler needs about it."""
+
+    source: str
+    when: dict[str, Any]
+    always_true: bool
+    always_false: bool
+    shape: str  # the AST without spans, to spot two rules with the same condition
+
+
+def compile_rule(node: Scalar, path: str, diags: Diagnostics) -> Rule | None:
+    """Parse and check the expression in `node`; None (with diagnostics) when it is not a valid rule."""
+    source = node.text
+    try:
+        expr = grammar.parse(source)
+    except grammar.ExprSyntaxError as exc:
+        _report(node, path, diags, "error", exc.message, exc.start, exc.end)
+        return None
+    problems = grammar.check(expr)
+    for problem in problems:
+        level = "warning" if problem.level == "warning" else "error"
+        _report(node, path, diags, level, problem.message, problem.span.start, problem.span.end)
+    if any(problem.level != "warning" for problem in problems):
+        return None
+    return _rule(source, expr)
+
+
+def default_rule(source: str) -> Rule:
+    """A built-in rule, parsed by the same parser as the user's (it is known to be valid)."""
+    return _rule(source, grammar.parse(source))
+
+
+def _rule(source: str, expr: grammar.Expr) -> Rule:
+    when = grammar.to_json(expr)
+    return Rule(
+        source=source,
+        when=when,
+        always_true=grammar.always_true(expr),
+        always_false=grammar.checker.always_false(expr),
+        shape=repr(_without_spans(when)),
+    )
+
+
+def _without_spans(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _without_spans(v) for k, v in sorted(node.items()) if k != "span"}
+    if isinstance(node, list):
+        return [_without_spans(v) for v in node]
+    return node
+
+
+def _report(
+    node: Scalar, path: str, diags: Diagnostics, level: str, message: str, start: int, end: int
+) -> None:
+    pos = node.position_at(max(0, min(start, len(node.text))))
+    caret = grammar.render_caret(node.text, start, end).split("\n")
+    extra = ["    " + line for line in caret]
+    if level == "warning":
+        diags.warning(pos, f"{path}: {message}", extra)
+    else:
+        diags.error(pos, f"{path}: {message}", extra)

@@ -1,0 +1,179 @@
+"""The config schema walk: top-level sections, server, categories, routes and fallbacks -> `Config`.
+
+Every problem is reported with its position and the walk carries on, so one compile lists them all.
+Providers are read by `providers.py`; cross-references (targets, rules, chains) are checked by `build.py`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
+from claude_any.compiler.fields import Reader
+from claude_any.compiler.overrides import read_capabilities, read_params
+from claude_any.compiler.providers import is_loopback, read_provider, read_server_secret
+from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
+from claude_any.table import Position, Server, empty_params
+
+TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks")
+SERVER_KEYS = ("host", "port", "auth_token")
+CATEGORY_KEYS = (
+    "target",
+    "reasoning_effort",
+    "max_tokens",
+    "temperature",
+    "headers",
+    "body",
+    "base_model",
+    "capabilities",
+)
+ROUTE_KEYS = ("when", "to")
+REQUIRED_CATEGORIES = ("large", "small")
+CATEGORY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+
+
+def validate(root: Node | None, file: str, reader: Reader) -> Config:
+    """Read the whole config tree into a `Config`, reporting schema problems through `reader`."""
+    config = Config(file)
+    start = Position(file, 1, 1)
+    if root is None:
+        reader.error(start, "", "the config is empty; it needs at least `providers:` and `model_categories:`")
+        return config
+    top = reader.mapping(root, "", TOP_KEYS)
+    if top is None:
+        return config
+    for section in ("providers", "model_categories"):
+        if top.get(section) is None:
+            reader.error(top.pos, "", f"missing required section {section!r}")
+    if (node := top.get("server")) is not None:
+        config.server = _server(reader, node)
+    if (node := top.get("providers")) is not None:
+        _providers(reader, node, config)
+    if (node := top.get("model_categories")) is not None:
+        _categories(reader, node, top.key_node("model_categories") or node, config)
+    if (node := top.get("routes")) is not None:
+        _routes(reader, node, config)
+    if (node := top.get("fallbacks")) is not None:
+        _fallbacks(reader, node, config)
+    return config
+
+
+def _server(reader: Reader, node: Node) -> Server:
+    server = reader.mapping(node, "server", SERVER_KEYS)
+    if server is None:
+        return Server()
+    host, port, token = Server().host, Server().port, None
+    if (child := server.get("host")) is not None:
+        host = reader.string(child, "server.host") or host
+    if (child := server.get("port")) is not None:
+        port = reader.integer(child, "server.port", 1, 65535) or port
+    token_node = server.get("auth_token")
+    if token_node is not None and not (isinstance(token_node, Scalar) and token_node.value is None):
+        token = reader.string(token_node, "server.auth_token")
+        if token is not None and isinstance(token_node, Scalar):
+            read_server_secret(reader, token_node, "server.auth_token")
+    host_node = server.get("host")
+    if host_node is not None and token is None and not is_loopback(host):
+        reader.error(
+            host_node.pos,
+            "server.host",
+            f"refusing to expose the gateway on {host} without server.auth_token; "
+            "set auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1",
+        )
+    return Server(host=host, port=port, auth_token=token)
+
+
+def _providers(reader: Reader, node: Node, config: Config) -> None:
+    if not isinstance(node, Mapping):
+        reader.wrong_type(node, "providers", "a mapping of provider names")
+        return
+    if not node.items:
+        reader.error(node.pos, "providers", "declare at least one provider")
+    for key, value in node.items:
+        config.declared_providers.add(key.text)
+        spec = read_provider(reader, key, value)
+        if spec is not None:
+            config.providers[key.text] = spec
+
+
+def _categories(reader: Reader, node: Node, owner: Node, config: Config) -> None:
+    if not isinstance(node, Mapping):
+        reader.wrong_type(node, "model_categories", "a mapping of category names to provider/model")
+        return
+    for name in REQUIRED_CATEGORIES:
+        if node.get(name) is None:
+            reader.error(owner.pos, "model_categories", f"missing required category {name!r}")
+    for key, value in node.items:
+        config.declared_categories.add(key.text)
+        path = f"model_categories.{key.text}"
+        if not CATEGORY_NAME.fullmatch(key.text):
+            reader.error(key.pos, path, "category names are letters, digits, '_', '-' and '.' (no '/')")
+            continue
+        spec = _category(reader, key, value, path)
+        if spec is not None:
+            config.categories[key.text] = spec
+
+
+def _category(reader: Reader, key: Scalar, node: Node, path: str) -> CategorySpec | None:
+    if isinstance(node, Mapping):
+        reader.mapping(node, path, CATEGORY_KEYS, ("target",), owner=key)
+        target_node = node.get("target")
+        target = _model_ref(reader, target_node, f"{path}.target") if target_node is not None else None
+        base_node, caps_node = node.get("base_model"), node.get("capabilities")
+        base = reader.string(base_node, f"{path}.base_model") if base_node is not None else None
+        caps = read_capabilities(reader, caps_node, f"{path}.capabilities") if caps_node is not None else {}
+        params = read_params(reader, node, path)
+    elif isinstance(node, Scalar):
+        target, base, caps, params = _model_ref(reader, node, path), None, {}, empty_params()
+    else:
+        reader.wrong_type(node, path, "provider/model or a mapping with `target:`")
+        return None
+    if target is None:
+        return None
+    return CategorySpec(key.text, target, base, caps, params, key.pos)
+
+
+def _model_ref(reader: Reader, node: Node, path: str) -> Ref | None:
+    text = reader.string(node, path)
+    if text is None:
+        return None
+    provider, slash, model = text.partition("/")
+    if not slash or not provider or not model:
+        reader.error(node.pos, path, f"expected provider/model (like openai/gpt-4o), got {text!r}")
+        return None
+    return Ref(text, node.pos)
+
+
+def _routes(reader: Reader, node: Node, config: Config) -> None:
+    if not isinstance(node, Sequence):
+        reader.wrong_type(node, "routes", "a list of rules (`- when: …` / `to: …`)")
+        return
+    for index, item in enumerate(node.items):
+        path = f"routes[{index}]"
+        rule = reader.mapping(item, path, ROUTE_KEYS, ROUTE_KEYS)
+        if rule is None:
+            continue
+        when = _when(reader, rule.get("when"), f"{path}.when")
+        to_node = rule.get("to")
+        to = [Ref(text, n.pos) for text, n in reader.string_list(to_node, f"{path}.to")] if to_node else []
+        config.routes.append(RouteSpec(index, when, to, item.pos))
+
+
+def _when(reader: Reader, node: Node | None, path: str) -> Scalar | None:
+    if node is None:
+        return None
+    # `when: true` is YAML's boolean; the expression is the text as written.
+    if isinstance(node, Scalar) and node.style is None and isinstance(node.value, bool | int | float):
+        return node
+    if reader.string(node, path) is None:
+        return None
+    return node if isinstance(node, Scalar) else None
+
+
+def _fallbacks(reader: Reader, node: Node, config: Config) -> None:
+    if not isinstance(node, Mapping):
+        reader.wrong_type(node, "fallbacks", "a mapping of target to a list of targets")
+        return
+    for key, value in node.items:
+        targets = [Ref(text, n.pos) for text, n in reader.string_list(value, f"fallbacks.{key.text}")]
+        config.fallbacks[key.text] = (Ref(key.text, key.pos), targets)

@@ -1,0 +1,291 @@
+"""`claude-any explain MODEL`: how one request would be routed, offline, from the same code the server runs.
+
+The facts come from a real request body (`--request`) or from a request built from the flags; the rules are
+traced with the runtime's evaluator; the parameter changes are what the runtime's translator really does to
+that request for each target of the chain. Credentials are never resolved: headers show `${VAR}` or ***.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from claude_any import capabilities, provider_templates
+from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.facts import Facts, facts_from_request
+from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
+from claude_any.runtime.translate.context import Upstream
+from claude_any.runtime.translate.request import to_openai
+from claude_any.table import Provider, RoutingTable, Target
+
+DEFAULT_MAX_TOKENS = 32_000  # what Claude Code asks for on most models
+FACT_ORDER = ("model", "family", "tokens", "max_tokens", "thinking", "thinking_budget", "effort", "tools")
+FACT_ORDER_2 = ("has_image", "stream", "messages", "system")
+
+
+class ExplainError(Exception):
+    """A flag or request file explain cannot use (message phrased for the user)."""
+
+
+def build_request(
+    model: str,
+    *,
+    thinking: bool,
+    image: bool,
+    tools: Sequence[str],
+    stream: bool,
+    request_file: str | None,
+) -> dict[str, Any]:
+    """The request to explain: the file's body with `model` replaced, or a small one made from the flags."""
+    if request_file:
+        try:
+            with open(request_file, encoding="utf-8") as fh:
+                raw = json.load(fh)
+        except OSError as exc:
+            raise ExplainError(f"{request_file}: cannot read: {exc.strerror}") from exc
+        except json.JSONDecodeError as exc:
+            raise ExplainError(f"{request_file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+        if not isinstance(raw, dict):
+            raise ExplainError(f"{request_file}: expected an Anthropic Messages request (a JSON object)")
+        loaded: dict[str, Any] = {**raw, "model": model}
+        _overlay_flags(loaded, thinking=thinking, image=image, tools=tools)
+        return loaded
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": DEFAULT_MAX_TOKENS,
+        "stream": stream,
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
+    }
+    _overlay_flags(body, thinking=thinking, image=image, tools=tools)
+    return body
+
+
+def _overlay_flags(body: dict[str, Any], *, thinking: bool, image: bool, tools: Sequence[str]) -> None:
+    if thinking:
+        body["thinking"] = {"type": "enabled", "budget_tokens": 16_000}
+    if image:
+        pixel = (
+            "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+        )
+        block = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": pixel}}
+        body["messages"] = [*body.get("messages", []), {"role": "user", "content": [block]}]
+    if tools:
+        offered = list(body.get("tools") or [])
+        known = {t.get("name") for t in offered if isinstance(t, dict)}
+        for name in tools:
+            if name not in known:
+                schema = {"type": "object", "properties": {}}
+                offered.append({"name": name, "description": f"the {name} tool", "input_schema": schema})
+        body["tools"] = offered
+
+
+def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
+    """`K=V` flags as a header mapping (names lower-cased, as HTTP servers see them)."""
+    headers: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise ExplainError(f"--header {pair!r}: expected NAME=VALUE")
+        headers[name.strip().lower()] = value
+    return headers
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        short = value if len(value) <= 60 else value[:57] + "..."
+        return json.dumps(short, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple | list):
+        names = list(value)
+        shown = names if len(names) <= 8 else [*names[:8], f"... {len(names) - 8} more"]
+        return "[" + ", ".join(json.dumps(v) for v in shown) + "]"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return str(value)
+
+
+def _facts_lines(facts: Facts) -> list[str]:
+    out = ["request facts"]
+    for group in (FACT_ORDER, FACT_ORDER_2):
+        out.append("  " + "  ".join(f"{name} = {_show(facts.get(name))}" for name in group))
+    return out
+
+
+def _rule_lines(traces: list[RuleTrace], direct: bool) -> list[str]:
+    out = [
+        "rules, in order (first match wins)" + ("; not consulted: the model names a target" if direct else "")
+    ]
+    width = max((len(t.route.name) for t in traces), default=0)
+    for t in traces:
+        mark = "✓" if t.matched else "✗"
+        if t.chosen and not direct:
+            mark = "→"
+        where = str(t.route.pos) if t.route.pos else "built-in"
+        reads = ", ".join(f"{name} = {_show(value)}" for name, value in t.reads)
+        verdict = "matches" if t.matched else "no match"
+        out.append(f"  {mark} {t.route.name:<{width}}  {t.route.source}")
+        out.append(
+            f"      {verdict}{' (' + reads + ')' if reads else ''}  [{where}]  -> {', '.join(t.route.chain)}"
+        )
+    return out
+
+
+def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
+    """What the runtime's translator does to this request for this target, in words."""
+    if kind in ("anthropic", "echo"):
+        what = "passed through unchanged (model replaced)" if kind == "anthropic" else "answered in-process"
+        return [f"request {what}"]
+    up = Upstream(model=target.model, capabilities=target.capabilities, params=target.params, kind=kind)
+    try:
+        sent, _ = to_openai(body, up, estimated_input_tokens=0)
+    except AnthropicError as exc:
+        return [f"the request would be refused: {exc.status} {exc.type}: {exc.message}"]
+    caps = target.capabilities
+    out: list[str] = []
+    asked = body.get("max_tokens")
+    for field in ("max_completion_tokens", "max_tokens"):
+        if field in sent:
+            note = ""
+            if isinstance(asked, int) and sent[field] != asked:
+                cap = caps.get("max_output")
+                note = (
+                    f" (clamped from {asked:,}; model output limit {cap:,})" if cap else f" (from {asked:,})"
+                )
+            out.append(f"max_tokens -> {field}: {sent[field]:,}{note}")
+    thinking = body.get("thinking")
+    if "reasoning_effort" in sent:
+        out.append(f"thinking/effort -> reasoning_effort: {json.dumps(sent['reasoning_effort'])}")
+    elif isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
+        out.append("thinking dropped: the model takes no reasoning_effort")
+    for field in ("temperature", "top_p"):
+        if field in body and field not in sent:
+            out.append(f"{field} dropped (reasoning model)")
+    if "top_k" in body:
+        out.append("top_k dropped (OpenAI has none)")
+    offered = body.get("tools") or []
+    sent_tools = sent.get("tools") or []
+    if len(sent_tools) != len(offered):
+        out.append(f"tools: {len(sent_tools)} of {len(offered)} sent (server and deferred tools dropped)")
+    renamed = [
+        f"{t.get('name')} -> {s['function']['name']}"
+        for t, s in zip([t for t in offered if isinstance(t, dict)], sent_tools, strict=False)
+        if t.get("name") != s["function"]["name"]
+    ]
+    if renamed:
+        out.append("tool names mapped: " + ", ".join(renamed))
+    if body.get("stream") and "stream_options" in sent:
+        out.append("stream_options.include_usage: true (usage on streams)")
+    if "response_format" in sent:
+        out.append("output_config.format -> response_format json_schema")
+    params = {k: v for k, v in target.params.items() if v not in (None, {}, [])}
+    if params:
+        out.append("target params: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items())))
+    return out or ["no parameter changes"]
+
+
+def _limits(target: Target) -> str:
+    caps = target.capabilities
+    parts = [f"family {caps.get('family')}"]
+    if caps.get("context"):
+        parts.append(f"context {caps['context']:,}")
+    if caps.get("max_output"):
+        parts.append(f"max output {caps['max_output']:,}")
+    if caps.get("efforts"):
+        parts.append("efforts " + "/".join(caps["efforts"]))
+    if caps.get("reasoning"):
+        parts.append("reasoning model")
+    if caps.get("responses_only"):
+        parts.append("Responses API only")
+    return ", ".join(parts)
+
+
+def claude_code_settings(target: Target) -> list[str]:
+    """Claude Code environment settings for a target smaller than Claude (context window or output)."""
+    caps = target.capabilities
+    out: list[str] = []
+    context = caps.get("context")
+    if isinstance(context, int) and context < capabilities.CLAUDE_CONTEXT:
+        out.append(f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={context}")
+    max_output = caps.get("max_output")
+    if isinstance(max_output, int) and max_output < capabilities.CLAUDE_MAX_OUTPUT:
+        out.append(f"CLAUDE_CODE_MAX_OUTPUT_TOKENS={max_output}")
+    return out
+
+
+def _target_lines(
+    router: Router, table: RoutingTable, target_id: str, role: str, body: dict[str, Any]
+) -> list[str]:
+    target = table.targets.get(target_id) or router.ad_hoc_target(target_id)
+    provider: Provider = table.providers[target.provider]
+    request = provider_templates.describe(provider, target, stream=bool(body.get("stream")))
+    out = [f"{role} {target_id}"]
+    out.append(f"  provider   {provider.name} (kind {provider.kind}, api {provider.api})")
+    base = f" (capabilities of {target.base_model})" if target.base_model != target.model else ""
+    out.append(f"  model      {target.model}{base}")
+    out.append(f"  limits     {_limits(target)}")
+    if request["protocol"] == "echo":
+        out.append("  request    none: the echo provider answers in-process")
+    else:
+        out.append(f"  request    {request['method']} {request['url']}")
+        for name, value in sorted(request["headers"].items()):
+            out.append(f"  header     {name}: {value}")
+        for name, value in sorted(request["body"].items()):
+            out.append(f"  body       {name}: {json.dumps(value)}")
+    for line in _changes(body, target, provider.kind):
+        out.append(f"  change     {line}")
+    settings = claude_code_settings(target)
+    if settings:
+        out.append("  Claude Code: this target is smaller than Claude; start Claude Code with")
+        out.append("             " + " ".join(settings))
+    return out
+
+
+def explain(
+    table: RoutingTable,
+    *,
+    model: str,
+    source: str,
+    tokens: int | None = None,
+    thinking: bool = False,
+    image: bool = False,
+    tools: Sequence[str] = (),
+    headers: Sequence[str] = (),
+    request_file: str | None = None,
+    stream: bool = True,
+) -> tuple[str, bool]:
+    """The explanation text and whether the model is routable (the CLI exits 0 or 2 on it)."""
+    body = build_request(
+        model, thinking=thinking, image=image, tools=tools, stream=stream, request_file=request_file
+    )
+    header_map: Mapping[str, str] = parse_headers(headers)
+    router = Router(table)
+    facts = facts_from_request(body, header_map)
+    if tokens is not None:
+        facts.__dict__["tokens"] = (
+            tokens  # an explicit --tokens wins over the estimate (cached_property slot)
+        )
+    lines = [f"claude-any explain {model}   (routes from {source})", ""]
+    lines += _facts_lines(facts)
+    lines.append("")
+    try:
+        decision: Decision | None = router.decide(facts)
+    except NoRoute as exc:
+        decision = None
+        failure = str(exc)
+    traces = router.trace(facts)
+    lines += _rule_lines(traces, direct=decision is not None and decision.route is None)
+    lines.append("")
+    if decision is None:
+        lines.append(f"not routable: {failure}")
+        return "\n".join(lines), False
+    chain = decision.chain
+    lines.append(f"chosen: {decision.reason}")
+    lines.append(
+        "chain:  " + " -> ".join(chain) + ("   (later ones are fallbacks)" if len(chain) > 1 else "")
+    )
+    for i, target_id in enumerate(chain):
+        lines.append("")
+        lines += _target_lines(router, table, target_id, "target" if i == 0 else "fallback", body)
+    return "\n".join(lines), True

@@ -1,0 +1,243 @@
+"""Anthropic-shaped errors and the mapping of upstream failures onto them (translation.md §5, §14).
+
+Every HTTP failure the gateway reports is an `AnthropicError`; one exception handler in `app.py` renders it
+with `envelope()`. `from_upstream()` turns a provider's error response into the error Claude Code expects:
+the SDK picks its exception class (and whether to retry) from the HTTP status, so the status matters most.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets as _random
+from typing import Any
+
+# Statuses the SDK retries on; a fallback chain moves on to the next target for the same set.
+RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
+
+# Upstream messages are shown to the user; keep them readable, not a dump of a provider's HTML error page.
+_MAX_UPSTREAM_MESSAGE = 2000
+
+
+class AnthropicError(Exception):
+    """An error rendered as Anthropic's `{"type": "error", "error": {...}}` envelope with `status`."""
+
+    def __init__(self, status: int, type: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+        self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def retryable(self) -> bool:
+        """True when a client (or a fallback chain) may try again; honours an explicit x-should-retry."""
+        explicit = self.headers.get("x-should-retry")
+        if explicit is not None:
+            return explicit == "true"
+        return self.status in RETRYABLE_STATUSES
+
+    def __repr__(self) -> str:
+        return f"AnthropicError({self.status}, {self.type!r}, {self.message!r})"
+
+
+def invalid_request(message: str) -> AnthropicError:
+    """400 invalid_request_error."""
+    return AnthropicError(400, "invalid_request_error", message)
+
+
+def authentication(message: str) -> AnthropicError:
+    """401 authentication_error."""
+    return AnthropicError(401, "authentication_error", message)
+
+
+def billing(message: str) -> AnthropicError:
+    """402 billing_error; marked non-retryable so the SDK does not loop on a request that cannot succeed."""
+    return AnthropicError(402, "billing_error", message, {"x-should-retry": "false"})
+
+
+def permission(message: str) -> AnthropicError:
+    """403 permission_error."""
+    return AnthropicError(403, "permission_error", message)
+
+
+def not_found(message: str) -> AnthropicError:
+    """404 not_found_error."""
+    return AnthropicError(404, "not_found_error", message)
+
+
+def method_not_allowed(message: str) -> AnthropicError:
+    """405; Anthropic has no dedicated type, so invalid_request_error with the right status."""
+    return AnthropicError(405, "invalid_request_error", message)
+
+
+def request_too_large(message: str) -> AnthropicError:
+    """413 request_too_large."""
+    return AnthropicError(413, "request_too_large", message)
+
+
+def rate_limit(message: str, headers: dict[str, str] | None = None) -> AnthropicError:
+    """429 rate_limit_error; `headers` carries retry-after / retry-after-ms for the SDK's backoff."""
+    return AnthropicError(429, "rate_limit_error", message, headers)
+
+
+def api_error(message: str, status: int = 500) -> AnthropicError:
+    """500 api_error (or another 5xx status)."""
+    return AnthropicError(status, "api_error", message)
+
+
+def timeout(message: str) -> AnthropicError:
+    """504 timeout_error."""
+    return AnthropicError(504, "timeout_error", message)
+
+
+def overloaded(message: str) -> AnthropicError:
+    """529 overloaded_error."""
+    return AnthropicError(529, "overloaded_error", message)
+
+
+def prompt_too_long(tokens: int, maximum: int) -> AnthropicError:
+    """400 in Anthropic's exact wording: Claude Code's compaction recovery matches on it."""
+    return invalid_request(f"prompt is too long: {tokens} tokens > {maximum} maximum")
+
+
+def new_request_id() -> str:
+    """A fresh `req_…` id for the request-id header and the envelope."""
+    return "req_" + _random.token_hex(12)
+
+
+def envelope(err: AnthropicError, request_id: str) -> dict[str, Any]:
+    """The JSON body of an error response (also the data of a mid-stream `event: error`)."""
+    return {
+        "type": "error",
+        "error": {"type": err.type, "message": err.message},
+        "request_id": request_id,
+    }
+
+
+def sse_error(err: AnthropicError, request_id: str) -> bytes:
+    """An `event: error` frame, for failures after a stream's headers are sent (translation.md §13.4)."""
+    data = json.dumps(envelope(err, request_id), ensure_ascii=False, separators=(",", ":"))
+    return f"event: error\ndata: {data}\n\n".encode()
+
+
+# --- upstream error mapping ------------------------------------------------------------------------------
+
+_CONTEXT_PATTERNS = (
+    # OpenAI: "maximum context length is 128000 tokens. However, your messages resulted in 130512 tokens"
+    re.compile(r"maximum context length is (?P<max>\d+).*?resulted in (?P<tokens>\d+)", re.S),
+    # vLLM and friends: "... (130512) exceeds the model's maximum context length (128000)"
+    re.compile(r"\((?P<tokens>\d+)\)\s*exceeds?.*?maximum context length.*?\((?P<max>\d+)\)", re.S),
+    # "prompt is too long: 130512 tokens > 128000 maximum" (Anthropic-compatible upstreams)
+    re.compile(r"(?P<tokens>\d+) tokens > (?P<max>\d+)"),
+    # Databricks: "Input is too long: 130512 tokens ... cannot exceed 128000"
+    re.compile(r"(?P<tokens>\d+) tokens.*?cannot exceed (?P<max>\d+)", re.S),
+)
+_CONTEXT_WORDS = (
+    "context_length_exceeded",
+    "maximum context length",
+    "context window",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+)
+_RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.I)
+
+
+def _parse_body(body: bytes) -> tuple[str, str, dict[str, Any]]:
+    """(message, code, error object) from an OpenAI-, Azure-, Databricks- or Anthropic-shaped error body."""
+    text = body.decode("utf-8", errors="replace").strip()
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return text[:_MAX_UPSTREAM_MESSAGE], "", {}
+    err = data.get("error")
+    if isinstance(err, dict):
+        message = err.get("message")
+        code = err.get("code") or err.get("type") or ""
+        obj = err
+    else:
+        # Databricks: {"error_code": "BAD_REQUEST", "message": "..."}; some servers: {"error": "text"}
+        message = data.get("message") or (err if isinstance(err, str) else None) or data.get("detail")
+        code = data.get("error_code") or ""
+        obj = data
+    if not isinstance(message, str):
+        message = json.dumps(message) if message is not None else text
+    return message[:_MAX_UPSTREAM_MESSAGE], str(code), obj
+
+
+def _context_overflow(message: str, code: str) -> AnthropicError | None:
+    lowered = message.lower()
+    if code != "context_length_exceeded" and not any(w in lowered for w in _CONTEXT_WORDS):
+        return None
+    for pattern in _CONTEXT_PATTERNS:
+        found = pattern.search(message)
+        if found:
+            return prompt_too_long(int(found["tokens"]), int(found["max"]))
+    return invalid_request(f"prompt is too long: {message}")
+
+
+def _retry_headers(headers: dict[str, str], message: str) -> dict[str, str]:
+    """retry-after / retry-after-ms as the SDK reads them, forwarded or derived (translation.md §8.4)."""
+    out: dict[str, str] = {}
+    for name in ("retry-after", "retry-after-ms"):
+        if headers.get(name):
+            out[name] = headers[name]
+    if not out:
+        found = _RETRY_AFTER_TEXT.search(message)
+        if found:
+            out["retry-after"] = str(max(1, round(float(found[1]))))
+    return out
+
+
+def from_upstream(
+    status: int, body: bytes, headers: dict[str, str], provider_name: str, model: str | None = None
+) -> AnthropicError:
+    """Map a provider's non-2xx response (status, raw body, headers) to an AnthropicError.
+
+    `model` is the model/deployment name sent upstream, used to name a missing deployment (Azure's
+    DeploymentNotFound message does not).
+
+    The upstream message is kept (prefixed with the provider name) because Claude Code shows it to the user;
+    it never contains our credentials since those travel only in request headers.
+    """
+    headers = {k.lower(): v for k, v in headers.items()}
+    message, code, obj = _parse_body(body)
+    lowered_code = code.lower()
+    said = f"{provider_name}: {message}" if message else f"{provider_name}: HTTP {status}"
+
+    if lowered_code == "insufficient_quota" or status == 402:
+        return billing(said)
+    if status in (400, 413, 422) or lowered_code == "context_length_exceeded":
+        overflow = _context_overflow(message, lowered_code)
+        if overflow is not None:
+            return overflow
+    if lowered_code == "content_filter" or "responsibleaipolicyviolation" in json.dumps(obj).lower():
+        return AnthropicError(
+            400,
+            "invalid_request_error",
+            f"{provider_name}: the request was filtered by the provider's content policy: {message}",
+            {"x-should-retry": "false"},
+        )
+    if status == 404:
+        if lowered_code == "deploymentnotfound":
+            which = f" {model!r}" if model else ""
+            return not_found(f"{provider_name}: deployment{which} not found: {message}")
+        return not_found(said)
+    if status == 429 or lowered_code == "request_limit_exceeded":
+        return rate_limit(said, _retry_headers(headers, message))
+    if status == 401:
+        return authentication(said)
+    if status == 403:
+        return permission(said)
+    if status == 413:
+        return request_too_large(said)
+    if status == 504 or status == 408:
+        return timeout(said)
+    if status == 503 or status == 529 or "overloaded" in lowered_code or "overloaded" in message.lower():
+        return overloaded(said)
+    if status >= 500:
+        return api_error(said)
+    return invalid_request(said)

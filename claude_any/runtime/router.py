@@ -1,0 +1,147 @@
+"""Which targets serve a request: the run-time routing of docs/ARCHITECTURE.md ("Routing at run time").
+
+1. the model (a trailing `[1m]` stripped) names a target id -> that target;
+2. it is `provider/model` for a declared provider -> an ad-hoc target built on first use;
+3. else the routes in order, first match wins;
+4. else NoRoute, naming the model and what is routable.
+
+Every rule is compiled once in `Router.__init__`: a malformed routes.json fails at start-up, not per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from claude_any.runtime import rules
+from claude_any.runtime.facts import Facts, facts_from_request
+from claude_any.runtime.rules import Value
+from claude_any.table import Route, RoutingTable, Target, empty_params
+
+_ONE_M_SUFFIX = "[1m]"  # Claude Code's marker for the 1M-token context variant of a model
+_AD_HOC_CACHE_SIZE = 256  # model names come from clients: bound what they can make us keep
+
+
+class NoRoute(Exception):
+    """No target serves this model; the message names the model and lists what is routable."""
+
+    def __init__(self, model: str, routable: list[str], rules: list[str] | None = None) -> None:
+        self.model = model
+        self.routable = routable
+        self.rules = rules or []
+        listed = ", ".join(routable) if routable else "nothing"
+        if self.rules:
+            listed += "; or a request matching one of: " + "; ".join(self.rules)
+        super().__init__(f"model '{model}' matches no route; routable: {listed}")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Where a request goes and why."""
+
+    facts: Facts
+    route: Route | None  # None when the model named a target (or provider/model) directly
+    chain: tuple[str, ...]  # target ids, tried in order
+    reason: str
+
+
+@dataclass(frozen=True)
+class RuleTrace:
+    """One route as explain shows it: did it match, and which facts (with values) did it look at."""
+
+    route: Route
+    matched: bool
+    reads: tuple[tuple[str, Value], ...]
+    chosen: bool  # the first match: the route `pick` would use (if the model is not a target id)
+
+
+def strip_context_suffix(model: str) -> str:
+    """`claude-sonnet-4-5[1m]` -> `claude-sonnet-4-5`; other names unchanged."""
+    if model.lower().endswith(_ONE_M_SUFFIX):
+        return model[: -len(_ONE_M_SUFFIX)]
+    return model
+
+
+class Router:
+    """Routes requests over one RoutingTable; build once at start-up."""
+
+    def __init__(self, table: RoutingTable) -> None:
+        self.table = table
+        self._routes: tuple[tuple[Route, Callable[[Facts], bool]], ...] = tuple(
+            (route, rules.compile_rule(route.when)) for route in table.routes
+        )
+        self._ad_hoc: dict[str, Target] = {}
+        # For NoRoute: the rules about the model name (reading model or family) tell a client what to send.
+        self._name_rules = [
+            r.source for r in table.routes if {"model", "family"} & set(rules.referenced(r.when))
+        ]
+
+    def pick(self, body: Any, headers: Mapping[str, str]) -> Decision:
+        """The decision for one request; raises NoRoute when nothing serves its model."""
+        return self.decide(facts_from_request(body, headers))
+
+    def decide(self, facts: Facts) -> Decision:
+        """`pick` for facts already read (explain overrides some of them, e.g. --tokens)."""
+        direct = self._direct(facts)
+        if direct is not None:
+            return direct
+        for route, matches in self._routes:
+            if matches(facts):
+                return Decision(facts, route, route.chain, f"{route.name}: {route.source}")
+        raise NoRoute(facts.model, self.routable(), self._name_rules)
+
+    def explain(self, body: Any, headers: Mapping[str, str]) -> list[RuleTrace]:
+        """Every route in order: whether it matches this request and the facts it read."""
+        return self.trace(facts_from_request(body, headers))
+
+    def trace(self, facts: Facts) -> list[RuleTrace]:
+        """`explain` for facts already read."""
+        out: list[RuleTrace] = []
+        chosen = False
+        for route, _ in self._routes:
+            seen = rules.trace(route.when, facts)
+            first = seen.result and not chosen
+            chosen = chosen or seen.result
+            out.append(RuleTrace(route, seen.result, seen.reads, first))
+        return out
+
+    def routable(self) -> list[str]:
+        """Target ids (categories first), then `provider/<model>` for each declared provider."""
+        ids = sorted(self.table.targets, key=lambda tid: ("/" in tid, tid))
+        return ids + [f"{name}/<model>" for name in sorted(self.table.providers)]
+
+    def ad_hoc_target(self, target_id: str) -> Target:
+        """A Target for an undeclared `provider/model` id of a declared provider (capabilities looked up)."""
+        cached = self._ad_hoc.get(target_id)
+        if cached is not None:
+            return cached
+        provider_name, sep, model = target_id.partition("/")
+        provider = self.table.providers.get(provider_name)
+        if not sep or not model or provider is None:
+            raise KeyError(f"'{target_id}' is not provider/model for a declared provider")
+        # Imported here so the router (and its tests) stand without the capability table loaded.
+        from claude_any.capabilities import lookup
+
+        target = Target(
+            id=target_id,
+            provider=provider_name,
+            model=model,
+            base_model=model,
+            capabilities=lookup(provider.kind, model),
+            params=empty_params(),
+        )
+        if len(self._ad_hoc) < _AD_HOC_CACHE_SIZE:
+            self._ad_hoc[target_id] = target
+        return target
+
+    def _direct(self, facts: Facts) -> Decision | None:
+        model = strip_context_suffix(facts.model)
+        target = self.table.targets.get(model)
+        if target is not None:
+            chain = (model, *(f for f in target.fallbacks if f != model))
+            return Decision(facts, None, chain, f"model '{model}' is a target")
+        provider, sep, name = model.partition("/")
+        if sep and name and provider in self.table.providers:
+            return Decision(facts, None, (model,), f"model '{model}' names provider '{provider}' directly")
+        return None

@@ -1,0 +1,152 @@
+"""Everything a target needs to be called, built once at start-up: secrets resolved, templates rendered.
+
+A `Destination` pairs the translation view of a target (`Upstream`) with its two prepared requests
+(streaming and not). Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the
+server before it listens; ad-hoc `provider/model` targets are built on first use and cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from claude_any import secrets
+from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
+from claude_any.runtime.translate.context import Upstream
+from claude_any.table import Position, Provider, RoutingTable, Target
+
+
+class StartupError(Exception):
+    """The server cannot start; the message is phrased for the user (the CLI prints it, exit status 2)."""
+
+
+@dataclass(frozen=True)
+class Destination:
+    """One target, ready to be called."""
+
+    target: Target
+    provider: Provider  # as in routes.json: `${VAR}` references unresolved
+    upstream: Upstream
+    plain: PreparedTarget
+    streaming: PreparedTarget
+
+    def request(self, stream: bool) -> PreparedTarget:
+        """The prepared request for a streaming or a non-streaming call."""
+        return self.streaming if stream else self.plain
+
+    @property
+    def label(self) -> str:
+        """`provider/model`, for logs and headers (never carries a secret)."""
+        return f"{self.provider.name}/{self.target.model}"
+
+
+def _where_used(prefix: str, value: Any, name: str) -> str | None:
+    """The dotted path of the first string in `value` that references `${name}`."""
+    if isinstance(value, str):
+        return prefix if name in secrets.references(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _where_used(f"{prefix}.{key}", item, name)
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            found = _where_used(f"{prefix}[{i}]", item, name)
+            if found:
+                return found
+    return None
+
+
+def _missing(name: str, field: str, pos: Position | None) -> StartupError:
+    at = f" at {pos}" if pos else ""
+    return StartupError(f"environment variable {name} is not set (used by {field}{at})")
+
+
+def resolve_auth_token(table: RoutingTable, env: Mapping[str, str]) -> str | None:
+    """The inbound token clients must present, resolved; None when the server is open (loopback only)."""
+    token = table.server.auth_token
+    if token is None:
+        return None
+    try:
+        resolved: str = secrets.resolve(token, env)
+    except secrets.MissingVariable as exc:
+        raise _missing(exc.name, "server.auth_token", None) from None
+    if not resolved:
+        raise StartupError(
+            "server.auth_token resolves to an empty string; set the variable or remove the token"
+        )
+    return resolved
+
+
+def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
+    """Every `${VAR}` of a provider is set; else a StartupError naming the field that uses it."""
+    prefix = f"providers.{provider.name}"
+    for part, value in (("", provider.settings), (".headers", provider.headers), (".body", provider.body)):
+        try:
+            secrets.resolve(value, env)
+        except secrets.MissingVariable as exc:
+            field = _where_used(prefix + part, value, exc.name) or prefix
+            raise _missing(exc.name, field, provider.pos) from None
+
+
+def _upstream(provider: Provider, target: Target) -> Upstream:
+    return Upstream(
+        model=target.model, capabilities=target.capabilities, params=target.params, kind=provider.kind
+    )
+
+
+def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
+    """A Destination for one target; raises StartupError for an unset variable or a template failure."""
+    _check_variables(provider, env)
+    try:
+        plain = compile_target(provider, target, stream=False, env=env)
+        streaming = compile_target(provider, target, stream=True, env=env)
+    except secrets.MissingVariable as exc:
+        field = _where_used(f"targets.{target.id}.params", target.params, exc.name) or f"targets.{target.id}"
+        raise _missing(exc.name, field, target.pos) from None
+    except TemplateError as exc:
+        raise StartupError(str(exc)) from None
+    if provider.api != "chat" and plain.protocol == "openai":
+        raise StartupError(
+            f"providers.{provider.name}: api {provider.api!r} is not supported yet by the runtime; "
+            "use api: chat"
+        )
+    return Destination(target, provider, _upstream(provider, target), plain, streaming)
+
+
+class Destinations:
+    """All targets of a table by id; `ad_hoc` builds a Target for an undeclared `provider/model` id."""
+
+    def __init__(
+        self, table: RoutingTable, env: Mapping[str, str], ad_hoc: Callable[[str], Target] | None = None
+    ) -> None:
+        self._table = table
+        self._env = dict(env)
+        self._ad_hoc = ad_hoc
+        for provider in table.providers.values():
+            _check_variables(provider, env)
+        self._built: dict[str, Destination] = {
+            tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
+        }
+
+    def _provider(self, target: Target) -> Provider:
+        provider = self._table.providers.get(target.provider)
+        if provider is None:
+            raise StartupError(f"targets.{target.id}: provider {target.provider!r} is not declared")
+        return provider
+
+    def get(self, target_id: str) -> Destination:
+        """The Destination of a target id (building an ad-hoc `provider/model` target once)."""
+        found = self._built.get(target_id)
+        if found is not None:
+            return found
+        if self._ad_hoc is None:
+            raise KeyError(target_id)
+        target = self._ad_hoc(target_id)
+        destination = build(self._provider(target), target, self._env)
+        self._built[target_id] = destination
+        return destination
+
+    def __iter__(self) -> Iterator[Destination]:
+        return iter(self._built.values())

@@ -1,0 +1,310 @@
+"""Offline estimate of the input tokens of an Anthropic Messages request.
+
+Exact tokenizers are not available offline (tiktoken downloads its BPE files on first use), so the text is
+measured with a linear model over cheap character-class counts: letter runs (≈ words), letters, lower→upper
+case changes (camelCase, base64), digits and digit runs (cl100k splits numbers into groups of three),
+punctuation and punctuation runs, newlines and non-ASCII bytes (CJK is about one token per character).
+Every count is one C-level `bytes.translate`/`bytes.count` (linear, no regex, nothing to backtrack):
+a 50 KB Claude Code request takes about 1 ms the first time and 0.3-0.5 ms once its system prompt and
+tool definitions, which repeat on every request of a session, are in the memo.
+
+Accuracy: the weights were fitted against cl100k_base on English prose, Markdown, Python/JS/Rust source,
+JSON schemas and Claude Code prompts. On 3,000-character chunks the estimate is within ±10% of cl100k for
+90% of prose, code and JSON chunks (worst seen ±14%), mean bias within ±4%; CJK and accented text within
+±10%; random identifiers (hex, base64) within ±20%. Claude's own tokenizer counts somewhat more than
+cl100k, so callers that must not under-count (count_tokens, compaction) should add their own margin.
+
+Structure: tools cost their name, description and JSON schema plus a small wrapper; each message and
+content block a few tokens of framing; images (w*h)/750 after Anthropic's downscaling, or 1,600 when the
+size cannot be read from the header bytes; PDFs a rough per-page figure derived from their size.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import struct
+from functools import lru_cache
+from typing import Any
+
+# Character classes, one translation table per feature family (bytes >= 0x80 are never letters or digits).
+_LETTERS = bytes(ord("a") if 97 <= c <= 122 else ord("A") if 65 <= c <= 90 else ord("x") for c in range(256))
+_DIGITS = bytes(ord("0") if 48 <= c <= 57 else ord("x") for c in range(256))
+_PUNCT = bytes(
+    ord(".") if c < 128 and not chr(c).isalnum() and not chr(c).isspace() else ord("x") for c in range(256)
+)
+_ASCII = bytes(range(128))
+
+# Weights fitted by non-negative least squares on relative error (see the module docstring).
+_W_WORD = 0.79
+_W_LETTER = 0.053
+_W_CAMEL = 1.38
+_W_DIGIT = 0.31
+_W_NUMBER = 1.0
+_W_PUNCT = 0.29
+_W_PUNCT_RUN = 0.5
+_W_NEWLINE = 0.59
+_W_NON_ASCII_BYTE = 0.353
+
+# Framing, in tokens: what the chat template adds around each piece.
+_PER_REQUEST = 3
+_PER_MESSAGE = 4
+_PER_BLOCK = 2
+_PER_TOOL = 8
+_TOOLS_PREAMBLE = 20  # instructions the provider adds once when any tool is defined
+
+# Images: Anthropic scales images to fit 1568 px on the long edge and about 1.15 megapixels.
+IMAGE_FALLBACK_TOKENS = 1_600
+_IMAGE_MAX_EDGE = 1568
+_IMAGE_MAX_PIXELS = 1_150_000
+_IMAGE_PIXELS_PER_TOKEN = 750
+_HEADER_B64_CHARS = 64 * 1024  # enough for a JPEG's EXIF block before the frame header
+
+# PDFs: each page is sent as text plus a page image; a text PDF page averages ~75 KB on disk.
+_PDF_PAGE_BYTES = 75_000
+_PDF_PAGE_TOKENS = 2_100
+
+
+def count_text(text: str) -> int:
+    """Estimated cl100k-style token count of a piece of text."""
+    if not text:
+        return 0
+    raw = text.encode("utf-8", "surrogatepass")
+    cls = raw.translate(_LETTERS)
+    letters = len(raw) - cls.count(b"x")
+    words = cls.count(b"xa") + cls.count(b"xA") + (1 if cls[:1] in (b"a", b"A") else 0)
+    camel = cls.count(b"aA")
+    cls = raw.translate(_DIGITS)
+    digits = cls.count(b"0")
+    numbers = (cls.count(b"x0") + (1 if cls[:1] == b"0" else 0)) if digits else 0
+    cls = raw.translate(_PUNCT)
+    punct = cls.count(b".")
+    punct_runs = (cls.count(b"x.") + (1 if cls[:1] == b"." else 0)) if punct else 0
+    newlines = raw.count(b"\n")
+    non_ascii = 0 if text.isascii() else len(raw.translate(None, _ASCII))
+    estimate = (
+        _W_WORD * words
+        + _W_LETTER * letters
+        + _W_CAMEL * camel
+        + _W_DIGIT * digits
+        + _W_NUMBER * numbers
+        + _W_PUNCT * punct
+        + _W_PUNCT_RUN * punct_runs
+        + _W_NEWLINE * newlines
+        + _W_NON_ASCII_BYTE * non_ascii
+    )
+    return max(1, round(estimate))
+
+
+# System prompts and tool definitions repeat verbatim on every request of a session (that is what makes
+# prompt caching work), so their counts are memoised by text; hashing a string is far cheaper than counting.
+_count_repeated = lru_cache(maxsize=256)(count_text)
+
+
+def estimate(body: Any) -> int:
+    """Estimated input tokens of an Anthropic Messages (or count_tokens) request body; 0 for a non-dict."""
+    if not isinstance(body, dict):
+        return 0
+    acc = _Accumulator()
+    acc.content(body.get("system"))
+    acc.seal()
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for message in messages:
+            acc.fixed += _PER_MESSAGE
+            if isinstance(message, dict):
+                acc.content(message.get("content"))
+    tools = body.get("tools")
+    if isinstance(tools, list) and tools:
+        acc.fixed += _TOOLS_PREAMBLE
+        for tool in tools:
+            acc.tool(tool)
+    return _PER_REQUEST + acc.total()
+
+
+class _Accumulator:
+    """Collects text pieces (measured once, joined) and fixed token costs (framing, images)."""
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+        self.fixed = 0
+
+    def seal(self) -> None:
+        """Count what has been collected so far as a repeated piece (the system prompt)."""
+        if self.texts:
+            self.fixed += _count_repeated("\n".join(self.texts))
+            self.texts.clear()
+
+    def total(self) -> int:
+        return self.fixed + count_text("\n".join(self.texts))
+
+    def content(self, content: Any) -> None:
+        """A `system` or message `content`: a string or a list of blocks."""
+        if isinstance(content, str):
+            self.texts.append(content)
+        elif isinstance(content, list):
+            for block in content:
+                self.block(block)
+
+    def block(self, block: Any) -> None:
+        if isinstance(block, str):
+            self.texts.append(block)
+            return
+        if not isinstance(block, dict):
+            return
+        self.fixed += _PER_BLOCK
+        kind = block.get("type")
+        if kind == "text":
+            self.string(block.get("text"))
+        elif kind == "image":
+            self.fixed += image_tokens(block.get("source"))
+        elif kind == "document":
+            self.document(block.get("source"))
+        elif kind in ("tool_use", "server_tool_use"):
+            self.string(block.get("name"))
+            self.json(block.get("input"))
+        elif isinstance(kind, str) and kind.endswith("tool_result"):  # also web_search_tool_result, …
+            self.content(block.get("content"))
+        elif kind == "thinking":
+            self.string(block.get("thinking"))
+        elif kind == "redacted_thinking":
+            data = block.get("data")
+            # Opaque ciphertext: roughly what its decoded size would tokenize to.
+            self.fixed += len(data) // 4 if isinstance(data, str) else 0
+        else:
+            # Unknown block types are still sent somewhere; count their JSON so they are not free.
+            self.json({k: v for k, v in block.items() if k not in ("type", "cache_control")})
+
+    def tool(self, tool: Any) -> None:
+        if not isinstance(tool, dict):
+            return
+        self.fixed += _PER_TOOL
+        parts = _Accumulator()
+        parts.string(tool.get("name"))
+        parts.string(tool.get("description"))
+        schema = tool.get("input_schema")
+        if schema is not None:
+            parts.json(schema)
+        elif "type" in tool:
+            # Server tools (web_search_…) have no schema; their settings still reach the model.
+            parts.json({k: v for k, v in tool.items() if k not in ("name", "cache_control")})
+        parts.seal()
+        self.fixed += parts.fixed
+
+    def document(self, source: Any) -> None:
+        if not isinstance(source, dict):
+            self.fixed += IMAGE_FALLBACK_TOKENS
+            return
+        kind = source.get("type")
+        data = source.get("data")
+        if kind == "text" and isinstance(data, str):
+            self.texts.append(data)
+        elif kind == "content":
+            self.content(source.get("content"))
+        elif kind == "base64" and isinstance(data, str):
+            pages = max(1, math.ceil(len(data) * 3 / 4 / _PDF_PAGE_BYTES))
+            self.fixed += pages * _PDF_PAGE_TOKENS
+        else:
+            self.fixed += _PDF_PAGE_TOKENS
+
+    def string(self, value: Any) -> None:
+        if isinstance(value, str):
+            self.texts.append(value)
+
+    def json(self, value: Any) -> None:
+        try:
+            self.texts.append(json.dumps(value, ensure_ascii=False))
+        except (TypeError, ValueError):  # not JSON-serialisable: cannot come from a parsed request
+            return
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Images
+
+
+def image_tokens(source: Any) -> int:
+    """Tokens of an image source: (w*h)/750 after Anthropic's downscaling, 1,600 when the size is unknown."""
+    size = image_size(source)
+    if size is None:
+        return IMAGE_FALLBACK_TOKENS
+    width, height = size
+    if width <= 0 or height <= 0:
+        return IMAGE_FALLBACK_TOKENS
+    scale = min(1.0, _IMAGE_MAX_EDGE / max(width, height), math.sqrt(_IMAGE_MAX_PIXELS / (width * height)))
+    return max(1, math.ceil(width * scale * height * scale / _IMAGE_PIXELS_PER_TOKEN))
+
+
+def image_size(source: Any) -> tuple[int, int] | None:
+    """(width, height) read from the header bytes of a base64 PNG, JPEG, GIF or WebP source, else None."""
+    if not isinstance(source, dict) or source.get("type") != "base64":
+        return None
+    data = source.get("data")
+    if not isinstance(data, str):
+        return None
+    prefix = data[:_HEADER_B64_CHARS]
+    prefix = prefix[: len(prefix) - len(prefix) % 4]
+    try:
+        head = base64.b64decode(prefix, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+    return _png(head) or _gif(head) or _webp(head) or _jpeg(head)
+
+
+def _png(head: bytes) -> tuple[int, int] | None:
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return int(width), int(height)
+
+
+def _gif(head: bytes) -> tuple[int, int] | None:
+    if head[:6] not in (b"GIF87a", b"GIF89a") or len(head) < 10:
+        return None
+    width, height = struct.unpack("<HH", head[6:10])
+    return int(width), int(height)
+
+
+def _webp(head: bytes) -> tuple[int, int] | None:
+    if head[:4] != b"RIFF" or head[8:12] != b"WEBP" or len(head) < 30:
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 ":  # lossy: 14-bit sizes after the frame start code
+        width, height = struct.unpack("<HH", head[26:30])
+        return int(width) & 0x3FFF, int(height) & 0x3FFF
+    if chunk == b"VP8L":  # lossless: 14-bit width-1 and height-1, bit-packed after the 0x2f signature
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X":  # extended: 24-bit width-1 and height-1
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
+    return None
+
+
+# JPEG start-of-frame markers carry the size; C4 (DHT), C8 (JPG) and CC (DAC) share the range but do not.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _jpeg(head: bytes) -> tuple[int, int] | None:
+    if head[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    # Walk the segments by their lengths; a bounded loop over at most _HEADER_B64_CHARS bytes.
+    while i + 9 <= len(head):
+        if head[i] != 0xFF:
+            return None
+        marker = head[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", head[i + 5 : i + 9])
+            return int(width), int(height)
+        (length,) = struct.unpack(">H", head[i + 2 : i + 4])
+        if length < 2:
+            return None
+        i += 2 + int(length)
+    return None

@@ -1,0 +1,228 @@
+"""Anthropic Messages request -> OpenAI Chat Completions request body (translation.md §11).
+
+`to_openai` runs on every request, so it builds new small dicts around the client's strings and never
+deep-copies or re-encodes the (often 50 KB+) body. What the target accepts comes from its capabilities
+(capabilities.py, overridable per target in the config); what the user configured for the target
+(`params`: reasoning_effort, max_tokens, temperature) wins over what the request asked for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from claude_any.capabilities import EFFORT_ORDER
+from claude_any.runtime.errors import invalid_request
+from claude_any.runtime.tokens import estimate
+from claude_any.runtime.translate.context import Context, Upstream
+from claude_any.runtime.translate.messages import bad, messages_to_openai
+from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+
+MAX_UPSTREAM_STOP = 4  # OpenAI's limit on `stop`; the rest is enforced on the output text
+
+# Thinking budgets -> effort: Claude Code's "think" (4k) is low, "think hard" (10k) medium, more is high.
+_BUDGET_LOW = 4_096
+_BUDGET_MEDIUM = 16_384
+
+
+def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = None) -> tuple[JSON, Context]:
+    """The Chat Completions body for `body` sent to `up`, and the per-request Context.
+
+    Unknown fields and block types are ignored (logged); only input of the wrong JSON type raises
+    AnthropicError(400, "invalid_request_error") with the JSON path in the message. Pass
+    `estimated_input_tokens` when the caller already has `tokens.estimate(body)` (the router's `tokens`
+    fact): the estimate costs more than the translation itself.
+    """
+    if not isinstance(body, dict):
+        raise invalid_request("request body: expected a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model", "field required (a non-empty string)")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise bad("messages", "field required (a list)" if messages is None else "expected a list")
+    stream = _typed(body, "stream", bool, False)
+    caps = up.capabilities
+    params = up.params
+    names = ToolNameMap()
+
+    out: JSON = {"model": up.model}
+    out["messages"] = messages_to_openai(
+        body.get("system"), messages, caps=caps, names=names, reasoning_field=_replayed_reasoning(up)
+    )
+    has_tools = _add_tools(out, body, caps, names)
+    _add_max_tokens(out, body, caps, params)
+    effort = _effort(body, caps, params, has_tools)
+    if effort is not None:
+        out["reasoning_effort"] = effort
+    _add_sampling(out, body, caps, params, effort)
+    held_stops = _add_stop(out, body, caps)
+    _add_response_format(out, body)
+    _add_user(out, body)
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    # params.body is not merged here: provider_templates renders it (Jinja, ${VAR}) into the prepared
+    # request's body extras, which upstream.py lays over this body, so the user's fields win there.
+
+    ctx = Context(
+        requested_model=model,
+        stream=stream,
+        tool_names=names,
+        estimated_input_tokens=estimate(body) if estimated_input_tokens is None else estimated_input_tokens,
+        stop_sequences=held_stops,
+    )
+    return out, ctx
+
+
+# --- field helpers ------------------------------------------------------------------------------------
+
+
+def _typed(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    """`body[key]` when present and of `kind` (bools are not numbers here), else a 400 naming the key."""
+    value = body.get(key)
+    if value is None:
+        return default
+    is_bool = isinstance(value, bool)
+    wants_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
+    if not isinstance(value, kind) or (is_bool and not wants_bool):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise bad(key, f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _replayed_reasoning(up: Upstream) -> str | None:
+    """The field to replay thinking in: DeepSeek rejects tool turns without `reasoning_content`."""
+    caps = up.capabilities
+    is_deepseek = "deepseek" in up.model.lower() or str(caps.get("family", "")).startswith("deepseek")
+    if is_deepseek and caps.get("reasoning_field") == "reasoning_content":
+        return "reasoning_content"
+    return None
+
+
+def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> bool:
+    raw = _typed(body, "tools", list, [])
+    tools = tools_to_openai(raw, names)
+    if not tools:  # OpenAI rejects tool_choice / parallel_tool_calls without tools
+        return False
+    out["tools"] = tools
+    choice = _typed(body, "tool_choice", dict)
+    if choice is not None:
+        sent = {t["function"]["name"] for t in tools}
+        out["tool_choice"] = tool_choice_to_openai(choice, names, sent)
+        if choice.get("disable_parallel_tool_use") is True and caps.get("parallel_tool_calls") != "omit":
+            out["parallel_tool_calls"] = False
+    return True
+
+
+def _add_max_tokens(
+    out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any]
+) -> None:
+    requested = _typed(body, "max_tokens", int)
+    limits = [n for n in (caps.get("max_output"), params.get("max_tokens")) if isinstance(n, int) and n > 0]
+    if requested is not None:
+        limits.append(max(requested, 1))  # 0 means "pre-warm the cache" to Anthropic; upstreams want >= 1
+    if limits:
+        out[caps.get("token_param") or "max_tokens"] = min(limits)
+
+
+def nearest_effort(requested: str, accepted: list[str]) -> str | None:
+    """`requested` if accepted, else the nearest accepted value (ties go up: more effort, not less)."""
+    if requested in accepted:
+        return requested
+    order = {name: i for i, name in enumerate(EFFORT_ORDER)}
+    if requested not in order:
+        return None
+    want = order[requested]
+    ranked = sorted((a for a in accepted if a in order), key=lambda a: (abs(order[a] - want), -order[a]))
+    return ranked[0] if ranked else None
+
+
+def _requested_effort(body: Mapping[str, Any], caps: Mapping[str, Any]) -> str | None:
+    """The effort the client's `thinking` / `output_config` asks for, before fitting it to the model."""
+    thinking = _typed(body, "thinking", dict, {})
+    config = _typed(body, "output_config", dict, {})
+    kind = thinking.get("type")
+    if kind == "enabled":
+        budget = thinking.get("budget_tokens")
+        budget = budget if isinstance(budget, int) and not isinstance(budget, bool) else _BUDGET_MEDIUM
+        return "low" if budget < _BUDGET_LOW else "medium" if budget < _BUDGET_MEDIUM else "high"
+    if kind == "adaptive" and isinstance(config.get("effort"), str):
+        return str(config["effort"])
+    if kind == "disabled":  # an explicit "do not think": the least the model accepts
+        efforts = caps.get("efforts") or []
+        return str(efforts[0]) if efforts else None
+    default = caps.get("default_effort")
+    return str(default) if default else None
+
+
+def _effort(
+    body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any], has_tools: bool
+) -> str | None:
+    """The reasoning_effort to send, or None to leave the field out."""
+    accepted = list(caps.get("efforts") or [])
+    configured = params.get("reasoning_effort")
+    if isinstance(configured, str) and configured:
+        effort: str | None = configured
+    elif accepted:
+        requested = _requested_effort(body, caps)
+        effort = nearest_effort(requested, accepted) if requested else None
+    else:
+        return None
+    if has_tools and caps.get("tools_effort") == "none_only" and effort != "none":
+        # gpt-5.4+ on /chat/completions: function tools are rejected with any other effort (models.md F5).
+        # Debug level: Claude Code always sends tools, so this happens on every request to such a model.
+        log.debug(
+            "reasoning_effort %r replaced by 'none': this model takes tools only without reasoning", effort
+        )
+        effort = "none"
+    return effort
+
+
+def _add_sampling(
+    out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any], effort: str | None
+) -> None:
+    sampling = caps.get("sampling", "ok")
+    effective = effort if effort is not None else caps.get("default_effort")
+    if sampling == "ok" or (sampling == "only_at_none" and effective == "none"):
+        for key in ("temperature", "top_p"):
+            value = _typed(body, key, (int, float))
+            if value is not None:
+                out[key] = value
+    if params.get("temperature") is not None:
+        out["temperature"] = params["temperature"]
+
+
+def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tuple[str, ...]:
+    """Sets `stop`; returns the sequences left for the stream side to enforce."""
+    raw = _typed(body, "stop_sequences", list, [])
+    for i, item in enumerate(raw):
+        if not isinstance(item, str):
+            raise bad(f"stop_sequences.{i}", f"expected a string, got {type(item).__name__}")
+    sequences = [s for s in raw if s]
+    sent = [] if caps.get("stop") == "drop" else sequences[:MAX_UPSTREAM_STOP]
+    if sent:
+        out["stop"] = sent
+    return tuple(sequences[len(sent) :])
+
+
+def _add_response_format(out: JSON, body: Mapping[str, Any]) -> None:
+    fmt = _typed(body, "output_config", dict, {}).get("format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        # Not strict: strict mode needs a rewritten schema (all keys required, no formats) to be accepted.
+        schema = {"name": "output", "schema": clean_schema(fmt.get("schema")), "strict": False}
+        out["response_format"] = {"type": "json_schema", "json_schema": schema}
+
+
+def _add_user(out: JSON, body: Mapping[str, Any]) -> None:
+    user_id = _typed(body, "metadata", dict, {}).get("user_id")
+    if isinstance(user_id, str) and user_id:
+        # Claude Code's id is long and personal; a short stable hash still groups a user's requests.
+        out["user"] = "ca-" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]

@@ -1,0 +1,98 @@
+"""A complete OpenAI Chat Completions response turned into an Anthropic message (translation.md §12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from claude_any.runtime import errors
+from claude_any.runtime.translate.arguments import parse_arguments
+from claude_any.runtime.translate.context import Context
+from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
+from claude_any.runtime.translate.parts import read_parts, signature
+from claude_any.runtime.translate.sse import dumps
+from claude_any.runtime.translate.text_scan import StopScanner, ThinkSplitter
+from claude_any.runtime.translate.usage import final_usage, stop_reason
+
+
+def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = random_id) -> dict[str, Any]:
+    """The Anthropic message for an OpenAI chat completion `resp`.
+
+    Blocks come in Anthropic's order (thinking, text, tool_use); `content` may be empty but never holds
+    an empty text block. Raises AnthropicError when the body is an error rather than a completion.
+    """
+    message_id = make_id("msg_")
+    if resp.get("error") is not None:
+        raise errors.from_upstream(500, dumps(resp).encode(), {}, "upstream")
+    choices = resp.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    if choice.get("finish_reason") == "error":
+        raise errors.api_error("the upstream stopped with an error")
+    message = choice.get("message")
+    message = message if isinstance(message, dict) else {}
+
+    parts = read_parts(message)
+    reasoning, text = _split_think(parts.text)
+    reasoning = parts.reasoning + reasoning
+    stops = StopScanner(ctx.stop_sequences)
+    text = stops.feed(text)
+    text += stops.flush()
+
+    content: list[dict[str, Any]] = []
+    if reasoning:
+        content.append(
+            {"type": "thinking", "thinking": reasoning, "signature": parts.signature or signature(reasoning)}
+        )
+    if text and not text.isspace():
+        content.append({"type": "text", "text": text})
+    # A stop sequence ends generation: any tool calls the upstream produced after it are not part of it.
+    tools = _tool_uses(message, ctx, make_id) if stops.hit is None else []
+    content.extend(tools)
+
+    output_chars = len(reasoning) + len(text) + sum(len(dumps(t["input"])) for t in tools)
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": ctx.requested_model,
+        "content": content,
+        "stop_reason": stop_reason(
+            choice.get("finish_reason"), has_tool_use=bool(tools), stop_sequence_hit=stops.hit is not None
+        ),
+        "stop_sequence": stops.hit,
+        "usage": final_usage(resp.get("usage"), ctx.estimated_input_tokens, output_chars),
+    }
+
+
+def _split_think(text: str) -> tuple[str, str]:
+    """A leading `<think>…</think>` (raw open-weight models) as reasoning, and the rest as text."""
+    if not text:
+        return "", ""
+    splitter = ThinkSplitter()
+    reasoning, visible = splitter.feed(text)
+    more_reasoning, more_visible = splitter.close()
+    return reasoning + more_reasoning, visible + more_visible
+
+
+def _tool_uses(message: dict[str, Any], ctx: Context, make_id: IdFactory) -> list[dict[str, Any]]:
+    calls = message.get("tool_calls")
+    calls = list(calls) if isinstance(calls, list) else []
+    legacy = message.get("function_call")
+    if isinstance(legacy, dict):
+        calls.append({"function": legacy})
+    ids = ToolIds(make_id)
+    blocks: list[dict[str, Any]] = []
+    for call in calls:
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function")
+        function = function if isinstance(function, dict) else {}
+        upstream_name = function.get("name")
+        name = (
+            ctx.tool_names.to_claude(upstream_name)
+            if isinstance(upstream_name, str) and upstream_name
+            else ""
+        )
+        name = name or "unknown_tool"
+        value, _ = parse_arguments(function.get("arguments"), tool=name)
+        blocks.append({"type": "tool_use", "id": ids.assign(call.get("id")), "name": name, "input": value})
+    return blocks

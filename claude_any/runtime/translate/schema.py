@@ -1,0 +1,73 @@
+"""JSON-schema cleaning for tool parameters and structured output (translation.md §11.6).
+
+OpenAI-style upstreams take ordinary JSON Schema for non-strict tools; the fixes here are the few that
+real servers reject: a `$schema` keyword, and object schemas without `properties` (zero-argument MCP
+tools). Cleaning is copy-on-write: an already clean schema is returned as is, never deep-copied, because it
+runs for every tool of every request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
+
+# Keywords whose value is a schema (or a list of schemas), and those whose value maps names to schemas.
+# Only these are walked, so a property *named* `$schema` or `type` (data, not a keyword) is never touched.
+_SCHEMA, _MAP = 1, 2
+_WALKED: dict[str, int] = {
+    **dict.fromkeys(
+        ("items", "additionalProperties", "not", "contains", "if", "then", "else", "propertyNames"), _SCHEMA
+    ),
+    **dict.fromkeys(("anyOf", "oneOf", "allOf", "prefixItems"), _SCHEMA),
+    **dict.fromkeys(("properties", "patternProperties", "$defs", "definitions"), _MAP),
+}
+_DROPPED = frozenset({"$schema"})
+
+
+def _clean(schema: Any) -> Any:
+    """`schema` with nested fixes applied; the same object when nothing changed (the common case)."""
+    if not isinstance(schema, dict):
+        return schema
+    changed: dict[str, Any] = {}
+    drop = False
+    for key, value in schema.items():
+        how = _WALKED.get(key)
+        if how is None:
+            drop = drop or key in _DROPPED
+        elif how == _MAP and isinstance(value, dict):
+            mapped = {name: _clean(sub) for name, sub in value.items()}
+            if any(mapped[name] is not sub for name, sub in value.items()):
+                changed[key] = mapped
+        elif isinstance(value, dict):
+            new = _clean(value)
+            if new is not value:
+                changed[key] = new
+        elif isinstance(value, list):
+            items = [_clean(v) for v in value]
+            if any(a is not b for a, b in zip(items, value, strict=True)):
+                changed[key] = items
+    kind = schema.get("type")
+    if (kind == "object" or (isinstance(kind, list) and "object" in kind)) and not isinstance(
+        schema.get("properties"), dict
+    ):
+        changed["properties"] = {}
+    if not changed and not drop:
+        return schema
+    out = {k: v for k, v in schema.items() if k not in _DROPPED}
+    out.update(changed)
+    return out
+
+
+def clean_schema(schema: Any) -> dict[str, Any]:
+    """A tool's `input_schema` as OpenAI function `parameters`: always an object schema with `properties`.
+
+    Missing or non-object input gives `{"type": "object", "properties": {}}`; a root without `type` but
+    with `properties` is typed as an object.
+    """
+    if not isinstance(schema, dict) or not schema:
+        return dict(EMPTY_OBJECT_SCHEMA, properties={})
+    if "type" not in schema and ("properties" in schema or "required" in schema):
+        schema = {**schema, "type": "object"}
+    cleaned = _clean(schema)
+    return cleaned if isinstance(cleaned, dict) else dict(EMPTY_OBJECT_SCHEMA, properties={})

@@ -1,0 +1,80 @@
+"""Server-sent events on the wire: an incremental reader for upstream bytes and the frame writer.
+
+The reader accepts the upstream byte stream split anywhere (inside a line or a UTF-8 character), `\\n` or
+`\\r\\n` line ends, comment lines (`: keep-alive`, `: OPENROUTER PROCESSING`), `event:` lines and multi-line
+`data:` fields. Lines are decoded only once complete, so a multi-byte character split across reads is
+never seen half-way (a `\\n` byte never occurs inside a UTF-8 sequence).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, NamedTuple
+
+# Compact JSON with real UTF-8, as Anthropic sends it.
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text (no spaces, UTF-8 kept) used for every emitted payload."""
+    return _dumps(value)
+
+
+def frame(event: str, payload: Any) -> bytes:
+    """One SSE frame: `event: <name>` and `data: <compact json>`, then the blank line."""
+    return f"event: {event}\ndata: {_dumps(payload)}\n\n".encode()
+
+
+class Event(NamedTuple):
+    """One dispatched upstream event: its `event:` name ("" when absent) and its joined data."""
+
+    name: str
+    data: str
+
+
+class SSEReader:
+    """Incremental SSE parser: `feed(bytes)` returns the events completed by those bytes."""
+
+    __slots__ = ("_buffer", "_data", "_name")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._data: list[str] = []
+        self._name = ""
+
+    def feed(self, chunk: bytes) -> list[Event]:
+        """Consume `chunk` and return every event whose terminating blank line it contained."""
+        if self._buffer:
+            chunk = self._buffer + chunk
+        lines = chunk.split(b"\n")
+        # The last piece has no line end yet; keep it for the next read.
+        self._buffer = lines.pop()
+        events: list[Event] = []
+        for raw in lines:
+            self._line(raw, events)
+        return events
+
+    def close(self) -> list[Event]:
+        """At upstream EOF: a last line without its line end, and an event without its blank line."""
+        events: list[Event] = []
+        if self._buffer:
+            rest, self._buffer = self._buffer, b""
+            self._line(rest, events)
+        self._line(b"", events)
+        return events
+
+    def _line(self, raw: bytes, events: list[Event]) -> None:
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        if not raw:
+            # A blank line ends the event.
+            if self._data:
+                events.append(Event(self._name, "\n".join(self._data)))
+                self._data = []
+            self._name = ""
+        elif raw[:5] == b"data:":
+            start = 6 if raw[5:6] == b" " else 5
+            self._data.append(raw[start:].decode("utf-8", errors="replace"))
+        elif raw[:6] == b"event:":
+            self._name = raw[6:].decode("utf-8", errors="replace").strip()
+        # Comments (":…"), id:, retry: and unknown fields carry nothing we use.

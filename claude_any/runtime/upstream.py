@@ -1,0 +1,137 @@
+"""The HTTP client side: one pooled httpx client per provider, and sending a prepared request.
+
+`open_response` returns only a 2xx response whose body is still unread (so streams start as soon as the
+provider answers); any failure before that point is an `AnthropicError` with the right status, which the
+app can still return as a real HTTP error or use to move on along a fallback chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+
+from claude_any.provider_templates import PreparedTarget
+from claude_any.runtime import errors
+from claude_any.runtime.errors import AnthropicError
+
+USER_AGENT = "claude-any"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds; `read` is long because reasoning models can think for minutes before the first token."""
+
+    connect: float = 10.0
+    read: float = 600.0
+    write: float = 60.0
+    pool: float = 10.0
+
+
+class Clients:
+    """One keep-alive HTTP/1.1 client per provider, created lazily and closed at shutdown."""
+
+    def __init__(self, timeouts: Timeouts | None = None) -> None:
+        t = timeouts or Timeouts()
+        self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+        self._clients: dict[str, httpx.AsyncClient] = {}
+
+    def get(self, provider_name: str) -> httpx.AsyncClient:
+        """The client of a provider; pools are per provider so one slow host cannot starve another."""
+        client = self._clients.get(provider_name)
+        if client is None:
+            client = httpx.AsyncClient(
+                timeout=self._timeout,
+                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60),
+                headers={"user-agent": USER_AGENT},
+                follow_redirects=False,
+                # The environment's proxy variables apply; netrc and cookies are of no use to an API client.
+                trust_env=True,
+            )
+            self._clients[provider_name] = client
+        return client
+
+    async def aclose(self) -> None:
+        """Close every pool (at application shutdown)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc or url
+
+
+def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicError:
+    """A failed connection or read, as the error the SDK retries; names the host, never the headers."""
+    host = _host(url)
+    if isinstance(exc, httpx.TimeoutException):
+        return errors.timeout(f"{provider_name}: upstream {host} timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.ConnectError):
+        return errors.api_error(f"{provider_name}: cannot connect to {host}", status=502)
+    return errors.api_error(f"{provider_name}: upstream {host} failed: {type(exc).__name__}", status=502)
+
+
+async def open_response(
+    client: httpx.AsyncClient,
+    prepared: PreparedTarget,
+    body: dict[str, Any],
+    *,
+    stream: bool,
+    provider_name: str,
+    model: str,
+    extra_headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POST `body` (merged with the target's fixed body fields) and return the open 2xx response.
+
+    The caller must close it (`aclose`). A non-2xx status is read, closed and raised as the mapped
+    AnthropicError; transport failures become 502/504 errors.
+    """
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if stream else "application/json",
+        **(extra_headers or {}),
+        **prepared.headers,
+    }
+    content = json.dumps({**body, **prepared.body_extras}, ensure_ascii=False).encode("utf-8")
+    request = client.build_request("POST", prepared.url, headers=headers, content=content)
+    try:
+        response = await client.send(request, stream=True)
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, provider_name, prepared.url) from None
+    if response.is_success:
+        return response
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError:
+        raw = b""
+    finally:
+        await close(response)
+    raise errors.from_upstream(response.status_code, raw, dict(response.headers), provider_name, model)
+
+
+async def read_json(response: httpx.Response, provider_name: str) -> dict[str, Any]:
+    """The JSON object body of an open response (closed afterwards)."""
+    try:
+        raw = await response.aread()
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, provider_name, str(response.request.url)) from None
+    finally:
+        await close(response)
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise errors.api_error(f"{provider_name}: upstream returned a body that is not a JSON object", 502)
+    return data
+
+
+async def close(response: httpx.Response) -> None:
+    """Close a response even while the surrounding task is being cancelled (client went away)."""
+    with anyio.CancelScope(shield=True):
+        await response.aclose()

@@ -1,0 +1,107 @@
+"""`${VAR}` references: find them, resolve them at run time, and redact values before they are shown.
+
+The compiler never resolves a reference (routes.json keeps `${VAR}` verbatim); `run` resolves them once at
+start-up. Anything shown to a user or written to a log goes through `redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# Anything that starts like a reference: `${`, a run without `}`, blanks or `$`, then `}` if present.
+_OPENING = re.compile(r"\$\{([^}\s$]*)(\}?)")
+
+REDACTED = "***"
+
+
+class MissingVariable(KeyError):
+    """A `${NAME}` reference names an environment variable that is not set."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"environment variable {self.name} is not set (referenced as ${{{self.name}}})"
+
+
+@dataclass(frozen=True)
+class MalformedReference:
+    """A `${` that does not form a valid reference; `start`/`end` are offsets into the string."""
+
+    start: int
+    end: int
+    message: str
+
+
+def references(value: str) -> list[str]:
+    """The variable names referenced in `value`, in order of appearance (repeats kept)."""
+    return REF.findall(value)
+
+
+def is_reference_only(value: str) -> bool:
+    """True when `value` is exactly one `${VAR}` reference and nothing else."""
+    return REF.fullmatch(value) is not None
+
+
+def resolve(value: Any, env: Mapping[str, str]) -> Any:
+    """Replace every `${VAR}` in strings inside `value` (dicts and lists are walked recursively).
+
+    Raises `MissingVariable` for the first reference whose variable is not in `env`. Non-string
+    leaves are returned unchanged; the input is never modified.
+    """
+    if isinstance(value, str):
+        return REF.sub(lambda m: _lookup(m.group(1), env), value)
+    if isinstance(value, dict):
+        return {key: resolve(item, env) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve(item, env) for item in value]
+    return value
+
+
+def _lookup(name: str, env: Mapping[str, str]) -> str:
+    try:
+        return env[name]
+    except KeyError:
+        raise MissingVariable(name) from None
+
+
+def redact(value: str) -> str:
+    """Show `${VAR}` references as written and replace every literal run between them by `***`.
+
+    A literal part may be a secret pasted into the config, so none of it is ever shown, not even a
+    prefix such as `Bearer `; an empty string stays empty.
+    """
+    parts: list[str] = []
+    last = 0
+    for match in REF.finditer(value):
+        if match.start() > last:
+            parts.append(REDACTED)
+        parts.append(match.group(0))
+        last = match.end()
+    if last < len(value):
+        parts.append(REDACTED)
+    return "".join(parts)
+
+
+def malformed_references(value: str) -> list[MalformedReference]:
+    """Every `${` in `value` that is not a well-formed `${NAME}` reference, with why."""
+    found: list[MalformedReference] = []
+    for match in _OPENING.finditer(value):
+        name, closing = match.group(1), match.group(2)
+        if closing and REF.fullmatch(match.group(0)):
+            continue
+        # The messages never repeat the text: a malformed reference may be a pasted secret.
+        if not closing:
+            message = "unclosed ${ reference; write ${NAME}"
+        elif not name:
+            message = "empty ${} reference; write ${NAME}"
+        else:
+            message = "malformed ${…} reference; names are letters, digits and _, not starting with a digit"
+        found.append(MalformedReference(match.start(), match.end(), message))
+    return found

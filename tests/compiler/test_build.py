@@ -1,0 +1,126 @@
+"""Targets, capability overrides, chains and defaults in the built table."""
+
+from __future__ import annotations
+
+import pytest
+
+from claude_any.compiler import CompileResult, compile_text
+from claude_any.grammar import parse, to_json
+from claude_any.table import RoutingTable
+
+BASE = """\
+providers:
+  openai:
+    api_key: ${OPENAI_API_KEY}
+    models:
+      team-model: {base_model: gpt-4o, capabilities: {max_output: 4000, context: 64000}}
+model_categories:
+  large: {target: openai/team-model, capabilities: {max_output: 1000}}
+  small: {target: openai/team-model, base_model: o3, max_tokens: 512, headers: {X-Team: a}, body: {user: x}}
+  long: openai/gpt-4.1
+"""
+
+
+def table_of(text: str) -> RoutingTable:
+    result: CompileResult = compile_text(text, "t.yaml")
+    assert [d.render() for d in result.errors] == []
+    assert result.table is not None
+    return result.table
+
+
+def test_capabilities_merge_lookup_then_provider_models_then_category() -> None:
+    table = table_of(BASE)
+    large = table.targets["large"]
+    assert (large.model, large.base_model) == ("team-model", "gpt-4o")
+    assert large.capabilities["family"] == "gpt-4o"  # looked up with the provider's base_model
+    assert large.capabilities["context"] == 64000  # provider models: override
+    assert large.capabilities["max_output"] == 1000  # category override wins
+
+
+def test_category_base_model_beats_the_provider_map_and_params_are_kept() -> None:
+    small = table_of(BASE).targets["small"]
+    assert small.base_model == "o3"
+    assert small.capabilities["reasoning"] is True
+    assert small.params == {
+        "reasoning_effort": None,
+        "max_tokens": 512,
+        "temperature": None,
+        "headers": {"X-Team": "a"},
+        "body": {"user": "x"},
+    }
+
+
+def test_provider_model_targets_are_created_for_routes_and_fallbacks_only() -> None:
+    table = table_of(
+        BASE
+        + "routes:\n  - {when: has_image, to: [openai/gpt-4o, large]}\n"
+        + "fallbacks:\n  large: [openai/o3, long]\n  openai/o3: [small]\n  long: [small]\n"
+    )
+    assert sorted(table.targets) == ["large", "long", "openai/gpt-4o", "openai/o3", "small"]
+    assert table.targets["openai/gpt-4o"].params["max_tokens"] is None
+    # `to` first, then fallbacks breadth first, each target once (long -> small is not repeated).
+    assert table.routes[0].chain == ("openai/gpt-4o", "large", "openai/o3", "long", "small")
+    assert table.routes[-1].chain == ("large", "openai/o3", "long", "small")
+
+
+def test_defaults_come_last_and_use_the_same_parser() -> None:
+    table = table_of(BASE + "routes:\n  - when: tokens > 100k\n    to: long\n")
+    assert [(r.name, r.origin, r.pos) for r in table.routes[1:]] == [
+        ("default: haiku", "default", None),
+        ("default: sonnet/opus", "default", None),
+    ]
+    assert table.routes[1].when == to_json(parse('family == "haiku"'))
+    assert table.routes[0].pos is not None and (table.routes[0].pos.line, table.routes[0].pos.col) == (11, 5)
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "expected"),
+    [
+        ("my-res.openai.azure.com", "https://my-res.openai.azure.com"),
+        ("https://my-res.openai.azure.com/", "https://my-res.openai.azure.com"),
+        ("https://my-res.openai.azure.com/openai", "https://my-res.openai.azure.com"),
+        ("https://my-res.openai.azure.com/openai/v1/", "https://my-res.openai.azure.com"),
+        ("http://127.0.0.1:9000", "http://127.0.0.1:9000"),
+        ("${AZURE_OPENAI_ENDPOINT}", "${AZURE_OPENAI_ENDPOINT}"),
+    ],
+)
+def test_azure_endpoint_is_normalised(endpoint: str, expected: str) -> None:
+    table = table_of(
+        f"providers:\n  azure: {{api_key: ${{K}}, endpoint: '{endpoint}', api_version: v1}}\n"
+        "model_categories:\n  large: {target: azure/a, base_model: gpt-4o}\n"
+        "  small: {target: azure/b, base_model: gpt-4o-mini}\n"
+    )
+    assert table.providers["azure"].settings["endpoint"] == expected
+
+
+@pytest.mark.parametrize("version", ["2024-10-21", "2025-04-01-preview", "v1", "latest", "preview"])
+def test_azure_api_versions_accepted(version: str) -> None:
+    table = table_of(
+        f"providers:\n  azure: {{api_key: ${{K}}, endpoint: r.openai.azure.com, api_version: {version}}}\n"
+        "model_categories:\n  large: {target: azure/a, base_model: gpt-4o}\n"
+        "  small: {target: azure/b, base_model: gpt-4o-mini}\n"
+    )
+    assert table.providers["azure"].settings["api_version"] == version
+
+
+def test_openai_and_anthropic_defaults() -> None:
+    table = table_of(
+        "providers:\n  openai: {api_key: ${A}, base_url: 'https://proxy.example.com/v1/'}\n"
+        "  claude: {kind: anthropic, api_key: ${B}}\n  try: {kind: echo}\n"
+        "model_categories:\n  large: claude/claude-sonnet-4-5\n  small: try/x\n"
+    )
+    assert table.providers["openai"].settings == {
+        "api_key": "${A}",
+        "base_url": "https://proxy.example.com/v1",
+        "organization": None,
+    }
+    assert table.providers["claude"].settings == {"api_key": "${B}", "base_url": "https://api.anthropic.com"}
+    assert table.providers["try"].settings == {}
+
+
+def test_server_section() -> None:
+    table = table_of(
+        "server: {host: 0.0.0.0, port: 9000, auth_token: '${TOKEN}'}\n"
+        "providers:\n  echo: {kind: echo}\nmodel_categories:\n  large: echo/a\n  small: echo/b\n"
+    )
+    assert table.server.to_json() == {"host": "0.0.0.0", "port": 9000, "auth_token": "${TOKEN}"}

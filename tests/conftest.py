@@ -1,0 +1,67 @@
+"""Shared pytest fixtures: the fake upstream and claude-any itself, both on loopback over real HTTP.
+
+The servers and table builders are in `tests/loopback.py` (importable as `loopback` from any test module,
+since this directory is on sys.path for the rootdir conftest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+
+import pytest
+from loopback import TEST_ENV, FakeUpstream, ThreadServer, make_table, openai_provider, target
+
+from claude_any.table import RoutingTable
+
+
+@pytest.fixture(scope="session")
+def _upstream_server() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream()
+    fake.server.start()
+    yield fake
+    fake.server.stop()
+
+
+@pytest.fixture
+def upstream(_upstream_server: FakeUpstream) -> FakeUpstream:
+    """The fake provider, with an empty script and no recorded requests."""
+    _upstream_server.reset()
+    return _upstream_server
+
+
+@pytest.fixture(scope="session")
+def _gateway_servers() -> Iterator[dict[str, ThreadServer]]:
+    servers: dict[str, ThreadServer] = {}
+    yield servers
+    for server in servers.values():
+        server.request_stop()  # all at once: each takes a uvicorn tick to notice
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture
+def gateway(_gateway_servers: dict[str, ThreadServer]) -> Callable[..., str]:
+    """Start claude-any for a table (and environment); returns its base URL.
+
+    Servers are shared by tests that ask for the same table and environment (the app keeps no
+    per-request state), which keeps the HTTP tests fast; they stop at the end of the session.
+    """
+    from claude_any.runtime.app import create_app
+
+    def start(table: RoutingTable, env: Mapping[str, str] = TEST_ENV) -> str:
+        key = table.dumps() + repr(sorted(env.items()))
+        if key not in _gateway_servers:
+            _gateway_servers[key] = ThreadServer(create_app(table, env)).start()
+        return _gateway_servers[key].url
+
+    return start
+
+
+@pytest.fixture
+def openai_gateway(upstream: FakeUpstream, gateway: Callable[..., str]) -> str:
+    """claude-any with large → fake/gpt-4o and small → fake/gpt-4o-mini on the fake upstream."""
+    provider = openai_provider(upstream.url + "/v1", name="fake")
+    table = make_table(
+        [provider], [target("large", provider, "gpt-4o"), target("small", provider, "gpt-4o-mini")]
+    )
+    return gateway(table)

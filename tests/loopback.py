@@ -1,0 +1,224 @@
+"""Loopback test servers and table builders, shared by the HTTP tests (fixtures live in conftest.py).
+
+- `FakeUpstream`: a scriptable fake OpenAI-compatible (or Anthropic) server that records every request and
+  answers from a script of `Reply` values (JSON, SSE chunk lists, statuses, delays).
+- `ThreadServer`: any ASGI app under uvicorn on a free 127.0.0.1 port, in a background thread.
+- `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (no compiler involved).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from claude_any.capabilities import lookup
+from claude_any.table import Provider, RoutingTable, Server, Target, empty_params
+from claude_any.table import Route as TableRoute
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+FIXTURES = SHARED / "fixtures" / "claude-code"
+
+
+# --- a uvicorn server in a thread --------------------------------------------------------------------------
+
+
+class ThreadServer:
+    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread."""
+
+    def __init__(self, app: Any) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
+        )
+
+    def start(self) -> ThreadServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("test server did not start")
+            time.sleep(0.005)
+        return self
+
+    def request_stop(self) -> None:
+        self._server.should_exit = True
+
+    def stop(self) -> None:
+        self.request_stop()
+        self._thread.join(timeout=10)
+        self._sock.close()
+
+
+# --- the fake upstream -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Reply:
+    """One scripted upstream answer. `chunks` makes an SSE stream: dicts become `data: <json>` events,
+    strings are sent as they are (use them for `data: [DONE]`, comments or garbage); an exception
+    instance drops the connection at that point."""
+
+    status: int = 200
+    json: Any = None
+    chunks: list[Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # before the status line
+    chunk_delay: float = 0.0  # between SSE chunks
+    raw: bytes | None = None  # a non-JSON body
+
+
+def sse(data: Any) -> str:
+    """One SSE data event."""
+    return f"data: {json.dumps(data)}\n\n"
+
+
+DONE = "data: [DONE]\n\n"
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: Any
+
+
+class FakeUpstream:
+    """Records requests; answers from the script in order (a 500 when the script is exhausted)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.replies: list[Reply] = []
+        self.closed_streams = 0  # streams whose client went away before the end
+        self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
+        self.server = ThreadServer(self.app)
+        self.url = self.server.url
+
+    def script(self, *replies: Reply) -> None:
+        self.replies = list(replies)
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.replies.clear()
+        self.closed_streams = 0
+
+    async def _handle(self, request: Request) -> Response:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else None
+        except ValueError:
+            body = raw.decode("utf-8", "replace")
+        self.requests.append(
+            Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+        )
+        if not self.replies:
+            return JSONResponse({"error": {"message": "fake upstream: no scripted reply"}}, status_code=500)
+        reply = self.replies.pop(0)
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        if reply.chunks is not None:
+            return StreamingResponse(
+                self._stream(reply),
+                status_code=reply.status,
+                headers=reply.headers,
+                media_type="text/event-stream",
+            )
+        if reply.raw is not None:
+            return Response(reply.raw, status_code=reply.status, headers=reply.headers)
+        return JSONResponse(reply.json, status_code=reply.status, headers=reply.headers)
+
+    async def _stream(self, reply: Reply) -> Any:
+        complete = False
+        try:
+            for chunk in reply.chunks or []:
+                if reply.chunk_delay:
+                    await asyncio.sleep(reply.chunk_delay)
+                if isinstance(chunk, Exception):
+                    raise chunk  # uvicorn drops the connection mid-body
+                yield (sse(chunk) if isinstance(chunk, dict) else chunk).encode("utf-8")
+            complete = True
+        finally:
+            if not complete:
+                self.closed_streams += 1
+
+
+# --- routing tables ----------------------------------------------------------------------------------------
+
+
+def _family_rule(families: list[str]) -> dict[str, Any]:
+    """The JSON AST of `family == "a" or family == "b"` (spans are not used at run time)."""
+    nodes = [
+        {
+            "op": "==",
+            "left": {"op": "fact", "name": "family", "span": [0, 6]},
+            "right": {"op": "lit", "value": f, "span": [10, 10 + len(f) + 2]},
+            "span": [0, 10 + len(f) + 2],
+        }
+        for f in families
+    ]
+    node = nodes[0]
+    for other in nodes[1:]:
+        node = {"op": "or", "args": [node, other], "span": [0, 0]}
+    return node
+
+
+DEFAULT_ROUTES = (
+    TableRoute("default: haiku", 'family == "haiku"', _family_rule(["haiku"]), ("small",), "default"),
+    TableRoute(
+        "default: sonnet/opus",
+        'family == "sonnet" or family == "opus"',
+        _family_rule(["sonnet", "opus"]),
+        ("large",),
+        "default",
+    ),
+)
+
+
+def target(target_id: str, provider: Provider, model: str, **params: Any) -> Target:
+    """A Target with looked-up capabilities and optional params (headers, body, max_tokens, …)."""
+    merged = {**empty_params(), **params}
+    return Target(target_id, provider.name, model, model, lookup(provider.kind, model), merged)
+
+
+def make_table(
+    providers: list[Provider],
+    targets: list[Target],
+    routes: tuple[TableRoute, ...] = DEFAULT_ROUTES,
+    auth_token: str | None = None,
+) -> RoutingTable:
+    return RoutingTable(
+        source="tests",
+        server=Server(auth_token=auth_token),
+        providers={p.name: p for p in providers},
+        targets={t.id: t for t in targets},
+        routes=routes,
+    )
+
+
+def openai_provider(
+    base_url: str, name: str = "openai", api_key: str | None = "${OPENAI_API_KEY}"
+) -> Provider:
+    return Provider(name, "openai", "chat", {"api_key": api_key, "base_url": base_url, "organization": None})
+
+
+TEST_ENV = {"OPENAI_API_KEY": "sk-test-openai", "AZURE_KEY": "az-test-key", "DATABRICKS_TOKEN": "dapi-test"}
+TEST_ENV |= {"ANTHROPIC_API_KEY": "sk-ant-test", "GATEWAY_TOKEN": "gw-secret"}

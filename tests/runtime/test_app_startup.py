@@ -1,0 +1,78 @@
+"""Start-up: secrets are resolved and templates rendered before anything listens; failures are clean."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+from loopback import TEST_ENV, make_table, openai_provider, target
+
+from claude_any.runtime.app import create_app
+from claude_any.runtime.server import StartupError, serve
+from claude_any.table import Position, Provider
+
+
+def table_with(provider: Provider, **kw: Any) -> Any:
+    return make_table(
+        [provider], [target("large", provider, "gpt-4o"), target("small", provider, "gpt-4o")], **kw
+    )
+
+
+def test_missing_provider_variable_names_the_field_and_position() -> None:
+    provider = Provider(
+        "openai",
+        "openai",
+        "chat",
+        {"api_key": "${OPENAI_API_KEY}", "base_url": "https://api.openai.com/v1", "organization": None},
+        pos=Position("config.yaml", 3, 17),
+    )
+    with pytest.raises(StartupError) as info:
+        create_app(table_with(provider), {})
+    assert str(info.value) == (
+        "environment variable OPENAI_API_KEY is not set "
+        "(used by providers.openai.api_key at config.yaml:3:17)"
+    )
+
+
+def test_missing_variable_in_a_user_header() -> None:
+    provider = Provider(
+        "openai",
+        "openai",
+        "chat",
+        {"api_key": None, "base_url": "http://x/v1"},
+        headers={"X-Key": "${TEAM_KEY}"},
+    )
+    with pytest.raises(StartupError, match=r"TEAM_KEY is not set \(used by providers.openai.headers.X-Key\)"):
+        create_app(table_with(provider), {})
+
+
+def test_missing_auth_token_variable() -> None:
+    provider = openai_provider("http://127.0.0.1:9/v1")
+    with pytest.raises(StartupError, match="CLAUDE_ANY_TOKEN is not set .used by server.auth_token"):
+        create_app(table_with(provider, auth_token="${CLAUDE_ANY_TOKEN}"), TEST_ENV)
+
+
+def test_broken_user_template_fails_at_start_up() -> None:
+    provider = Provider(
+        "openai", "openai", "chat", {"api_key": None, "base_url": "http://x/v1"}, headers={"X": "{{ nope }}"}
+    )
+    with pytest.raises(StartupError, match="providers.openai.headers.X: template error: 'nope' is undefined"):
+        create_app(table_with(provider), {})
+
+
+def test_responses_api_is_refused_clearly() -> None:
+    provider = Provider("openai", "openai", "responses", {"api_key": None, "base_url": "http://x/v1"})
+    with pytest.raises(StartupError, match="api 'responses' is not supported yet"):
+        create_app(table_with(provider), {})
+
+
+def test_serve_fails_before_binding_the_port() -> None:
+    provider = openai_provider("http://127.0.0.1:9/v1")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(StartupError):
+        serve(table_with(provider), "127.0.0.1", port, env={}, log_level="warning")
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # still free: nothing was left listening
