@@ -6,6 +6,7 @@ Providers are read by `providers.py`; cross-references (targets, rules, chains) 
 
 from __future__ import annotations
 
+import difflib
 import re
 
 from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
@@ -100,9 +101,12 @@ def _categories(reader: Reader, node: Node, owner: Node, config: Config) -> None
     if not isinstance(node, Mapping):
         reader.wrong_type(node, "model_categories", "a mapping of category names to provider/model")
         return
+    present = [key.text for key, _ in node.items if key.text not in REQUIRED_CATEGORIES]
     for name in REQUIRED_CATEGORIES:
         if node.get(name) is None:
-            reader.error(owner.pos, "model_categories", f"missing required category {name!r}")
+            close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
+            hint = f"; is {close[0]!r} meant to be {name!r}?" if close else ""
+            reader.error(owner.pos, "model_categories", f"missing required category {name!r}{hint}")
     for key, value in node.items:
         config.declared_categories.add(key.text)
         path = f"model_categories.{key.text}"
