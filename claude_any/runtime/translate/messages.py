@@ -63,10 +63,16 @@ def _blocks(content: Any, path: str) -> list[tuple[str, JSON]]:
     return out
 
 
+# Claude Code's first system block is billing metadata for Anthropic (client version + conversation
+# fingerprint). It means nothing to other models and, sitting first, breaks providers' prompt-prefix caching.
+BILLING_HEADER_PREFIX = "x-anthropic-billing-header:"
+
+
 def system_text(system: Any, path: str = "system") -> str:
-    """The text of a `system` value (string or text blocks), blocks joined by a blank line."""
+    """The text of a `system` value (string or text blocks), blocks joined by a blank line; Claude Code's
+    billing-metadata block is left out."""
     texts = [_text_of(b, p) for p, b in _blocks(system, path) if b.get("type") == "text"]
-    return "\n\n".join(t for t in texts if t.strip())
+    return "\n\n".join(t for t in texts if t.strip() and not t.startswith(BILLING_HEADER_PREFIX))
 
 
 class _Parts:
