@@ -329,3 +329,18 @@ def lookup(kind: str, model: str) -> dict[str, Any]:
     if kind not in _PDF_KINDS:
         caps["pdf"] = False
     return caps
+
+
+# Provider kinds with a Responses API surface: OpenAI (and compatible servers), Azure's /openai/v1, and
+# Databricks' /serving-endpoints/responses (OpenAI models only, per the Databricks docs).
+RESPONSES_KINDS = frozenset({"openai", "azure", "databricks"})
+
+
+def api_for(kind: str, configured: str | None, caps: dict[str, Any]) -> str:
+    """The upstream API a target uses: `configured` (the provider's `api:` as written) when given, else
+    "responses" for a Responses-only model on a kind that has that API, else "chat"."""
+    if kind not in RESPONSES_KINDS:
+        return "chat"
+    if configured is not None:
+        return configured
+    return "responses" if caps.get("responses_only") else "chat"

@@ -17,7 +17,8 @@ from claude_any.runtime.facts import Facts, facts_from_request
 from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
-from claude_any.table import Provider, RoutingTable, Target
+from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
 DEFAULT_MAX_TOKENS = 32_000  # what Claude Code asks for on most models
 FACT_ORDER = ("model", "family", "tokens", "max_tokens", "thinking", "thinking_budget", "effort", "tools")
@@ -138,14 +139,16 @@ def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
         what = "passed through unchanged (model replaced)" if kind == "anthropic" else "answered in-process"
         return [f"request {what}"]
     up = Upstream(model=target.model, capabilities=target.capabilities, params=target.params, kind=kind)
+    responses = target.api == "responses"
+    translate = to_responses if responses else to_openai
     try:
-        sent, _ = to_openai(body, up, estimated_input_tokens=0)
+        sent, _ = translate(body, up, estimated_input_tokens=0)
     except AnthropicError as exc:
         return [f"the request would be refused: {exc.status} {exc.type}: {exc.message}"]
     caps = target.capabilities
     out: list[str] = []
     asked = body.get("max_tokens")
-    for field in ("max_completion_tokens", "max_tokens"):
+    for field in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
         if field in sent:
             note = ""
             if isinstance(asked, int) and sent[field] != asked:
@@ -155,8 +158,10 @@ def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
                 )
             out.append(f"max_tokens -> {field}: {sent[field]:,}{note}")
     thinking = body.get("thinking")
-    if "reasoning_effort" in sent:
-        out.append(f"thinking/effort -> reasoning_effort: {json.dumps(sent['reasoning_effort'])}")
+    effort = sent.get("reasoning", {}).get("effort") if responses else sent.get("reasoning_effort")
+    if effort is not None:
+        field = "reasoning.effort" if responses else "reasoning_effort"
+        out.append(f"thinking/effort -> {field}: {json.dumps(effort)}")
     elif isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
         out.append("thinking dropped: the model takes no reasoning_effort")
     for field in ("temperature", "top_p"):
@@ -169,9 +174,9 @@ def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
     if len(sent_tools) != len(offered):
         out.append(f"tools: {len(sent_tools)} of {len(offered)} sent (server and deferred tools dropped)")
     renamed = [
-        f"{t.get('name')} -> {s['function']['name']}"
+        f"{t.get('name')} -> {_tool_name(s)}"
         for t, s in zip([t for t in offered if isinstance(t, dict)], sent_tools, strict=False)
-        if t.get("name") != s["function"]["name"]
+        if t.get("name") != _tool_name(s)
     ]
     if renamed:
         out.append("tool names mapped: " + ", ".join(renamed))
@@ -179,10 +184,26 @@ def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
         out.append("stream_options.include_usage: true (usage on streams)")
     if "response_format" in sent:
         out.append("output_config.format -> response_format json_schema")
+    if "text" in sent:
+        out.append("output_config.format -> text.format json_schema")
+    if responses and body.get("stop_sequences"):
+        out.append("stop_sequences enforced by the gateway (the Responses API has no stop)")
     params = {k: v for k, v in target.params.items() if v not in (None, {}, [])}
     if params:
         out.append("target params: " + ", ".join(f"{k}={json.dumps(v)}" for k, v in sorted(params.items())))
     return out or ["no parameter changes"]
+
+
+def _tool_name(sent_tool: dict[str, Any]) -> Any:
+    """The upstream name of a translated tool (Responses tools are flat, chat tools nest a function)."""
+    return sent_tool["name"] if "name" in sent_tool else sent_tool["function"]["name"]
+
+
+def _api(provider: Provider, target: Target) -> str:
+    """The API a target uses, saying so when it was chosen for the model rather than configured."""
+    if target.api != provider.api and target.api == "responses":
+        return f"responses (automatic: {target.base_model} is Responses-only)"
+    return target.api
 
 
 def _limits(target: Target) -> str:
@@ -221,7 +242,7 @@ def _target_lines(
     provider: Provider = table.providers[target.provider]
     request = provider_templates.describe(provider, target, stream=bool(body.get("stream")))
     out = [f"{role} {target_id}"]
-    out.append(f"  provider   {provider.name} (kind {provider.kind}, api {provider.api})")
+    out.append(f"  provider   {provider.name} (kind {provider.kind}, api {_api(provider, target)})")
     base = f" (capabilities of {target.base_model})" if target.base_model != target.model else ""
     out.append(f"  model      {target.model}{base}")
     out.append(f"  limits     {_limits(target)}")
@@ -240,6 +261,24 @@ def _target_lines(
         out.append("  Claude Code: this target is smaller than Claude; start Claude Code with")
         out.append("             " + " ".join(settings))
     return out
+
+
+def _resilience_lines(table: RoutingTable, decision: Decision) -> list[str]:
+    """The retry policy that applies to this request (and where it comes from) and the timeouts."""
+    override = decision.route.retry if decision.route is not None else None
+    policy = override or table.retry
+    if override is not None and decision.route is not None:
+        origin = f"{decision.route.name}.retry"
+    else:
+        origin = "defaults" if table.retry == RetryPolicy() else "retry:"
+    t = table.timeouts
+    return [
+        f"retry:  up to {policy.attempts} tries per target, backoff {policy.initial_backoff_ms} ms doubling "
+        f"to {policy.max_backoff_ms} ms (or the provider's Retry-After), budget {policy.budget_s:g} s "
+        f"[{origin}]",
+        f"timeouts: connect {t.connect_s:g} s, first byte {t.first_byte_s:g} s, idle {t.idle_s:g} s, "
+        f"keep-alive ping every {t.ping_s:g} s",
+    ]
 
 
 def explain(
@@ -285,6 +324,7 @@ def explain(
     lines.append(
         "chain:  " + " -> ".join(chain) + ("   (later ones are fallbacks)" if len(chain) > 1 else "")
     )
+    lines += _resilience_lines(table, decision)
     for i, target_id in enumerate(chain):
         lines.append("")
         lines += _target_lines(router, table, target_id, "target" if i == 0 else "fallback", body)

@@ -2,15 +2,16 @@
 
 `templates/<kind>.j2` renders a small YAML document:
 
-    protocol: openai | anthropic | echo     # the wire dialect the runtime speaks to that URL
+    protocol: openai | responses | anthropic | echo   # the wire dialect the runtime speaks to that URL
     url: "https://…"
     headers: {Name: "value"}
-    body: {field: value}                    # merged over the translated request body
+    body: {field: value}                              # merged over the translated request body
 
 Users add `headers`/`body` per provider and per target; their strings are Jinja too, with the same variables
-(`settings`, `model`, `provider`, `api`, `stream`), merged after the kind's template (target last). Everything
-renders in a sandbox with StrictUndefined, once at start-up (never per request): none of it depends on the
-request beyond `stream`, and both values of `stream` are rendered up front by the runtime.
+(`settings`, `model`, `provider`, `api`, `stream`; `api` is the target's effective API), merged after the
+kind's template (target last). Everything renders in a sandbox with StrictUndefined, once at start-up (never
+per request): none of it depends on the request beyond `stream`, and both values of `stream` are rendered up
+front by the runtime.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from claude_any import secrets
 from claude_any.table import Provider, Target
 
 KINDS = ("openai", "azure", "databricks", "anthropic", "echo")
-PROTOCOLS = ("openai", "anthropic", "echo")
+PROTOCOLS = ("openai", "responses", "anthropic", "echo")
 
 # Settings that hold credentials: shown only as their `${VAR}` reference (or ***) by describe().
 SECRET_SETTINGS = frozenset({"api_key", "token"})
@@ -47,7 +48,7 @@ class TemplateError(Exception):
 class PreparedTarget:
     """The fixed part of one target's outgoing request, rendered once at start-up."""
 
-    protocol: str  # openai | anthropic | echo
+    protocol: str  # openai (Chat Completions) | responses | anthropic | echo
     url: str
     headers: dict[str, str] = field(default_factory=dict)
     body_extras: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +85,7 @@ def _variables(
         "settings": dict(settings),
         "model": target.model,
         "provider": provider.name,
-        "api": provider.api,
+        "api": target.api,
         "stream": stream,
     }
 

@@ -91,10 +91,13 @@ class Target:
     pos: Position | None = None
     # Tried after this target when a request names it directly (`model: large`); route chains fold them in.
     fallbacks: tuple[str, ...] = ()
+    # The upstream API actually used: the provider's `api:`, or "responses" chosen for a Responses-only model.
+    api: str = "chat"
 
     def to_json(self) -> JSON:
         return {
             "id": self.id,
+            "api": self.api,
             "fallbacks": list(self.fallbacks),
             "provider": self.provider,
             "model": self.model,
@@ -115,6 +118,74 @@ class Target:
             params=dict(data["params"]),
             pos=Position.from_json(data.get("pos")),
             fallbacks=tuple(data.get("fallbacks", ())),
+            api=str(data.get("api", "chat")),
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a request is retried before its first byte reaches the client (README "Reliability").
+
+    `attempts` bounds the tries of each target of a chain; `budget_s` bounds the whole request: no retry
+    starts, and no backoff sleeps, past it.
+    """
+
+    attempts: int = 3
+    initial_backoff_ms: int = 500
+    max_backoff_ms: int = 8000
+    budget_s: float = 60.0
+
+    def to_json(self) -> JSON:
+        return {
+            "attempts": self.attempts,
+            "initial_backoff_ms": self.initial_backoff_ms,
+            "max_backoff_ms": self.max_backoff_ms,
+            "budget_s": self.budget_s,
+        }
+
+    @staticmethod
+    def from_json(data: JSON | None) -> RetryPolicy:
+        """The policy in `data`; absent keys (routes.json written before retries existed) take defaults."""
+        if data is None:
+            return RetryPolicy()
+        default = RetryPolicy()
+        return RetryPolicy(
+            attempts=int(data.get("attempts", default.attempts)),
+            initial_backoff_ms=int(data.get("initial_backoff_ms", default.initial_backoff_ms)),
+            max_backoff_ms=int(data.get("max_backoff_ms", default.max_backoff_ms)),
+            budget_s=float(data.get("budget_s", default.budget_s)),
+        )
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds. First byte and idle are long because reasoning models think for minutes; `ping_s` is only
+    the keep-alive cadence towards the client, independent of both."""
+
+    connect_s: float = 10.0
+    first_byte_s: float = 600.0  # request sent -> upstream response headers
+    idle_s: float = 300.0  # longest upstream silence once the response has started
+    ping_s: float = 10.0
+
+    def to_json(self) -> JSON:
+        return {
+            "connect_s": self.connect_s,
+            "first_byte_s": self.first_byte_s,
+            "idle_s": self.idle_s,
+            "ping_s": self.ping_s,
+        }
+
+    @staticmethod
+    def from_json(data: JSON | None) -> Timeouts:
+        """The timeouts in `data`; absent keys take defaults."""
+        if data is None:
+            return Timeouts()
+        default = Timeouts()
+        return Timeouts(
+            connect_s=float(data.get("connect_s", default.connect_s)),
+            first_byte_s=float(data.get("first_byte_s", default.first_byte_s)),
+            idle_s=float(data.get("idle_s", default.idle_s)),
+            ping_s=float(data.get("ping_s", default.ping_s)),
         )
 
 
@@ -126,6 +197,7 @@ class Route:
     chain: tuple[str, ...]  # target ids, fallbacks folded in
     origin: str  # "config" | "default"
     pos: Position | None = None
+    retry: RetryPolicy | None = None  # this route's override (merged with the table's); None: the table's
 
     def to_json(self) -> JSON:
         return {
@@ -135,10 +207,12 @@ class Route:
             "chain": list(self.chain),
             "origin": self.origin,
             "pos": _pos_json(self.pos),
+            "retry": self.retry.to_json() if self.retry else None,
         }
 
     @staticmethod
     def from_json(data: JSON) -> Route:
+        retry = data.get("retry")
         return Route(
             name=data["name"],
             source=data["source"],
@@ -146,6 +220,7 @@ class Route:
             chain=tuple(data["chain"]),
             origin=data["origin"],
             pos=Position.from_json(data.get("pos")),
+            retry=RetryPolicy.from_json(retry) if retry is not None else None,
         )
 
 
@@ -154,13 +229,24 @@ class Server:
     host: str = "127.0.0.1"
     port: int = 8082
     auth_token: str | None = None  # usually a ${VAR} reference
+    max_body_mb: int = 32  # Anthropic's own request size limit
 
     def to_json(self) -> JSON:
-        return {"host": self.host, "port": self.port, "auth_token": self.auth_token}
+        return {
+            "host": self.host,
+            "port": self.port,
+            "auth_token": self.auth_token,
+            "max_body_mb": self.max_body_mb,
+        }
 
     @staticmethod
     def from_json(data: JSON) -> Server:
-        return Server(host=data["host"], port=int(data["port"]), auth_token=data.get("auth_token"))
+        return Server(
+            host=data["host"],
+            port=int(data["port"]),
+            auth_token=data.get("auth_token"),
+            max_body_mb=int(data.get("max_body_mb", Server.max_body_mb)),
+        )
 
 
 @dataclass(frozen=True)
@@ -170,6 +256,8 @@ class RoutingTable:
     providers: dict[str, Provider]
     targets: dict[str, Target]
     routes: tuple[Route, ...]
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # server-wide; a route may override it
+    timeouts: Timeouts = field(default_factory=Timeouts)
 
     def to_json(self) -> JSON:
         return {
@@ -179,6 +267,8 @@ class RoutingTable:
             "providers": {name: p.to_json() for name, p in self.providers.items()},
             "targets": {tid: t.to_json() for tid, t in self.targets.items()},
             "routes": [r.to_json() for r in self.routes],
+            "retry": self.retry.to_json(),
+            "timeouts": self.timeouts.to_json(),
         }
 
     def dumps(self) -> str:
@@ -201,6 +291,8 @@ class RoutingTable:
                 providers={k: Provider.from_json(v) for k, v in data["providers"].items()},
                 targets={k: Target.from_json(v) for k, v in data["targets"].items()},
                 routes=tuple(Route.from_json(r) for r in data["routes"]),
+                retry=RetryPolicy.from_json(data.get("retry")),
+                timeouts=Timeouts.from_json(data.get("timeouts")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise TableError(

@@ -13,6 +13,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
-from claude_any.table import Provider, RoutingTable, Server, Target, empty_params
+from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -103,11 +104,13 @@ class Recorded:
 
 
 class FakeUpstream:
-    """Records requests; answers from the script in order (a 500 when the script is exhausted)."""
+    """Records requests; answers from the script in order (a 500 when the script is exhausted), or, when a
+    `responder` is set, with whatever it returns for each recorded request (for multi-turn clients)."""
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.replies: list[Reply] = []
+        self.responder: Callable[[Recorded], Reply] | None = None
         self.closed_streams = 0  # streams whose client went away before the end
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["GET", "POST"])])
         self.server = ThreadServer(self.app)
@@ -119,6 +122,7 @@ class FakeUpstream:
     def reset(self) -> None:
         self.requests.clear()
         self.replies.clear()
+        self.responder = None
         self.closed_streams = 0
 
     async def _handle(self, request: Request) -> Response:
@@ -127,12 +131,14 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        self.requests.append(
-            Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
-        )
-        if not self.replies:
+        recorded = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+        self.requests.append(recorded)
+        if self.responder is not None:
+            reply = self.responder(recorded)
+        elif not self.replies:
             return JSONResponse({"error": {"message": "fake upstream: no scripted reply"}}, status_code=500)
-        reply = self.replies.pop(0)
+        else:
+            reply = self.replies.pop(0)
         if reply.delay:
             await asyncio.sleep(reply.delay)
         if reply.chunks is not None:
@@ -199,11 +205,17 @@ def target(target_id: str, provider: Provider, model: str, **params: Any) -> Tar
     return Target(target_id, provider.name, model, model, lookup(provider.kind, model), merged)
 
 
+# Test tables try each target of a chain once (fallbacks still apply): a scripted failure is answered as it
+# is. Retries are tested with explicit policies in tests/runtime/test_resilience*.py.
+NO_RETRY = RetryPolicy(attempts=1)
+
+
 def make_table(
     providers: list[Provider],
     targets: list[Target],
     routes: tuple[TableRoute, ...] = DEFAULT_ROUTES,
     auth_token: str | None = None,
+    retry: RetryPolicy = NO_RETRY,
 ) -> RoutingTable:
     return RoutingTable(
         source="tests",
@@ -211,6 +223,7 @@ def make_table(
         providers={p.name: p for p in providers},
         targets={t.id: t for t in targets},
         routes=routes,
+        retry=retry,
     )
 
 

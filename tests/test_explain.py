@@ -98,7 +98,7 @@ def test_request_file_from_claude_code(tmp_path: Path) -> None:
     body = json.loads(fixture.read_text())
     assert f"tools = [{json.dumps(body['tools'][0]['name'])}" in text
     assert "thinking = true" in text
-    assert "chosen: routes[2]: thinking and family == \"opus\"" in text
+    assert 'chosen: routes[2]: thinking and family == "opus"' in text
     assert "tools: " in text  # the deferred placeholder tool is dropped, and explain says so
 
 

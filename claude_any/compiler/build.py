@@ -10,7 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 from claude_any import capabilities, provider_templates
-from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
+from claude_any.compiler.config import CategorySpec, Config, ProviderSpec, Ref, RouteSpec
 from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
 from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
 from claude_any.table import Position, Provider, Route, RoutingTable, Target, empty_params
@@ -52,6 +52,8 @@ class _Builder:
                 for tid, target in sorted(self.targets.items())
             },
             routes=tuple(table_routes),
+            retry=self.config.retry,
+            timeouts=self.config.timeouts,
         )
 
     # Targets ------------------------------------------------------------------------------------------
@@ -78,8 +80,9 @@ class _Builder:
         if category:
             caps.update(category.capabilities)
             params = category.params
-        self._check_target(target_id, provider.kind, provider.api, model, stated, caps, params, pos)
-        target = Target(target_id, provider_name, model, base_model, caps, params, pos)
+        self._check_target(target_id, provider, model, stated, caps, params, pos)
+        api = capabilities.api_for(provider.kind, provider.api if provider.api_written else None, caps)
+        target = Target(target_id, provider_name, model, base_model, caps, params, pos, api=api)
         self.targets[target_id] = target
         self._check_templates(provider_name, target)
 
@@ -97,19 +100,20 @@ class _Builder:
     def _check_target(
         self,
         target_id: str,
-        kind: str,
-        api: str,
+        provider: ProviderSpec,
         model: str,
         stated: str | None,
         caps: dict[str, Any],
         params: dict[str, Any],
         pos: Position,
     ) -> None:
-        if caps.get("responses_only") and api == "chat":
+        kind = provider.kind
+        # Left unset, `api` follows the model; written as `chat`, it is a choice the model cannot serve.
+        if caps.get("responses_only") and provider.api == "chat" and provider.api_written:
             self.diags.error(
                 pos,
-                f"{target_id}: {model} is only served by the Responses API; "
-                "set `api: responses` on its provider or pick a chat model",
+                f"{target_id}: {model} is only served by the Responses API; remove `api: chat` from "
+                f"providers.{provider.name} (Responses is then chosen for it) or pick a chat model",
             )
         if kind == "azure" and stated is None:
             family = caps.get("family")
@@ -196,7 +200,8 @@ class _Builder:
         chain = [t for t in (self._resolve(ref) for ref in spec.to) if t is not None]
         if rule is None or not chain or len(chain) != len(spec.to):
             return None
-        return Route(name, rule.source, rule.when, _chain(chain, fallbacks), "config", spec.pos), rule
+        route = Route(name, rule.source, rule.when, _chain(chain, fallbacks), "config", spec.pos, spec.retry)
+        return route, rule
 
     def _warn_unreachable(self, routes: list[tuple[Route, Rule]]) -> None:
         for i, (route, rule) in enumerate(routes):

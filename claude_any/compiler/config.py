@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claude_any.compiler.yamlpos import Scalar
-from claude_any.table import Position, Server
+from claude_any.table import Position, RetryPolicy, Server, Timeouts
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class ProviderSpec:
     body: dict[str, Any]
     models: dict[str, ModelSpec]
     pos: Position
+    api_written: bool = False  # `api:` given; when not, Responses-only models get the Responses API
 
 
 @dataclass
@@ -57,6 +58,7 @@ class RouteSpec:
     when: Scalar | None  # None when missing or not text (already reported)
     to: list[Ref]
     pos: Position
+    retry: RetryPolicy | None = None  # the route's `retry:` merged over the top-level policy
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Config:
     providers: dict[str, ProviderSpec] = field(default_factory=dict)
     categories: dict[str, CategorySpec] = field(default_factory=dict)
     routes: list[RouteSpec] = field(default_factory=list)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeouts: Timeouts = field(default_factory=Timeouts)
     fallbacks: dict[str, tuple[Ref, list[Ref]]] = field(default_factory=dict)  # key text -> (key, targets)
     declared_providers: set[str] = field(default_factory=set)
     declared_categories: set[str] = field(default_factory=set)

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from claude_any import secrets
+from claude_any.capabilities import RESPONSES_KINDS
 from claude_any.compiler.config import ModelSpec, ProviderSpec
 from claude_any.compiler.diagnostics import did_you_mean, one_of
 from claude_any.compiler.fields import Reader
@@ -70,6 +71,9 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
     settings = _settings(reader, kind, name, key, node, path)
     api_node = node.get("api")
     api = reader.choice(api_node, f"{path}.api", APIS) if api_node is not None else "chat"
+    if api == "responses" and kind not in RESPONSES_KINDS and api_node is not None:
+        reader.error(api_node.pos, f"{path}.api", f"{kind} providers have no Responses API; remove `api:`")
+        api = None
     headers_node = node.get("headers")
     headers = reader.string_map(headers_node, f"{path}.headers") if headers_node is not None else {}
     _warn_secret_headers(reader, name, headers_node, f"{path}.headers")
@@ -79,7 +83,7 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
     models = _models(reader, models_node, f"{path}.models") if models_node is not None else {}
     if settings is None or api is None:
         return None
-    return ProviderSpec(name, kind, api, settings, headers, body, models, key.pos)
+    return ProviderSpec(name, kind, api, settings, headers, body, models, key.pos, api_node is not None)
 
 
 def _kind(reader: Reader, key: Scalar, node: Mapping, path: str) -> str | None:

@@ -13,11 +13,12 @@ from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities, read_params
 from claude_any.compiler.providers import is_loopback, read_provider, read_server_secret
+from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.table import Position, Server, empty_params
 
-TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks")
-SERVER_KEYS = ("host", "port", "auth_token")
+TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks", "retry", "timeouts")
+SERVER_KEYS = ("host", "port", "auth_token", "max_body_mb")
 CATEGORY_KEYS = (
     "target",
     "reasoning_effort",
@@ -28,7 +29,8 @@ CATEGORY_KEYS = (
     "base_model",
     "capabilities",
 )
-ROUTE_KEYS = ("when", "to")
+ROUTE_KEYS = ("when", "to", "retry")
+ROUTE_REQUIRED = ("when", "to")
 REQUIRED_CATEGORIES = ("large", "small")
 CATEGORY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
@@ -48,6 +50,10 @@ def validate(root: Node | None, file: str, reader: Reader) -> Config:
             reader.error(top.pos, "", f"missing required section {section!r}")
     if (node := top.get("server")) is not None:
         config.server = _server(reader, node)
+    if (node := top.get("retry")) is not None:
+        config.retry = read_retry(reader, node, "retry", config.retry)  # before routes: they override it
+    if (node := top.get("timeouts")) is not None:
+        config.timeouts = read_timeouts(reader, node)
     if (node := top.get("providers")) is not None:
         _providers(reader, node, config)
     if (node := top.get("model_categories")) is not None:
@@ -63,11 +69,13 @@ def _server(reader: Reader, node: Node) -> Server:
     server = reader.mapping(node, "server", SERVER_KEYS)
     if server is None:
         return Server()
-    host, port, token = Server().host, Server().port, None
+    host, port, token, max_body_mb = Server().host, Server().port, None, Server().max_body_mb
     if (child := server.get("host")) is not None:
         host = reader.string(child, "server.host") or host
     if (child := server.get("port")) is not None:
         port = reader.integer(child, "server.port", 1, 65535) or port
+    if (child := server.get("max_body_mb")) is not None:
+        max_body_mb = reader.integer(child, "server.max_body_mb", 1, 1024) or max_body_mb
     token_node = server.get("auth_token")
     if token_node is not None and not (isinstance(token_node, Scalar) and token_node.value is None):
         token = reader.string(token_node, "server.auth_token")
@@ -81,7 +89,7 @@ def _server(reader: Reader, node: Node) -> Server:
             f"refusing to expose the gateway on {host} without server.auth_token; "
             "set auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1",
         )
-    return Server(host=host, port=port, auth_token=token)
+    return Server(host=host, port=port, auth_token=token, max_body_mb=max_body_mb)
 
 
 def _providers(reader: Reader, node: Node, config: Config) -> None:
@@ -154,13 +162,17 @@ def _routes(reader: Reader, node: Node, config: Config) -> None:
         return
     for index, item in enumerate(node.items):
         path = f"routes[{index}]"
-        rule = reader.mapping(item, path, ROUTE_KEYS, ROUTE_KEYS)
+        rule = reader.mapping(item, path, ROUTE_KEYS, ROUTE_REQUIRED)
         if rule is None:
             continue
         when = _when(reader, rule.get("when"), f"{path}.when")
         to_node = rule.get("to")
         to = [Ref(text, n.pos) for text, n in reader.string_list(to_node, f"{path}.to")] if to_node else []
-        config.routes.append(RouteSpec(index, when, to, item.pos))
+        retry_node = rule.get("retry")
+        retry = (
+            read_retry(reader, retry_node, f"{path}.retry", config.retry) if retry_node is not None else None
+        )
+        config.routes.append(RouteSpec(index, when, to, item.pos, retry))
 
 
 def _when(reader: Reader, node: Node | None, path: str) -> Scalar | None:

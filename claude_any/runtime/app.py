@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -27,13 +28,14 @@ from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.relay import SSEResponse, relay
 from claude_any.runtime.router import NoRoute, Router
+from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.targets import Destinations, resolve_auth_token
-from claude_any.runtime.upstream import Clients, Timeouts
-from claude_any.table import RoutingTable
+from claude_any.runtime.upstream import Clients
+from claude_any.table import RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # Anthropic's own limit for Messages and count_tokens
+MEGABYTE = 1024 * 1024
 
 # Model ids listed by /v1/models when the routes send them somewhere. Claude Code only uses listed ids that
 # start with claude/anthropic, so the families are listed as Claude ids (translation.md §1.1).
@@ -57,21 +59,27 @@ class Gateway:
     clients: Clients
     auth_token: bytes | None
     models: list[dict[str, Any]]
+    scrub: Scrubber  # removes resolved secrets from every error message shown
+    max_body_bytes: int
 
 
 # --- request body ----------------------------------------------------------------------------------------
 
 
 async def _read_body(request: Request) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed the limit (before reading it all)."""
+    limit = _gateway(request).max_body_bytes
     declared = request.headers.get("content-length", "")
-    too_large = errors.request_too_large(f"request body is larger than {MAX_BODY_BYTES} bytes")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    too_large = errors.request_too_large(
+        f"request body is larger than {limit} bytes (server.max_body_mb: {limit // MEGABYTE})"
+    )
+    if declared.isdigit() and int(declared) > limit:
         raise too_large
     parts: list[bytes] = []
     size = 0
     async for part in request.stream():
         size += len(part)
-        if size > MAX_BODY_BYTES:
+        if size > limit:
             raise too_large
         parts.append(part)
     return b"".join(parts)
@@ -143,7 +151,44 @@ async def messages(request: Request, log: RequestLog) -> Response:
     except NoRoute as exc:
         raise errors.not_found(str(exc)) from None
     log.rule = decision.route.name if decision.route is not None else "direct"
-    return await relay(body, request.headers, decision.chain, gateway.destinations, gateway.clients, log)
+    policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
+    call = relay(
+        body, request.headers, decision.chain, gateway.destinations, gateway.clients, log, policy=policy
+    )
+    response = await _unless_disconnected(request, call)
+    if response is None:
+        log.status, log.note = 499, "client disconnected before the answer started"
+        return Response(status_code=499)  # nobody is listening; the status is for the log line
+    return response
+
+
+async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> Response | None:
+    """Await `call`, cancelling it (and so the upstream request) if the client goes away first.
+
+    Until a response starts, the server does not tell the app about a disconnect on its own: without this
+    a client that gives up would leave a provider generating (and billing) for minutes.
+    """
+    result: list[Response] = []
+    failed: list[Exception] = []
+
+    async def answer(scope: anyio.CancelScope) -> None:
+        try:
+            result.append(await call)
+        except Exception as exc:  # re-raised below as itself, not wrapped in an exception group
+            failed.append(exc)
+        scope.cancel()
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        scope.cancel()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(answer, group.cancel_scope)
+        group.start_soon(watch, group.cancel_scope)
+    if failed:
+        raise failed[0]
+    return result[0] if result else None
 
 
 async def count_tokens(request: Request, log: RequestLog) -> Response:
@@ -209,7 +254,8 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
                 )
             response = await handler(request, log)
         except AnthropicError as err:
-            log.status, log.note = err.status, err.type
+            log.status, log.note = err.status, log.note or err.type
+            err.message = _gateway(request).scrub(err.message)
             response = error_response(err, log.request_id)
         except Exception:
             # Unreachable for bad input by design; the traceback names code, never request data or keys.
@@ -271,16 +317,19 @@ def create_app(
     table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
-    `${VAR}` or a broken template raises `StartupError` before anything listens."""
+    `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
+    the table's (tests)."""
     router = Router(table)
     token = resolve_auth_token(table, env)
     gateway = Gateway(
         table=table,
         router=router,
         destinations=Destinations(table, env, router.ad_hoc_target),
-        clients=Clients(timeouts),
+        clients=Clients(timeouts or table.timeouts),
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table, router),
+        scrub=Scrubber.for_table(table, env),
+        max_body_bytes=table.server.max_body_mb * MEGABYTE,
     )
 
     @asynccontextmanager

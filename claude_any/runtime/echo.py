@@ -12,6 +12,7 @@ a real provider, so echo exercises the whole response path. Replies are determin
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from claude_any.runtime.translate.tools import ToolNameMap
@@ -41,6 +42,16 @@ def _last_user(body: dict[str, Any]) -> Any:
         if isinstance(message, dict) and message.get("role") == "user":
             return message.get("content")
     return ""
+
+
+# Claude Code wraps context it adds to a user turn (attribution, environment) in these tags; echo quotes what
+# the user typed, not that.
+_REMINDER = re.compile(r"<system-reminder>.*?(</system-reminder>|$)", re.S)
+
+
+def _said(text: str) -> str:
+    """The user's own words: the text without Claude Code's `<system-reminder>` sections."""
+    return _REMINDER.sub("", text).strip()
 
 
 def _clip(text: str) -> str:
@@ -99,7 +110,7 @@ def completion(
         else:
             reply = (
                 f"echo from claude-any: model {body.get('model')} → target {target_id} ({label}). "
-                f'You said: "{_clip(text)}"'
+                f'You said: "{_clip(_said(text))}"'
             )
         message["content"] = reply
         output = reply

@@ -28,6 +28,8 @@ class AnthropicError(Exception):
         self.type = type
         self.message = message
         self.headers: dict[str, str] = dict(headers or {})
+        # What the upstream really did, for x-claude-any-attempts: its HTTP status, or "connect"/"timeout".
+        self.cause = ""
 
     @property
     def retryable(self) -> bool:
@@ -141,6 +143,10 @@ _CONTEXT_WORDS = (
     "input is too long",
     "too many tokens",
 )
+# Out of money or quota: retrying (here or in the client) cannot help until someone acts.
+_BILLING_CODES = frozenset(
+    {"insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded"}
+)
 _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.I)
 
 
@@ -201,14 +207,22 @@ def from_upstream(
     DeploymentNotFound message does not).
 
     The upstream message is kept (prefixed with the provider name) because Claude Code shows it to the user;
-    it never contains our credentials since those travel only in request headers.
+    a provider that echoes a credential in it is scrubbed by the app (`runtime/scrub.py`) before it is shown.
     """
+    err = _classify(status, body, headers, provider_name, model)
+    err.cause = str(status)
+    return err
+
+
+def _classify(
+    status: int, body: bytes, headers: dict[str, str], provider_name: str, model: str | None
+) -> AnthropicError:
     headers = {k.lower(): v for k, v in headers.items()}
     message, code, obj = _parse_body(body)
     lowered_code = code.lower()
     said = f"{provider_name}: {message}" if message else f"{provider_name}: HTTP {status}"
 
-    if lowered_code == "insufficient_quota" or status == 402:
+    if lowered_code in _BILLING_CODES or status == 402:
         return billing(said)
     if status in (400, 413, 422) or lowered_code == "context_length_exceeded":
         overflow = _context_overflow(message, lowered_code)

@@ -4,7 +4,10 @@ Three wire protocols, one flow:
 - `openai`: translate the request, call the provider, translate the response or the SSE stream back;
 - `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched;
 - `echo`: no network; an in-process completion goes through the same translators as `openai`.
-A fallback chain is walked in order while a target fails *before the first byte* with a retryable error.
+Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
+every target once per round in order (a fallback is tried at once), with a backoff or the provider's
+Retry-After between rounds, bounded by the policy's attempts and time budget. After the first byte nothing
+is re-sent: a failure becomes an `event: error`. Streams get keep-alive pings and an idle timeout.
 """
 
 from __future__ import annotations
@@ -18,15 +21,18 @@ import httpx
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from claude_any.runtime import echo, errors, tokens
+from claude_any.runtime import echo, errors, retry, tokens
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.log import RequestLog
-from claude_any.runtime.targets import Destination, Destinations
+from claude_any.runtime.retry import Attempts
+from claude_any.runtime.targets import Destination, Destinations, SSETranslator
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.request import to_openai
+from claude_any.runtime.translate.events import PING
 from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.upstream import Clients, open_response, read_json, transport_error
+from claude_any.table import RetryPolicy, Timeouts
 
 logger = logging.getLogger("claude_any")
 
@@ -66,8 +72,13 @@ class SSEResponse(StreamingResponse):
             self._log.emit()
 
 
+def header_safe(value: str) -> str:
+    """`value` as an HTTP header value: printable ASCII only (a model name may hold anything)."""
+    return "".join(c if " " <= c <= "~" else "?" for c in value)
+
+
 def _headers(request_id: str, destination: Destination, stream: bool) -> dict[str, str]:
-    headers = {"request-id": request_id, "x-claude-any-target": destination.target.id}
+    headers = {"request-id": request_id, "x-claude-any-target": header_safe(destination.target.id)}
     if stream:
         headers["cache-control"] = "no-cache"
         # Reverse proxies (nginx) would otherwise buffer the stream and stall the client.
@@ -97,26 +108,81 @@ async def relay(
     destinations: Destinations,
     clients: Clients,
     log: RequestLog,
+    *,
+    policy: RetryPolicy,
 ) -> Response:
-    """Answer `body` from the first target of `chain` that does not fail retryably before its first byte."""
-    for position, target_id in enumerate(chain):
-        destination = destinations.get(target_id)
-        log.target, log.upstream = target_id, destination.label
-        try:
-            return await _attempt(destination, body, headers, clients, log)
-        except AnthropicError as err:
-            if not err.retryable or position == len(chain) - 1:
-                raise
-            logger.warning(
-                "%s target %s failed (%d %s); falling back to %s",
-                log.request_id,
-                target_id,
-                err.status,
-                err.type,
-                chain[position + 1],
-            )
-            log.note = f"fallback from {target_id}: {err.type}"
-    raise errors.api_error("the route has no targets")  # the compiler never writes an empty chain
+    """Answer `body` from `chain`, retrying and falling back while failures happen before the first byte.
+
+    The response (or the raised AnthropicError) carries `x-claude-any-target` (the target that answered or
+    failed last) and `x-claude-any-attempts` (every try, e.g. `large:429,small:200`).
+    """
+    attempts = Attempts()
+    try:
+        response = await _walk(body, headers, chain, destinations, clients, log, policy, attempts)
+    except AnthropicError as err:
+        if log.target != "-":
+            err.headers["x-claude-any-target"] = header_safe(log.target)
+        if len(attempts):
+            err.headers[Attempts.HEADER] = header_safe(attempts.header())
+        raise
+    response.headers[Attempts.HEADER] = header_safe(attempts.header())
+    return response
+
+
+async def _walk(
+    body: dict[str, Any],
+    headers: Mapping[str, str],
+    chain: tuple[str, ...],
+    destinations: Destinations,
+    clients: Clients,
+    log: RequestLog,
+    policy: RetryPolicy,
+    attempts: Attempts,
+) -> Response:
+    if not chain:
+        raise errors.api_error("the route has no targets")  # the compiler never writes an empty chain
+    deadline = anyio.current_time() + policy.budget_s
+    last: AnthropicError | None = None
+    asked: list[float | None] = []  # the Retry-After of each failure of the current round
+    for round_ in range(1, policy.attempts + 1):
+        if round_ > 1:
+            wait = retry.next_wait(round_ - 1, policy, asked)
+            if anyio.current_time() + wait > deadline:
+                break
+            await anyio.sleep(wait)
+            asked = []
+        for target_id in chain:
+            if round_ > 1 and anyio.current_time() >= deadline:
+                break  # every target had its first try; retries stop at the budget
+            destination = destinations.get(target_id)
+            log.target, log.upstream = target_id, destination.label
+            try:
+                response = await _attempt(destination, body, headers, clients, log)
+            except AnthropicError as err:
+                attempts.add(target_id, err.cause or err.status)
+                if not err.retryable:
+                    raise
+                last = err
+                asked.append(retry.retry_after(err.headers))
+                logger.warning(
+                    "%s attempt %d: %s failed (%d %s)",
+                    log.request_id,
+                    len(attempts),
+                    target_id,
+                    err.status,
+                    err.type,
+                )
+                continue
+            attempts.add(target_id, 200)
+            if len(attempts) > 1:
+                log.note = f"attempts {attempts.header()}"
+            return response
+        else:
+            continue
+        break  # out of budget in the middle of a round
+    assert last is not None  # at least one attempt ran, and every one failed retryably
+    log.note = f"gave up after {attempts.header()}"
+    raise last
 
 
 async def _attempt(
@@ -132,7 +198,8 @@ async def _attempt(
     protocol = destination.plain.protocol
     if protocol == "anthropic":
         return await _passthrough(destination, body, headers, clients, log, stream)
-    openai_body, ctx = to_openai(body, destination.upstream)
+    dialect = destination.dialect  # Chat Completions or Responses
+    openai_body, ctx = dialect.request(body, destination.upstream)
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
@@ -144,11 +211,12 @@ async def _attempt(
         stream=stream,
         provider_name=destination.provider.name,
         model=destination.target.model,
+        first_byte_s=clients.timeouts.first_byte_s,
     )
     if not stream:
-        message = from_openai(await read_json(response, destination.provider.name), ctx)
-        return _message_response(message, destination, log)
-    chunks = _translate(response.aiter_bytes(), StreamTranslator(ctx), log, destination)
+        raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
+        return _message_response(dialect.response(raw, ctx), destination, log)
+    chunks = _translate(response.aiter_bytes(), dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
@@ -160,18 +228,36 @@ def _message_response(message: dict[str, Any], destination: Destination, log: Re
     return JSONResponse(message, headers=_headers(log.request_id, destination, False))
 
 
+def _stalled(destination: Destination, log: RequestLog, idle_s: float) -> AnthropicError:
+    """The error (and the log line) for an upstream stream silent for `idle_s`."""
+    logger.warning(
+        "%s upstream %s stalled: no data for %gs (timeouts.idle_s); ending the stream",
+        log.request_id,
+        destination.label,
+        idle_s,
+    )
+    log.note = f"upstream stalled for {idle_s:g}s"
+    err = errors.timeout(
+        f"{destination.provider.name}: the upstream stream sent nothing for {idle_s:g} s (timeouts.idle_s)"
+    )
+    err.cause = "timeout"
+    return err
+
+
 async def _translate(
     upstream: AsyncIterator[bytes],
-    translator: StreamTranslator,
+    translator: SSETranslator,
     log: RequestLog,
     destination: Destination,
+    timeouts: Timeouts,
 ) -> AsyncIterator[bytes]:
-    """OpenAI SSE bytes in, Anthropic SSE bytes out; failures after the headers become `event: error`."""
+    """OpenAI SSE bytes in, Anthropic SSE bytes out; failures after the headers become `event: error`,
+    silences get a `ping` every `ping_s` and end with an error after `idle_s`."""
     finished = False
     try:
         yield translator.start()
-        async for chunk in upstream:
-            out = translator.feed(chunk)
+        async for chunk in with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s):
+            out = translator.ping() if chunk is None else translator.feed(chunk)
             if out:
                 yield out
             if translator.done:  # [DONE], a stop sequence or an upstream error: the rest is irrelevant
@@ -182,6 +268,9 @@ async def _translate(
         finished = True
         if translator.failure is not None:
             log.note = f"upstream stream error: {translator.failure.type}"
+    except IdleTimeout as exc:
+        finished = True
+        yield translator.error(_stalled(destination, log, exc.idle_s))
     except httpx.HTTPError as exc:
         err = transport_error(exc, destination.provider.name, destination.plain.url)
         log.note = f"upstream failed mid-stream: {err.message}"
@@ -215,7 +304,7 @@ def _echo(
         for chunk in echo.chunks(full):
             yield chunk
 
-    chunks = _translate(upstream(), StreamTranslator(ctx), log, destination)
+    chunks = _translate(upstream(), StreamTranslator(ctx), log, destination, Timeouts())
     return SSEResponse(chunks, headers=_headers(log.request_id, destination, True), log=log)
 
 
@@ -238,24 +327,37 @@ async def _passthrough(
         provider_name=destination.provider.name,
         model=destination.target.model,
         extra_headers=extra,
+        first_byte_s=clients.timeouts.first_byte_s,
     )
     if not stream:
-        message = await read_json(response, destination.provider.name)
+        message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         return _message_response(message, destination, log)
-    chunks = _forward(response, log, destination)
+    chunks = _forward(response, log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
 
 
 async def _forward(
-    response: httpx.Response, log: RequestLog, destination: Destination
+    response: httpx.Response, log: RequestLog, destination: Destination, timeouts: Timeouts
 ) -> AsyncIterator[bytes]:
+    """Anthropic SSE bytes passed through; a ping is added in a silence only between two whole events."""
     finished = False
+    at_boundary = False  # nothing before the upstream's own message_start
     try:
-        async for chunk in response.aiter_bytes():
+        ticks = with_ticks(response.aiter_bytes(), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        async for chunk in ticks:
+            if chunk is None:
+                if at_boundary:
+                    yield PING
+                continue
+            at_boundary = chunk.endswith(b"\n\n")
             yield chunk
         finished = True
+    except IdleTimeout as exc:
+        finished = True
+        prefix = b"" if at_boundary else b"\n\n"  # end a half-sent event so the error frame parses
+        yield prefix + errors.sse_error(_stalled(destination, log, exc.idle_s), log.request_id)
     except httpx.HTTPError as exc:
         err = transport_error(exc, destination.provider.name, destination.plain.url)
         log.note = f"upstream failed mid-stream: {err.message}"

@@ -121,15 +121,20 @@ class Router:
         if not sep or not model or provider is None:
             raise KeyError(f"'{target_id}' is not provider/model for a declared provider")
         # Imported here so the router (and its tests) stand without the capability table loaded.
-        from claude_any.capabilities import lookup
+        from claude_any.capabilities import api_for, lookup
 
+        caps = lookup(provider.kind, model)
+        # routes.json does not say whether `api: chat` was written or defaulted: a Responses-only model
+        # goes to the Responses API, since chat cannot serve it anyway.
+        configured = "responses" if provider.api == "responses" else None
         target = Target(
             id=target_id,
             provider=provider_name,
             model=model,
             base_model=model,
-            capabilities=lookup(provider.kind, model),
+            capabilities=caps,
             params=empty_params(),
+            api=api_for(provider.kind, configured, caps),
         )
         if len(self._ad_hoc) < _AD_HOC_CACHE_SIZE:
             self._ad_hoc[target_id] = target

@@ -6,7 +6,9 @@ Prints nothing: the CLI prints the listening URL and turns `StartupError` into a
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
+import socket
 from collections.abc import Callable, Mapping
 
 import uvicorn
@@ -55,6 +57,28 @@ def worker_app() -> Starlette:
     return create_app(table, os.environ)
 
 
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (127.0.0.0/8, ::1): reachable from this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(table: RoutingTable, host: str) -> None:
+    """Refuse to listen beyond loopback without an inbound token: the gateway spends the provider keys.
+
+    The compiler checks `server.host`; this also covers `run --host` and a hand-edited routes.json.
+    """
+    if table.server.auth_token is None and not is_loopback(host):
+        raise StartupError(
+            f"refusing to listen on {host} without server.auth_token: anyone who can reach it could use "
+            "your provider keys; set server.auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1"
+        )
+
+
 def serve(
     table: RoutingTable,
     host: str,
@@ -67,15 +91,31 @@ def serve(
     """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template) before
     binding the port, so nothing half-starts."""
     log.configure(log_level)
+    check_exposure(table, host)
     app = create_app(table, env)  # validates everything once, before binding the port
+    if workers > 1 and env is not os.environ:
+        raise StartupError("--workers needs secrets from the process environment")
+    sock = _listen(host, port)  # bound before the URL is announced, so the URL always answers
     if on_ready is not None:
         on_ready()
     if workers <= 1:
-        uvicorn.Server(_config(app, host, port, log_level, 1)).run()
+        uvicorn.Server(_config(app, host, port, log_level, 1)).run(sockets=[sock])
         return
-    if env is not os.environ:
-        raise StartupError("--workers needs secrets from the process environment")
     os.environ[_TABLE_VARIABLE] = table.dumps()
     config = _config("claude_any.runtime.server:worker_app", host, port, log_level, workers)
-    sock = config.bind_socket()
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, or a StartupError saying why not (port in use, bad address)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)  # worker processes serve the same socket
+    return sock

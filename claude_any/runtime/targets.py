@@ -1,20 +1,58 @@
 """Everything a target needs to be called, built once at start-up: secrets resolved, templates rendered.
 
 A `Destination` pairs the translation view of a target (`Upstream`) with its two prepared requests
-(streaming and not). Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the
-server before it listens; ad-hoc `provider/model` targets are built on first use and cached.
+(streaming and not) and the translators of its wire protocol (`Dialect`: Chat Completions or Responses).
+Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the server before it
+listens; ad-hoc `provider/model` targets are built on first use and cached.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from claude_any import secrets
+from claude_any.capabilities import api_for
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
-from claude_any.runtime.translate.context import Upstream
+from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.context import Context, Upstream
+from claude_any.runtime.translate.request import to_openai
+from claude_any.runtime.translate.response import from_openai
+from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses_response import from_responses
+from claude_any.runtime.translate.responses_stream import ResponsesStreamTranslator
+from claude_any.runtime.translate.stream import StreamTranslator as ChatStreamTranslator
 from claude_any.table import Position, Provider, RoutingTable, Target
+
+
+class SSETranslator(Protocol):
+    """What the relay drives: Anthropic SSE out of an upstream stream (`translate/stream.py` is the model)."""
+
+    @property
+    def done(self) -> bool: ...
+    @property
+    def failure(self) -> AnthropicError | None: ...
+    @property
+    def usage(self) -> dict[str, Any]: ...
+    def start(self) -> bytes: ...
+    def ping(self) -> bytes: ...
+    def feed(self, chunk: bytes) -> bytes: ...
+    def finish(self) -> bytes: ...
+    def error(self, err: AnthropicError) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The three translators of one upstream API: request out, whole response back, stream back."""
+
+    request: Callable[[Any, Upstream], tuple[dict[str, Any], Context]]
+    response: Callable[[dict[str, Any], Context], dict[str, Any]]
+    stream: Callable[[Context], SSETranslator]
+
+
+CHAT = Dialect(to_openai, from_openai, ChatStreamTranslator)
+RESPONSES = Dialect(to_responses, from_responses, ResponsesStreamTranslator)
 
 
 class StartupError(Exception):
@@ -34,6 +72,11 @@ class Destination:
     def request(self, stream: bool) -> PreparedTarget:
         """The prepared request for a streaming or a non-streaming call."""
         return self.streaming if stream else self.plain
+
+    @property
+    def dialect(self) -> Dialect:
+        """The translators for this target's wire protocol (echo speaks Chat Completions in-process)."""
+        return RESPONSES if self.plain.protocol == "responses" else CHAT
 
     @property
     def label(self) -> str:
@@ -90,6 +133,14 @@ def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
             raise _missing(exc.name, field, provider.pos) from None
 
 
+def _with_api(provider: Provider, target: Target) -> Target:
+    """`target` with its effective API; a routes.json written before targets recorded theirs has it only
+    on the provider (`api: responses`)."""
+    configured = "responses" if provider.api == "responses" else None
+    api = target.api if target.api == "responses" else api_for(provider.kind, configured, target.capabilities)
+    return target if api == target.api else replace(target, api=api)
+
+
 def _upstream(provider: Provider, target: Target) -> Upstream:
     return Upstream(
         model=target.model, capabilities=target.capabilities, params=target.params, kind=provider.kind
@@ -99,6 +150,7 @@ def _upstream(provider: Provider, target: Target) -> Upstream:
 def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
     """A Destination for one target; raises StartupError for an unset variable or a template failure."""
     _check_variables(provider, env)
+    target = _with_api(provider, target)
     try:
         plain = compile_target(provider, target, stream=False, env=env)
         streaming = compile_target(provider, target, stream=True, env=env)
@@ -107,11 +159,6 @@ def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destina
         raise _missing(exc.name, field, target.pos) from None
     except TemplateError as exc:
         raise StartupError(str(exc)) from None
-    if provider.api != "chat" and plain.protocol == "openai":
-        raise StartupError(
-            f"providers.{provider.name}: api {provider.api!r} is not supported yet by the runtime; "
-            "use api: chat"
-        )
     return Destination(target, provider, _upstream(provider, target), plain, streaming)
 
 

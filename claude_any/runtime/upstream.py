@@ -8,7 +8,6 @@ app can still return as a real HTTP error or use to move on along a fallback cha
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,26 +17,21 @@ import httpx
 from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
+from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds; `read` is long because reasoning models can think for minutes before the first token."""
-
-    connect: float = 10.0
-    read: float = 600.0
-    write: float = 60.0
-    pool: float = 10.0
 
 
 class Clients:
     """One keep-alive HTTP/1.1 client per provider, created lazily and closed at shutdown."""
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
-        t = timeouts or Timeouts()
-        self._timeout = httpx.Timeout(connect=t.connect, read=t.read, write=t.write, pool=t.pool)
+        self.timeouts = t = timeouts or Timeouts()
+        # The first-byte and idle limits are enforced by `open_response` and the stream reader; httpx's own
+        # read timeout is only a backstop that must never fire before them. Waiting for a free pooled
+        # connection counts towards the first byte, hence no separate pool timeout.
+        backstop = max(t.first_byte_s, t.idle_s) + 1
+        self._timeout = httpx.Timeout(connect=t.connect_s, read=backstop, write=60.0, pool=None)
         self._clients: dict[str, httpx.AsyncClient] = {}
 
     def get(self, provider_name: str) -> httpx.AsyncClient:
@@ -70,10 +64,25 @@ def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicEr
     """A failed connection or read, as the error the SDK retries; names the host, never the headers."""
     host = _host(url)
     if isinstance(exc, httpx.TimeoutException):
-        return errors.timeout(f"{provider_name}: upstream {host} timed out ({type(exc).__name__})")
-    if isinstance(exc, httpx.ConnectError):
-        return errors.api_error(f"{provider_name}: cannot connect to {host}", status=502)
-    return errors.api_error(f"{provider_name}: upstream {host} failed: {type(exc).__name__}", status=502)
+        err = errors.timeout(f"{provider_name}: upstream {host} timed out ({type(exc).__name__})")
+        err.cause = "timeout"
+    elif isinstance(exc, httpx.ConnectError):
+        err = errors.api_error(f"{provider_name}: cannot connect to {host}", status=502)
+        err.cause = "connect"
+    else:
+        err = errors.api_error(f"{provider_name}: upstream {host} failed: {type(exc).__name__}", status=502)
+        err.cause = "network"
+    return err
+
+
+def first_byte_timeout(provider_name: str, url: str, seconds: float) -> AnthropicError:
+    """The provider did not start answering within `timeouts.first_byte_s`."""
+    err = errors.timeout(
+        f"{provider_name}: upstream {_host(url)} sent no response within {seconds:g} s "
+        "(timeouts.first_byte_s)"
+    )
+    err.cause = "timeout"
+    return err
 
 
 async def open_response(
@@ -85,11 +94,13 @@ async def open_response(
     provider_name: str,
     model: str,
     extra_headers: dict[str, str] | None = None,
+    first_byte_s: float | None = None,
 ) -> httpx.Response:
     """POST `body` (merged with the target's fixed body fields) and return the open 2xx response.
 
     The caller must close it (`aclose`). A non-2xx status is read, closed and raised as the mapped
-    AnthropicError; transport failures become 502/504 errors.
+    AnthropicError; transport failures become 502/504 errors, and so does no response headers within
+    `first_byte_s` (None: only the client's backstop read timeout applies).
     """
     headers = {
         "content-type": "application/json",
@@ -100,26 +111,41 @@ async def open_response(
     content = json.dumps({**body, **prepared.body_extras}, ensure_ascii=False).encode("utf-8")
     request = client.build_request("POST", prepared.url, headers=headers, content=content)
     try:
-        response = await client.send(request, stream=True)
+        with anyio.fail_after(first_byte_s):
+            response = await client.send(request, stream=True)
     except httpx.HTTPError as exc:
         raise transport_error(exc, provider_name, prepared.url) from None
+    except TimeoutError:
+        raise first_byte_timeout(provider_name, prepared.url, first_byte_s or 0) from None
     if response.is_success:
         return response
     try:
-        raw = await response.aread()
-    except httpx.HTTPError:
+        with anyio.fail_after(first_byte_s):  # an error body that never ends must not hold the request
+            raw = await response.aread()
+    except (httpx.HTTPError, TimeoutError):
         raw = b""
     finally:
         await close(response)
     raise errors.from_upstream(response.status_code, raw, dict(response.headers), provider_name, model)
 
 
-async def read_json(response: httpx.Response, provider_name: str) -> dict[str, Any]:
-    """The JSON object body of an open response (closed afterwards)."""
+async def read_json(
+    response: httpx.Response, provider_name: str, idle_s: float | None = None
+) -> dict[str, Any]:
+    """The JSON object body of an open response (closed afterwards), read within `idle_s` seconds."""
+    url = str(response.request.url)
     try:
-        raw = await response.aread()
+        with anyio.fail_after(idle_s):
+            raw = await response.aread()
     except httpx.HTTPError as exc:
-        raise transport_error(exc, provider_name, str(response.request.url)) from None
+        raise transport_error(exc, provider_name, url) from None
+    except TimeoutError:
+        err = errors.timeout(
+            f"{provider_name}: upstream {_host(url)} did not finish its answer within {idle_s:g} s "
+            "(timeouts.idle_s)"
+        )
+        err.cause = "timeout"
+        raise err from None
     finally:
         await close(response)
     try:

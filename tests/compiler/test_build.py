@@ -123,4 +123,9 @@ def test_server_section() -> None:
         "server: {host: 0.0.0.0, port: 9000, auth_token: '${TOKEN}'}\n"
         "providers:\n  echo: {kind: echo}\nmodel_categories:\n  large: echo/a\n  small: echo/b\n"
     )
-    assert table.server.to_json() == {"host": "0.0.0.0", "port": 9000, "auth_token": "${TOKEN}"}
+    assert table.server.to_json() == {
+        "host": "0.0.0.0",
+        "port": 9000,
+        "auth_token": "${TOKEN}",
+        "max_body_mb": 32,
+    }

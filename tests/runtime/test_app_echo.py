@@ -128,3 +128,26 @@ def test_real_claude_code_requests_are_answered(echo_url: str, path: Path) -> No
     elif body.get("stream"):
         assert response.text.startswith("event: message_start")
         assert response.text.rstrip().endswith('data: {"type":"message_stop"}')
+
+
+def test_echo_quotes_the_users_words_not_claude_codes_reminders() -> None:
+    from claude_any.runtime import echo
+    from claude_any.runtime.translate.tools import ToolNameMap
+
+    body = {
+        "model": "claude-sonnet-4-6",
+        "messages": [
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "<system-reminder>\nlong context the client adds\n</system-reminder>",
+                    },
+                    {"type": "text", "text": "say hi"},
+                ],
+            }
+        ],
+    }
+    reply = echo.completion(body, target_id="large", label="echo/e", tool_names=ToolNameMap(), input_tokens=5)
+    assert reply["choices"][0]["message"]["content"].endswith('You said: "say hi"')

@@ -61,12 +61,6 @@ def test_broken_user_template_fails_at_start_up() -> None:
         create_app(table_with(provider), {})
 
 
-def test_responses_api_is_refused_clearly() -> None:
-    provider = Provider("openai", "openai", "responses", {"api_key": None, "base_url": "http://x/v1"})
-    with pytest.raises(StartupError, match="api 'responses' is not supported yet"):
-        create_app(table_with(provider), {})
-
-
 def test_serve_fails_before_binding_the_port() -> None:
     provider = openai_provider("http://127.0.0.1:9/v1")
     with socket.socket() as probe:

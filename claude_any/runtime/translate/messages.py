@@ -31,6 +31,9 @@ EMPTY_RESULT = "(no output)"
 MEDIA_MOVED = "[attachment returned; see the next user message]"
 IMAGE_OMITTED = "[image omitted: this model cannot read images]"
 
+# The key under which `keep_thinking` leaves an assistant turn's thinking blocks (not an OpenAI field).
+THINKING_BLOCKS = "thinking_blocks"
+
 # Blocks that carry nothing an OpenAI-style model can use; dropped quietly (debug log only).
 _SILENT_DROPS = frozenset({"thinking", "redacted_thinking", "server_tool_use", "tool_reference"})
 
@@ -59,6 +62,8 @@ def _blocks(content: Any, path: str) -> list[tuple[str, JSON]]:
     for j, block in enumerate(content):
         if not isinstance(block, dict):
             raise bad(f"{path}.{j}", f"expected a content block object, got {type(block).__name__}")
+        if "type" in block and not isinstance(block["type"], str):
+            raise bad(f"{path}.{j}.type", "expected the block type as a string")
         out.append((f"{path}.{j}", block))
     return out
 
@@ -182,10 +187,13 @@ def _content(items: list[JSON]) -> str | list[JSON] | None:
 class _Conversation:
     """Walks the Anthropic messages once, appending OpenAI messages to `out`."""
 
-    def __init__(self, caps: Mapping[str, Any], names: ToolNameMap, reasoning_field: str | None) -> None:
+    def __init__(
+        self, caps: Mapping[str, Any], names: ToolNameMap, reasoning_field: str | None, keep_thinking: bool
+    ) -> None:
         self.caps = caps
         self.names = names
         self.reasoning_field = reasoning_field
+        self.keep_thinking = keep_thinking
         self.out: list[JSON] = []
         self.pending: list[tuple[str, str]] = []  # (Claude id, upstream id) of calls still awaiting results
         self.used_ids: set[str] = set()
@@ -239,9 +247,12 @@ class _Conversation:
         texts: list[str] = []
         reasoning: list[str] = []
         calls: list[JSON] = []
+        kept: list[JSON] = []
         for path, block in blocks:
             kind = block.get("type")
-            if kind == "text":
+            if kind == "thinking" and self.keep_thinking:
+                kept.append(block)
+            elif kind == "text":
                 text = _text_of(block, path)
                 if text.strip():
                     texts.append(text)
@@ -260,6 +271,8 @@ class _Conversation:
         message: JSON = {"role": "assistant", "content": "\n".join(texts) if texts else None}
         if calls:
             message["tool_calls"] = calls
+        if kept:
+            message[THINKING_BLOCKS] = kept
         if self.reasoning_field and (reasoning or calls):
             # DeepSeek insists on the field for every tool-calling turn, even when empty.
             message[self.reasoning_field] = "\n".join(reasoning)
@@ -345,13 +358,16 @@ def messages_to_openai(
     caps: Mapping[str, Any],
     names: ToolNameMap,
     reasoning_field: str | None = None,
+    keep_thinking: bool = False,
 ) -> list[JSON]:
     """The OpenAI `messages` for an Anthropic `system` + `messages` pair.
 
     `reasoning_field`, when set, keeps assistant thinking as that field (DeepSeek's `reasoning_content`);
-    otherwise thinking is dropped. Raises AnthropicError(400) only for input of the wrong JSON type.
+    otherwise thinking is dropped. `keep_thinking` keeps the assistant's thinking blocks as they are, under
+    the `THINKING_BLOCKS` key, for a caller that turns them into something else (the Responses API's
+    reasoning items). Raises AnthropicError(400) only for input of the wrong JSON type.
     """
-    conv = _Conversation(caps, names, reasoning_field)
+    conv = _Conversation(caps, names, reasoning_field, keep_thinking)
     lead = system_text(system)
     if lead:
         conv.out.append({"role": "system", "content": lead})

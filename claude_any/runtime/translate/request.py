@@ -48,7 +48,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise bad("messages", "field required (a list)" if messages is None else "expected a list")
-    stream = _typed(body, "stream", bool, False)
+    stream = typed_field(body, "stream", bool, False)
     caps = up.capabilities
     params = up.params
     names = ToolNameMap()
@@ -59,13 +59,13 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     )
     has_tools = _add_tools(out, body, caps, names)
     _add_max_tokens(out, body, caps, params)
-    effort = _effort(body, caps, params, has_tools)
+    effort = choose_effort(body, caps, params, has_tools)
     if effort is not None:
         out["reasoning_effort"] = effort
-    _add_sampling(out, body, caps, params, effort)
+    add_sampling(out, body, caps, params, effort)
     held_stops = _add_stop(out, body, caps)
     _add_response_format(out, body)
-    _add_user(out, body)
+    add_user(out, body)
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -85,7 +85,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
 # --- field helpers ------------------------------------------------------------------------------------
 
 
-def _typed(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+def typed_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
     """`body[key]` when present and of `kind` (bools are not numbers here), else a 400 naming the key."""
     value = body.get(key)
     if value is None:
@@ -108,12 +108,12 @@ def _replayed_reasoning(up: Upstream) -> str | None:
 
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> bool:
-    raw = _typed(body, "tools", list, [])
+    raw = typed_field(body, "tools", list, [])
     tools = tools_to_openai(raw, names)
     if not tools:  # OpenAI rejects tool_choice / parallel_tool_calls without tools
         return False
     out["tools"] = tools
-    choice = _typed(body, "tool_choice", dict)
+    choice = typed_field(body, "tool_choice", dict)
     if choice is not None:
         sent = {t["function"]["name"] for t in tools}
         out["tool_choice"] = tool_choice_to_openai(choice, names, sent)
@@ -125,12 +125,18 @@ def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], name
 def _add_max_tokens(
     out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any]
 ) -> None:
-    requested = _typed(body, "max_tokens", int)
+    limit = token_limit(body, caps, params)
+    if limit is not None:
+        out[caps.get("token_param") or "max_tokens"] = limit
+
+
+def token_limit(body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any]) -> int | None:
+    """The output token limit to send: the request's max_tokens clamped to the model's and the target's."""
+    requested = typed_field(body, "max_tokens", int)
     limits = [n for n in (caps.get("max_output"), params.get("max_tokens")) if isinstance(n, int) and n > 0]
     if requested is not None:
         limits.append(max(requested, 1))  # 0 means "pre-warm the cache" to Anthropic; upstreams want >= 1
-    if limits:
-        out[caps.get("token_param") or "max_tokens"] = min(limits)
+    return min(limits) if limits else None
 
 
 def nearest_effort(requested: str, accepted: list[str]) -> str | None:
@@ -147,8 +153,8 @@ def nearest_effort(requested: str, accepted: list[str]) -> str | None:
 
 def _requested_effort(body: Mapping[str, Any], caps: Mapping[str, Any]) -> str | None:
     """The effort the client's `thinking` / `output_config` asks for, before fitting it to the model."""
-    thinking = _typed(body, "thinking", dict, {})
-    config = _typed(body, "output_config", dict, {})
+    thinking = typed_field(body, "thinking", dict, {})
+    config = typed_field(body, "output_config", dict, {})
     kind = thinking.get("type")
     if kind == "enabled":
         budget = thinking.get("budget_tokens")
@@ -163,7 +169,7 @@ def _requested_effort(body: Mapping[str, Any], caps: Mapping[str, Any]) -> str |
     return str(default) if default else None
 
 
-def _effort(
+def choose_effort(
     body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any], has_tools: bool
 ) -> str | None:
     """The reasoning_effort to send, or None to leave the field out."""
@@ -186,14 +192,14 @@ def _effort(
     return effort
 
 
-def _add_sampling(
+def add_sampling(
     out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], params: Mapping[str, Any], effort: str | None
 ) -> None:
     sampling = caps.get("sampling", "ok")
     effective = effort if effort is not None else caps.get("default_effort")
     if sampling == "ok" or (sampling == "only_at_none" and effective == "none"):
         for key in ("temperature", "top_p"):
-            value = _typed(body, key, (int, float))
+            value = typed_field(body, key, (int, float))
             if value is not None:
                 out[key] = value
     if params.get("temperature") is not None:
@@ -202,7 +208,7 @@ def _add_sampling(
 
 def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tuple[str, ...]:
     """Sets `stop`; returns the sequences left for the stream side to enforce."""
-    raw = _typed(body, "stop_sequences", list, [])
+    raw = typed_field(body, "stop_sequences", list, [])
     for i, item in enumerate(raw):
         if not isinstance(item, str):
             raise bad(f"stop_sequences.{i}", f"expected a string, got {type(item).__name__}")
@@ -214,15 +220,15 @@ def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tu
 
 
 def _add_response_format(out: JSON, body: Mapping[str, Any]) -> None:
-    fmt = _typed(body, "output_config", dict, {}).get("format")
+    fmt = typed_field(body, "output_config", dict, {}).get("format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         # Not strict: strict mode needs a rewritten schema (all keys required, no formats) to be accepted.
         schema = {"name": "output", "schema": clean_schema(fmt.get("schema")), "strict": False}
         out["response_format"] = {"type": "json_schema", "json_schema": schema}
 
 
-def _add_user(out: JSON, body: Mapping[str, Any]) -> None:
-    user_id = _typed(body, "metadata", dict, {}).get("user_id")
+def add_user(out: JSON, body: Mapping[str, Any]) -> None:
+    user_id = typed_field(body, "metadata", dict, {}).get("user_id")
     if isinstance(user_id, str) and user_id:
         # Claude Code's id is long and personal; a short stable hash still groups a user's requests.
         out["user"] = "ca-" + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:16]

@@ -26,7 +26,7 @@ from typing import Any
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate import events
+from claude_any.runtime.translate import events, json_codec
 from claude_any.runtime.translate.arguments import arguments_json
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
@@ -214,7 +214,7 @@ class StreamTranslator:
             self._upstream_done = True
             return
         try:
-            chunk = json.loads(data)
+            chunk = json_codec.loads(data)
         except ValueError:
             self._lenient(event, out)
             return

@@ -1,0 +1,448 @@
+"""claude-any benchmark: the gateway in front of a fast fake upstream, against that upstream alone.
+
+    python -m bench.run                 # the full matrix, about 90 seconds on 2 cores
+    python -m bench.run --quick         # a few requests per cell: checks the machinery, measures nothing
+
+Three processes: the fake OpenAI upstream (bench.upstream, canned bytes), claude-any (`python -m
+claude_any run`, so its CPU time and peak RSS can be read from /proc) and this one, the load generator.
+Each cell (scenario x concurrency) is run twice: straight at the upstream (the baseline: what the network
+path and the load generator cost) and through claude-any. Every response is checked (bench/check.py);
+any bad response makes the exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import procstat
+from bench.check import Checker
+from bench.load import Result, run_load
+from bench.payloads import (
+    LONG_PATH,
+    SHORT_PATH,
+    Canned,
+    big_request,
+    canned_replies,
+    claude_code_request,
+    small_request,
+)
+from claude_any.capabilities import lookup
+from claude_any.runtime.translate.context import Upstream
+from claude_any.runtime.translate.request import to_openai
+from claude_any.table import empty_params
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+UPSTREAM_MODEL = "gpt-4o"
+
+# The targets of issue #6: one worker, streaming Claude Code request, concurrency 10.
+TARGET_CELL = ("cc-stream", 10)
+TARGET_RATIO = 0.5
+TARGET_TTFB_MS = 5.0
+TARGET_CPU_MS = 2.0
+TARGET_RSS_MB = 80.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    body: dict[str, Any]
+    path: str  # on the upstream
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+    @property
+    def model(self) -> str:
+        return str(self.body["model"])
+
+
+@dataclass
+class Row:
+    """One measured run, as printed and as written by --json."""
+
+    scenario: str
+    concurrency: int
+    side: str  # upstream | claude-any
+    requests: int
+    req_per_s: float
+    ttfb_ms: tuple[float, float, float]
+    total_ms: tuple[float, float, float]
+    server_cpu_ms: float  # per request, of the measured server process (tree)
+    peak_rss_mb: float
+    client_cpu_pct: float
+    ok: int
+    bad: int
+    first_error: str
+
+
+def scenarios(only: set[str] | None) -> tuple[list[Scenario], str, int]:
+    cc, origin = claude_code_request()
+    cc_stream = {**cc, "stream": True}
+    cc_json = {**cc, "stream": False}
+    found = [
+        Scenario("cc-stream", cc_stream, SHORT_PATH),
+        Scenario("cc-json", cc_json, SHORT_PATH),
+        Scenario("body-250k", big_request(cc_stream), SHORT_PATH),
+        Scenario("stream-2000", small_request("long"), LONG_PATH),
+    ]
+    size = len(json.dumps(cc))
+    return [s for s in found if only is None or s.name in only], origin, size
+
+
+# --- the requests on the wire ------------------------------------------------------------------------------
+
+
+def _http(path: str, port: int, headers: dict[str, str], body: bytes) -> bytes:
+    lines = [f"POST {path} HTTP/1.1", f"host: {HOST}:{port}", f"content-length: {len(body)}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def gateway_request(scenario: Scenario, port: int) -> bytes:
+    """What Claude Code sends: the Anthropic body to /v1/messages?beta=true."""
+    headers = {
+        "content-type": "application/json",
+        "anthropic-version": "2023-06-01",
+        "x-api-key": "bench",
+        "accept": "application/json",
+    }
+    body = json.dumps(scenario.body, ensure_ascii=False).encode()
+    return _http("/v1/messages?beta=true", port, headers, body)
+
+
+def upstream_request(scenario: Scenario, port: int) -> bytes:
+    """What claude-any sends upstream for the same request (its own translation), for the baseline."""
+    up = Upstream(UPSTREAM_MODEL, lookup("openai", UPSTREAM_MODEL), empty_params())
+    body, _ = to_openai(scenario.body, up)
+    headers = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if scenario.stream else "application/json",
+        "authorization": "Bearer bench",
+    }
+    return _http(scenario.path, port, headers, json.dumps(body, ensure_ascii=False).encode())
+
+
+# --- processes -------------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_upstream() -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("PORT "):
+        proc.kill()
+        raise SystemExit(f"the fake upstream did not start: {line!r}")
+    return proc, int(line.split()[1])
+
+
+def gateway_config(upstream_port: int, port: int) -> str:
+    base = f"http://{HOST}:{upstream_port}"
+    return (
+        "providers:\n"
+        f"  fast: {{kind: openai, base_url: '{base}/v1'}}\n"
+        f"  long: {{kind: openai, base_url: '{base}/long/v1'}}\n"
+        "model_categories:\n"
+        f"  large: fast/{UPSTREAM_MODEL}\n"
+        f"  small: fast/{UPSTREAM_MODEL}-mini\n"
+        f"  long: long/{UPSTREAM_MODEL}\n"
+        f"server: {{host: {HOST}, port: {port}}}\n"
+    )
+
+
+async def _healthy(port: int) -> bool:
+    try:
+        reader, writer = await asyncio.open_connection(HOST, port)
+    except OSError:
+        return False
+    writer.write(f"GET /health HTTP/1.1\r\nhost: {HOST}\r\nconnection: close\r\n\r\n".encode())
+    status = await reader.readline()
+    writer.close()
+    return b" 200 " in status
+
+
+async def start_gateway(
+    workdir: Path, upstream_port: int, workers: int, log_level: str
+) -> tuple[subprocess.Popen[bytes], int, Path]:
+    port = _free_port()
+    config = workdir / "bench.yaml"
+    config.write_text(gateway_config(upstream_port, port))
+    log_path = workdir / "claude-any.log"
+    command = [sys.executable, "-m", "claude_any", "run", str(config), "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", log_level]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not await _healthy(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"claude-any did not start:\n{log_path.read_text()[-2000:]}")
+        await asyncio.sleep(0.05)
+    return proc, port, log_path
+
+
+# --- measuring ------------------------------------------------------------------------------------------
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    if not values:
+        return (0.0, 0.0, 0.0)
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, round(p * len(ordered) + 0.5) - 1))] * 1000
+
+    return rank(0.50), rank(0.95), rank(0.99)
+
+
+async def measure(
+    *,
+    scenario: Scenario,
+    canned: Canned,
+    concurrency: int,
+    gateway: bool,
+    port: int,
+    raw: bytes,
+    server_pid: int,
+    duration: float,
+    max_requests: int,
+) -> Row:
+    checker = Checker(gateway=gateway, stream=scenario.stream, model=scenario.model, canned=canned)
+    procstat.reset_peak(server_pid)
+    cpu_before = procstat.cpu_seconds(server_pid)
+    result: Result = await run_load(
+        HOST,
+        port,
+        raw,
+        concurrency=concurrency,
+        duration=duration,
+        max_requests=max_requests,
+        on_sample=checker,
+    )
+    # The warm-up is not timed but it is checked (its CPU is included: it is one request per connection).
+    for sample in result.warmup:
+        checker(sample)
+    cpu = procstat.cpu_seconds(server_pid) - cpu_before
+    done = len(result.samples)
+    counted = done + len(result.warmup)
+    if result.failures:
+        checker.bad += len(result.failures)
+        checker.first_error = checker.first_error or result.failures[0]
+    return Row(
+        scenario=scenario.name,
+        concurrency=concurrency,
+        side="claude-any" if gateway else "upstream",
+        requests=done,
+        req_per_s=done / result.wall if result.wall else 0.0,
+        ttfb_ms=_percentiles([s.ttfb for s in result.samples]),
+        total_ms=_percentiles([s.total for s in result.samples]),
+        server_cpu_ms=cpu * 1000 / counted if counted else 0.0,
+        peak_rss_mb=procstat.peak_rss_mb(server_pid),
+        client_cpu_pct=100 * result.client_cpu / result.wall if result.wall else 0.0,
+        ok=checker.ok,
+        bad=checker.bad,
+        first_error=checker.first_error,
+    )
+
+
+# --- output ---------------------------------------------------------------------------------------------
+
+
+def _ms(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{v:7.2f}" for v in values)
+
+
+def table(rows: list[Row]) -> str:
+    head = (
+        f"{'scenario':<12} {'conc':>4} {'side':<10} {'req/s':>8}  {'ttfb ms p50/p95/p99':>23}  "
+        f"{'total ms p50/p95/p99':>23}  {'cpu ms/req':>10} {'peak RSS':>9} {'client cpu':>10} {'checked':>12}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        checked = f"{r.ok} ok" if not r.bad else f"{r.bad} BAD"
+        lines.append(
+            f"{r.scenario:<12} {r.concurrency:>4} {r.side:<10} {r.req_per_s:>8.1f}  {_ms(r.ttfb_ms)}  "
+            f"{_ms(r.total_ms)}  {r.server_cpu_ms:>10.2f} {r.peak_rss_mb:>6.1f} MB {r.client_cpu_pct:>9.0f}% "
+            f"{checked:>12}"
+        )
+    return "\n".join(lines)
+
+
+def _pairs(rows: list[Row]) -> list[tuple[Row, Row]]:
+    base = {(r.scenario, r.concurrency): r for r in rows if r.side == "upstream"}
+    return [
+        (base[(r.scenario, r.concurrency)], r)
+        for r in rows
+        if r.side == "claude-any" and (r.scenario, r.concurrency) in base
+    ]
+
+
+def ratios(rows: list[Row]) -> str:
+    head = (
+        f"{'scenario':<12} {'conc':>4} {'req/s vs upstream':>18} {'ttfb p50 +ms':>13} "
+        f"{'total p50 +ms':>14} {'total p99 +ms':>14}"
+    )
+    lines = [head, "-" * len(head)]
+    for base, gw in _pairs(rows):
+        ratio = gw.req_per_s / base.req_per_s if base.req_per_s else 0.0
+        lines.append(
+            f"{gw.scenario:<12} {gw.concurrency:>4} {ratio:>17.1%} {gw.ttfb_ms[0] - base.ttfb_ms[0]:>13.2f} "
+            f"{gw.total_ms[0] - base.total_ms[0]:>14.2f} {gw.total_ms[2] - base.total_ms[2]:>14.2f}"
+        )
+    return "\n".join(lines)
+
+
+def targets(rows: list[Row], workers: int) -> str:
+    cell = {(b.scenario, b.concurrency): (b, g) for b, g in _pairs(rows)}.get(TARGET_CELL)
+    if cell is None:
+        return "targets: not measured (needs scenario cc-stream at concurrency 10)"
+    base, gw = cell
+    ratio = gw.req_per_s / base.req_per_s if base.req_per_s else 0.0
+    ttfb = gw.ttfb_ms[0] - base.ttfb_ms[0]
+    checks = [
+        ("req/s vs upstream", f"{ratio:.1%}", f">= {TARGET_RATIO:.0%}", ratio >= TARGET_RATIO),
+        ("ttfb p50 overhead", f"{ttfb:.2f} ms", f"< {TARGET_TTFB_MS:g} ms", ttfb < TARGET_TTFB_MS),
+        (
+            "cpu per request",
+            f"{gw.server_cpu_ms:.2f} ms",
+            f"< {TARGET_CPU_MS:g} ms",
+            gw.server_cpu_ms < TARGET_CPU_MS,
+        ),
+        ("peak RSS", f"{gw.peak_rss_mb:.1f} MB", f"< {TARGET_RSS_MB:g} MB", gw.peak_rss_mb < TARGET_RSS_MB),
+    ]
+    note = "" if workers == 1 else f" (measured with {workers} workers; the targets are for 1)"
+    lines = [f"targets: cc-stream, concurrency 10{note}"]
+    for name, measured, goal, met in checks:
+        lines.append(f"  {name:<18} {measured:>10}   goal {goal:<9} {'met' if met else 'MISSED'}")
+    return "\n".join(lines)
+
+
+def _installed(module: str) -> str:
+    return "yes" if importlib.util.find_spec(module) is not None else "no"
+
+
+def header(origin: str, size: int, workers: int) -> str:
+    fast = ", ".join(f"{m} {_installed(m)}" for m in ("uvloop", "httptools", "orjson"))
+    return (
+        f"claude-any benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"{workers} worker(s); optional speedups: {fast}\n"
+        f"Claude Code request: {origin} ({size:,} bytes); times in ms; cpu and RSS are the server process's"
+    )
+
+
+# --- main -----------------------------------------------------------------------------------------------
+
+
+async def bench(args: argparse.Namespace) -> int:
+    only = set(args.scenarios.split(",")) if args.scenarios else None
+    chosen, origin, size = scenarios(only)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    replies = canned_replies()
+    upstream, upstream_port = start_upstream()
+    rows: list[Row] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="claude-any-bench-") as tmp:
+            gateway, port, log_path = await start_gateway(
+                Path(tmp), upstream_port, args.workers, args.log_level
+            )
+            try:
+                for scenario in chosen:
+                    canned = replies[scenario.path]
+                    sides = [
+                        (False, upstream_port, upstream_request(scenario, upstream_port), upstream.pid),
+                        (True, port, gateway_request(scenario, port), gateway.pid),
+                    ]
+                    if args.skip_baseline:
+                        sides = sides[1:]
+                    for concurrency in concurrencies:
+                        for is_gateway, target_port, raw, pid in sides:
+                            row = await measure(
+                                scenario=scenario,
+                                canned=canned,
+                                concurrency=concurrency,
+                                gateway=is_gateway,
+                                port=target_port,
+                                raw=raw,
+                                server_pid=pid,
+                                duration=args.duration,
+                                max_requests=args.max_requests,
+                            )
+                            rows.append(row)
+                            if args.progress:
+                                sys.stderr.write(
+                                    f"  {row.scenario} c={row.concurrency} {row.side}: "
+                                    f"{row.req_per_s:.0f} req/s\n"
+                                )
+            finally:
+                gateway.terminate()
+                gateway.wait(timeout=10)
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+    print(header(origin, size, args.workers))
+    print()
+    print(table(rows))
+    print()
+    print(ratios(rows))
+    print()
+    print(targets(rows, args.workers))
+    bad = [r for r in rows if r.bad]
+    total = sum(r.ok + r.bad for r in rows)
+    print()
+    if bad:
+        for r in bad:
+            print(f"INVALID: {r.scenario} c={r.concurrency} {r.side}: {r.bad} bad; first: {r.first_error}")
+    else:
+        print(f"all {total} responses checked and valid")
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
+    return 1 if bad else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per cell (default 3)")
+    parser.add_argument("--concurrency", default="1,10,50", help="comma-separated (default 1,10,50)")
+    parser.add_argument(
+        "--scenarios", default="", help="comma-separated subset of cc-stream,cc-json,body-250k,stream-2000"
+    )
+    parser.add_argument("--max-requests", type=int, default=1_000_000, help="per cell, after the warm-up")
+    parser.add_argument("--workers", type=int, default=1, help="claude-any worker processes (default 1)")
+    parser.add_argument("--log-level", default="info", help="claude-any's --log-level (default info)")
+    parser.add_argument("--skip-baseline", action="store_true", help="measure claude-any only (no ratios)")
+    parser.add_argument("--json", help="also write the rows to this file")
+    parser.add_argument("--progress", action="store_true", help="a line on stderr after each cell")
+    parser.add_argument("--quick", action="store_true", help="3 requests per cell at concurrency 1 and 2")
+    args = parser.parse_args()
+    if args.quick:
+        args.duration, args.max_requests, args.concurrency = 10.0, 3, "1,2"
+    sys.exit(asyncio.run(bench(args)))
+
+
+if __name__ == "__main__":
+    main()

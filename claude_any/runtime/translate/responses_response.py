@@ -1,0 +1,221 @@
+"""An OpenAI Responses API response turned into an Anthropic message, and the pieces the stream shares.
+
+The response object (OpenAI API reference, "Responses"):
+
+    {"id": "resp_…", "object": "response", "status": "completed" | "incomplete" | "failed" | …,
+     "error": null | {"code", "message"}, "incomplete_details": null | {"reason": "max_output_tokens" |
+     "content_filter"}, "model",
+     "output": [
+       {"type": "reasoning", "id": "rs_…", "summary": [{"type": "summary_text", "text"}],
+        "content": [{"type": "reasoning_text", "text"}]?, "encrypted_content"?},
+       {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text", "annotations"},
+                                                             {"type": "refusal", "refusal"}]},
+       {"type": "function_call", "id": "fc_…", "call_id": "call_…", "name", "arguments": "<json text>"}],
+     "usage": {"input_tokens", "input_tokens_details": {"cached_tokens"}, "output_tokens",
+               "output_tokens_details": {"reasoning_tokens"}, "total_tokens"}}
+
+Mapping: reasoning -> thinking (summary text, or the raw reasoning text some servers send instead), message
+-> text, function_call -> tool_use (the `call_id` is the tool_use id, so it comes back as the call_id of the
+next turn), `incomplete` for max_output_tokens -> `max_tokens`, for content_filter -> `refusal`, any tool
+call -> `tool_use`, else `end_turn`. Usage counts cached tokens inside `input_tokens`, as Chat Completions
+does inside `prompt_tokens`, so it goes through the same mapping.
+
+Reasoning carried across turns: the thinking block's signature is `ca1r.<model tag>.<encrypted_content>`;
+the request side sends it back as a reasoning item only to the same upstream model (the tag), because
+another model cannot decrypt it. Without encrypted content the signature is the chat path's text hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from claude_any.runtime import errors
+from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.arguments import parse_arguments
+from claude_any.runtime.translate.context import Context
+from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
+from claude_any.runtime.translate.parts import signature
+from claude_any.runtime.translate.sse import dumps
+from claude_any.runtime.translate.text_scan import StopScanner
+from claude_any.runtime.translate.usage import final_usage, stop_reason
+
+JSON = dict[str, Any]
+
+REASONING_SIGNATURE_PREFIX = "ca1r."
+
+# Failure codes of `response.failed` / `error` events, as the HTTP status the same failure would have had.
+_CODE_STATUS = {
+    "rate_limit_exceeded": 429,
+    "server_error": 500,
+    "vector_store_timeout": 504,
+    "context_length_exceeded": 400,
+    "insufficient_quota": 429,
+}
+
+
+@dataclass
+class ResponsesContext(Context):
+    """Context plus the upstream model, which tags the reasoning carried in thinking signatures."""
+
+    upstream_model: str = ""
+
+
+# --- reasoning signatures ------------------------------------------------------------------------------
+
+
+def _model_tag(upstream_model: str) -> str:
+    return hashlib.sha256(upstream_model.encode("utf-8")).hexdigest()[:8]
+
+
+def encode_signature(encrypted: str, upstream_model: str) -> str:
+    """The thinking signature carrying a reasoning item's `encrypted_content` for `upstream_model`."""
+    return f"{REASONING_SIGNATURE_PREFIX}{_model_tag(upstream_model)}.{encrypted}"
+
+
+def decode_signature(value: Any, upstream_model: str) -> str | None:
+    """The encrypted reasoning in a signature we made for `upstream_model`; None for any other signature."""
+    if not isinstance(value, str) or not value.startswith(REASONING_SIGNATURE_PREFIX):
+        return None
+    tag, _, encrypted = value[len(REASONING_SIGNATURE_PREFIX) :].partition(".")
+    return encrypted if encrypted and tag == _model_tag(upstream_model) else None
+
+
+def carried_signature(encrypted: Any, ctx: Context) -> str | None:
+    """The signature carrying `encrypted` reasoning to the next turn; None when there is nothing to carry."""
+    model = ctx.upstream_model if isinstance(ctx, ResponsesContext) else ""
+    if isinstance(encrypted, str) and encrypted and model:
+        return encode_signature(encrypted, model)
+    return None
+
+
+def reasoning_signature(thinking: str, encrypted: Any, ctx: Context) -> str:
+    """A thinking block's signature: the encrypted reasoning when the upstream sent it, else a text hash."""
+    return carried_signature(encrypted, ctx) or signature(thinking)
+
+
+# --- shared readers ------------------------------------------------------------------------------------
+
+
+def reasoning_text(item: JSON) -> str:
+    """The visible text of a reasoning item: its summary parts, else its raw reasoning (vLLM, gpt-oss)."""
+    for key, kind in (("summary", "summary_text"), ("content", "reasoning_text")):
+        parts = item.get(key)
+        if isinstance(parts, list):
+            texts = [
+                p["text"]
+                for p in parts
+                if isinstance(p, dict) and p.get("type", kind) == kind and isinstance(p.get("text"), str)
+            ]
+            if any(texts):
+                return "\n\n".join(t for t in texts if t)
+    return ""
+
+
+def message_text(item: JSON) -> str:
+    """The text of an output message item (output_text parts, or the refusal when the model declined)."""
+    texts: list[str] = []
+    for part in item.get("content") or []:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+            texts.append(part["refusal"])
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return "".join(texts)
+
+
+def finish_reason(response: JSON) -> str:
+    """The chat-style finish reason of a response object, for `usage.stop_reason`."""
+    if response.get("status") == "incomplete":
+        details = response.get("incomplete_details")
+        reason = details.get("reason") if isinstance(details, dict) else None
+        return "content_filter" if reason == "content_filter" else "length"
+    return "stop"
+
+
+def chat_usage(usage: Any) -> JSON | None:
+    """Responses usage in Chat Completions' shape, so `usage.final_usage` maps it (cached split out)."""
+    if not isinstance(usage, dict) or not usage:
+        return None
+    input_details = usage.get("input_tokens_details")
+    output_details = usage.get("output_tokens_details")
+    return {
+        "prompt_tokens": usage.get("input_tokens"),
+        "completion_tokens": usage.get("output_tokens"),
+        "prompt_tokens_details": input_details if isinstance(input_details, dict) else {},
+        "completion_tokens_details": output_details if isinstance(output_details, dict) else {},
+    }
+
+
+def failure(err: Any) -> AnthropicError:
+    """A `response.failed` error object or an `error` event, mapped like an HTTP error of the same kind."""
+    err = err if isinstance(err, dict) else {}
+    code = str(err.get("code") or "")
+    status = err.get("status")
+    if not (isinstance(status, int) and 400 <= status <= 599):
+        status = _CODE_STATUS.get(code, 400 if code.startswith(("invalid", "image", "unsupported")) else 500)
+    message = err.get("message") if isinstance(err.get("message"), str) else "the upstream response failed"
+    body = json.dumps({"error": {"code": code, "message": message}}).encode()
+    return errors.from_upstream(status, body, {}, "upstream")
+
+
+# --- the whole message ---------------------------------------------------------------------------------
+
+
+def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) -> JSON:
+    """The Anthropic message for a Responses API response object.
+
+    Blocks come in the order of the output items; `content` may be empty but never holds an empty text
+    block. Raises AnthropicError for a failed response or an error body.
+    """
+    message_id = make_id("msg_")
+    if resp.get("status") == "failed" or isinstance(resp.get("error"), dict):
+        raise failure(resp.get("error"))
+    stops = StopScanner(ctx.stop_sequences)
+    ids = ToolIds(make_id)
+    content: list[JSON] = []
+    output_chars = 0
+    for item in resp.get("output") or []:
+        if not isinstance(item, dict) or stops.hit is not None:
+            continue
+        kind = item.get("type")
+        if kind == "reasoning":
+            thought = reasoning_text(item)
+            encrypted = item.get("encrypted_content")
+            if thought or encrypted:
+                sig = reasoning_signature(thought, encrypted, ctx)
+                content.append({"type": "thinking", "thinking": thought, "signature": sig})
+                output_chars += len(thought)
+        elif kind == "message":
+            text = stops.feed(message_text(item))
+            text += stops.flush()
+            if text and not text.isspace():
+                content.append({"type": "text", "text": text})
+                output_chars += len(text)
+        elif kind == "function_call":
+            block = _tool_use(item, ctx, ids)
+            content.append(block)
+            output_chars += len(dumps(block["input"]))
+    has_tool_use = any(b["type"] == "tool_use" for b in content)
+    return {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": ctx.requested_model,
+        "content": content,
+        "stop_reason": stop_reason(
+            finish_reason(resp), has_tool_use=has_tool_use, stop_sequence_hit=stops.hit is not None
+        ),
+        "stop_sequence": stops.hit,
+        "usage": final_usage(chat_usage(resp.get("usage")), ctx.estimated_input_tokens, output_chars),
+    }
+
+
+def _tool_use(item: JSON, ctx: Context, ids: ToolIds) -> JSON:
+    name = item.get("name")
+    claude_name = ctx.tool_names.to_claude(name) if isinstance(name, str) and name else "unknown_tool"
+    value, _ = parse_arguments(item.get("arguments"), tool=claude_name)
+    return {"type": "tool_use", "id": ids.assign(item.get("call_id")), "name": claude_name, "input": value}
