@@ -20,6 +20,7 @@ from claude_any.compiler.diagnostics import did_you_mean, one_of
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
+from claude_any.network import is_loopback
 
 KINDS = ("openai", "azure", "databricks", "anthropic", "echo")
 APIS = ("chat", "responses")
@@ -288,16 +289,6 @@ def _valid_host(host: str) -> bool:
         pass
     labels = host.rstrip(".").split(".")
     return 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _models(reader: Reader, node: Node, path: str) -> dict[str, ModelSpec]:

@@ -12,9 +12,10 @@ import re
 from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities, read_params
-from claude_any.compiler.providers import is_loopback, read_provider, read_server_secret
+from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
+from claude_any.network import is_loopback
 from claude_any.table import Position, Server, empty_params
 
 TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks", "retry", "timeouts")

@@ -6,7 +6,6 @@ Prints nothing: the CLI prints the listening URL and turns `StartupError` into a
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -15,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
+from claude_any.network import is_loopback
 from claude_any.runtime import log
 from claude_any.runtime.app import create_app
 from claude_any.runtime.targets import StartupError
@@ -55,16 +55,6 @@ def worker_app() -> Starlette:
     except (KeyError, ValueError, TableError) as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
     return create_app(table, os.environ)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1): reachable from this machine only."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(table: RoutingTable, host: str) -> None:
