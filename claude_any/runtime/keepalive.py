@@ -4,14 +4,15 @@ Reasoning models can think for minutes without sending a byte. The client (and a
 see traffic meanwhile, so every `ping_s` of silence yields a tick (the caller sends a `ping` event); after
 `idle_s` of silence the stream is declared stalled. The two clocks are independent on purpose.
 
-The next chunk is awaited in its own task so that waiting with a timeout never cancels a read half-way
-(cancelling the read would close the upstream stream).
+The upstream is read by its own task, so that a clock signal never cancels a read half-way (cancelling
+the read would close the upstream stream).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import anyio
@@ -25,40 +26,76 @@ class IdleTimeout(Exception):
         self.idle_s = idle_s
 
 
-async def _next(source: AsyncIterator[bytes]) -> bytes:
-    return await source.__anext__()
+_QUEUE_CHUNKS = 64  # read-ahead bound: a slow client holds back the upstream instead of filling memory
+
+# Queue items: ("data", bytes) | ("tick", None) | ("idle", None) | ("end", None) | ("error", exception)
+_Item = tuple[str, Any]
 
 
 async def with_ticks(
     source: AsyncIterator[bytes], *, ping_s: float, idle_s: float
-) -> AsyncIterator[bytes | None]:
+) -> AsyncGenerator[bytes | None, None]:
     """The chunks of `source`, with a None between them for every `ping_s` of silence; raises
-    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are."""
+    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are.
+
+    One reader task feeds a queue and one timer watches the clock, re-armed only when it fires: a chunk
+    costs a queue hand-off and a float store, not a task and a timed wait (streams carry thousands).
+    """
     loop = asyncio.get_running_loop()
-    pending: asyncio.Task[bytes] | None = None
+    queue: asyncio.Queue[_Item] = asyncio.Queue(_QUEUE_CHUNKS)
+    last_data = last_signal = loop.time()
+    timer: asyncio.TimerHandle | None = None
+
+    async def pump() -> None:
+        try:
+            async for chunk in source:
+                await queue.put(("data", chunk))
+            await queue.put(("end", None))
+        except Exception as exc:  # handed to the consumer, which raises it in its own task
+            await queue.put(("error", exc))
+
+    def watch() -> None:
+        nonlocal timer, last_signal
+        now = loop.time()
+        silent = now - last_data
+        if silent >= idle_s:
+            _offer(queue, ("idle", None))
+            return
+        if now - max(last_data, last_signal) >= ping_s:
+            last_signal = now
+            _offer(queue, ("tick", None))
+        due = min(last_data + idle_s, max(last_data, last_signal) + ping_s)
+        timer = loop.call_at(max(due, now + 0.001), watch)
+
+    reader = asyncio.ensure_future(pump())
+    timer = loop.call_at(last_data + min(ping_s, idle_s), watch)
     try:
-        last_data = loop.time()
         while True:
-            if pending is None:
-                pending = asyncio.ensure_future(_next(source))
-            remaining = idle_s - (loop.time() - last_data)
-            if remaining <= 0:
-                raise IdleTimeout(idle_s)
-            done, _ = await asyncio.wait({pending}, timeout=min(ping_s, remaining))
-            if not done:
+            kind, value = await queue.get()
+            if kind == "data":
+                last_data = loop.time()
+                yield value
+            elif kind == "tick":
                 if loop.time() - last_data < idle_s:
                     yield None
-                continue
-            task, pending = pending, None
-            try:
-                chunk = task.result()
-            except StopAsyncIteration:
+            elif kind == "idle":
+                if loop.time() - last_data >= idle_s:
+                    raise IdleTimeout(idle_s)
+                timer = loop.call_at(last_data + min(ping_s, idle_s), watch)
+            elif kind == "end":
                 return
-            last_data = loop.time()
-            yield chunk
+            else:
+                raise value
     finally:
-        if pending is not None:
-            await _cancel(pending)
+        if timer is not None:
+            timer.cancel()
+        await _cancel(reader)
+
+
+def _offer(queue: asyncio.Queue[_Item], item: _Item) -> None:
+    """Queue a clock signal unless the queue is full, which means data is waiting anyway."""
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(item)
 
 
 async def _cancel(task: asyncio.Task[Any]) -> None:

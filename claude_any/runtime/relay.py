@@ -12,6 +12,7 @@ is re-sent: a failure becomes an `event: error`. Streams get keep-alive pings an
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -35,6 +36,9 @@ from claude_any.runtime.upstream import Clients, open_response, read_json, trans
 from claude_any.table import RetryPolicy, Timeouts
 
 logger = logging.getLogger("claude_any")
+
+# After the upstream's end-of-answer marker, read at most this many more chunks to reuse its connection.
+_DRAIN_CHUNKS = 8
 
 # Client headers an Anthropic upstream needs to honour the same request (beta features change the schema).
 _PASSTHROUGH_HEADERS = ("anthropic-beta",)
@@ -256,16 +260,20 @@ async def _translate(
     finished = False
     try:
         yield translator.start()
-        async for chunk in with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s):
-            out = translator.ping() if chunk is None else translator.feed(chunk)
-            if out:
-                yield out
-            if translator.done:  # [DONE], a stop sequence or an upstream error: the rest is irrelevant
-                break
-        tail = translator.finish()  # empty after an error event: nothing may follow it
-        if tail:
-            yield tail
-        finished = True
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
+            async for chunk in ticks:
+                out = translator.ping() if chunk is None else translator.feed(chunk)
+                if out:
+                    yield out
+                if translator.done:  # [DONE], a stop sequence or an upstream error: the rest is irrelevant
+                    break
+            tail = translator.finish()  # empty after an error event: nothing may follow it
+            if tail:
+                yield tail
+            finished = True
+            if translator.upstream_done:
+                await _drain(ticks)
         if translator.failure is not None:
             log.note = f"upstream stream error: {translator.failure.type}"
     except IdleTimeout as exc:
@@ -285,6 +293,17 @@ async def _translate(
         if not finished:
             log.note = "client disconnected"
         log.tokens_in, log.tokens_out = _usage_numbers(translator.usage)
+
+
+async def _drain(ticks: AsyncIterator[bytes | None], limit: int = _DRAIN_CHUNKS) -> None:
+    """Read what is left of an upstream body that has ended its answer (usually nothing but the end of the
+    chunked body), so httpx can put the connection back in its pool instead of closing it: with HTTPS
+    providers that saves a TLS handshake on the next request."""
+    for _ in range(limit):
+        try:
+            await ticks.__anext__()
+        except StopAsyncIteration:
+            return
 
 
 def _echo(
@@ -346,13 +365,14 @@ async def _forward(
     at_boundary = False  # nothing before the upstream's own message_start
     try:
         ticks = with_ticks(response.aiter_bytes(), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
-        async for chunk in ticks:
-            if chunk is None:
-                if at_boundary:
-                    yield PING
-                continue
-            at_boundary = chunk.endswith(b"\n\n")
-            yield chunk
+        async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
+            async for chunk in ticks:
+                if chunk is None:
+                    if at_boundary:
+                        yield PING
+                    continue
+                at_boundary = chunk.endswith(b"\n\n")
+                yield chunk
         finished = True
     except IdleTimeout as exc:
         finished = True

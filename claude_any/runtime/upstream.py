@@ -17,6 +17,7 @@ import httpx
 from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
@@ -108,7 +109,7 @@ async def open_response(
         **(extra_headers or {}),
         **prepared.headers,
     }
-    content = json.dumps({**body, **prepared.body_extras}, ensure_ascii=False).encode("utf-8")
+    content = json_codec.dumps({**body, **prepared.body_extras})
     request = client.build_request("POST", prepared.url, headers=headers, content=content)
     try:
         with anyio.fail_after(first_byte_s):

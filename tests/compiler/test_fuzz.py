@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_paths import json_paths
 
 from claude_any.compiler import CompileResult, compile_text
 from claude_any.table import RoutingTable
@@ -59,17 +60,6 @@ GARBAGE_VALUES = st.one_of(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
 def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
     for step in path[:-1]:
         doc = doc[step]
@@ -77,7 +67,7 @@ def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _mutate(doc: dict[str, Any], data: st.DataObject) -> None:
-    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    path = data.draw(st.sampled_from([p for p in json_paths(doc) if p]))
     parent, last = _parent(doc, path), path[-1]
     action = data.draw(st.sampled_from(["delete", "rename", "replace", "insert"]))
     if action == "delete":
@@ -112,7 +102,7 @@ def test_the_fuzz_base_config_is_valid() -> None:
 def test_structural_mutations_never_raise(data: st.DataObject) -> None:
     doc = copy.deepcopy(VALID)
     for _ in range(data.draw(st.integers(min_value=1, max_value=4))):
-        if not _paths(doc)[1:]:
+        if not json_paths(doc)[1:]:
             break
         _mutate(doc, data)
     _assert_sane(compile_text(yaml.safe_dump(doc, allow_unicode=True), "c.yaml"))

@@ -17,6 +17,7 @@ import httpx
 from faults import fake_provider, resilient_table
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from json_paths import json_paths
 from loopback import FakeUpstream, Reply
 from translate.sse_check import check_anthropic_sse
 
@@ -150,23 +151,13 @@ REQUEST = st.fixed_dictionaries(
 )
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found += _paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            found += _paths(child, (*prefix, index))
-    return found
-
-
 @st.composite
 def requests(draw: st.DrawFn) -> dict[str, Any]:
     """A generated request, then (usually) one or two nodes replaced by any JSON value or deleted."""
-    body: dict[str, Any] = draw(REQUEST)
+    # A copy: st.just() hands out the same dict to every example, and the mutations below are in place.
+    body: dict[str, Any] = copy.deepcopy(draw(REQUEST))
     for _ in range(draw(st.integers(0, 2))):
-        paths = _paths(body)[1:]
+        paths = json_paths(body)[1:]
         if not paths:
             break
         path = draw(st.sampled_from(paths))

@@ -108,6 +108,12 @@ class ResponsesStreamTranslator:
     # --- public API (as StreamTranslator) -----------------------------------------------------------------
 
     @property
+    def upstream_done(self) -> bool:
+        """The upstream ended its answer normally (`response.completed`, incomplete or [DONE]); only the end
+        of its body follows."""
+        return self._upstream_done
+
+    @property
     def done(self) -> bool:
         """True once no more upstream input matters: the response ended, a stop sequence hit, or an error."""
         return (

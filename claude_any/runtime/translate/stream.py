@@ -116,6 +116,11 @@ class StreamTranslator:
     # --- public API -------------------------------------------------------------------------------------
 
     @property
+    def upstream_done(self) -> bool:
+        """The upstream ended its answer normally (`data: [DONE]`); only the end of its body follows."""
+        return self._upstream_done
+
+    @property
     def done(self) -> bool:
         """True once no more upstream input matters: `[DONE]`, a stop sequence hit, an error, or finished."""
         return (
