@@ -36,3 +36,20 @@ def test_config_snippets_compile(block: str) -> None:
 
 def test_there_are_snippets_to_check() -> None:
     assert len(COMPLETE_CONFIGS) >= 5
+
+
+def test_the_sections_users_look_for_are_there() -> None:
+    headings = set(re.findall(r"^#+ (.+)$", README, flags=re.M))
+    for wanted in (
+        "Quick start",
+        "Use it with Claude Code",
+        "Commands",
+        "The config file",
+        "Rule language",
+        "Pointing it at your provider",
+        "What is translated, dropped or degraded",
+        "Token counts",
+        "Performance",
+        "Reliability and security",
+    ):
+        assert wanted in headings, wanted
