@@ -264,6 +264,8 @@ async def _translate(
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:
                 out = translator.ping() if chunk is None else translator.feed(chunk)
+                if translator.failure is not None:  # an upstream error event: it may quote a key back
+                    out = destination.scrub.bytes(out)
                 if out:
                     yield out
                 if translator.done:  # [DONE], a stop sequence or an upstream error: the rest is irrelevant

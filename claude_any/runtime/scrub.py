@@ -30,9 +30,19 @@ class Scrubber:
                 text = text.replace(value, secrets.REDACTED)
         return text
 
+    def bytes(self, data: bytes) -> bytes:
+        """`data` (UTF-8) with every known secret replaced; unchanged, and not copied, when it holds none."""
+        if not any(value.encode("utf-8") in data for value in self._values):
+            return data
+        return self(data.decode("utf-8", "replace")).encode("utf-8")
+
+    @staticmethod
+    def for_documents(documents: Iterable[object], env: Mapping[str, str]) -> Scrubber:
+        """A scrubber for every environment value the JSON `documents` reference as `${VAR}`."""
+        names = set(secrets.references(json.dumps(list(documents))))
+        return Scrubber(env[name] for name in names if name in env)
+
     @staticmethod
     def for_table(table: RoutingTable, env: Mapping[str, str]) -> Scrubber:
         """A scrubber for every environment value that `table` references."""
-        document = json.dumps(table.to_json())
-        names = set(secrets.references(document))
-        return Scrubber(env[name] for name in names if name in env)
+        return Scrubber.for_documents([table.to_json()], env)

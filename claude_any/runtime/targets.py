@@ -16,6 +16,7 @@ from claude_any import secrets
 from claude_any.capabilities import api_for
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.response import from_openai
@@ -70,6 +71,7 @@ class Destination:
     upstream: Upstream
     plain: PreparedTarget
     streaming: PreparedTarget
+    scrub: Scrubber  # hides this target's resolved secrets in text a provider sends back
 
     def request(self, stream: bool) -> PreparedTarget:
         """The prepared request for a streaming or a non-streaming call."""
@@ -161,7 +163,8 @@ def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destina
         raise _missing(exc.name, field, target.pos) from None
     except TemplateError as exc:
         raise StartupError(str(exc)) from None
-    return Destination(target, provider, _upstream(provider, target), plain, streaming)
+    scrub = Scrubber.for_documents([provider.to_json(), target.to_json()], env)
+    return Destination(target, provider, _upstream(provider, target), plain, streaming, scrub)
 
 
 class Destinations:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anthropic
@@ -290,3 +291,18 @@ def test_client_disconnect_closes_the_upstream_stream(upstream: FakeUpstream, op
     while upstream.closed_streams == 0 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert upstream.closed_streams == 1
+
+
+def test_an_upstream_error_event_quoting_the_key_is_scrubbed(
+    upstream: FakeUpstream, openai_gateway: str
+) -> None:
+    from loopback import TEST_ENV
+
+    key = TEST_ENV["OPENAI_API_KEY"]
+    quoted = {"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error"}}
+    upstream.script(Reply(chunks=[chunk({"content": "partial"}), f"data: {json.dumps(quoted)}\n\n", DONE]))
+    body = {"model": MODEL, "max_tokens": 10, "messages": HELLO, "stream": True}
+    with httpx.stream("POST", openai_gateway + "/v1/messages", json=body, timeout=5) as response:
+        text = response.read().decode()
+    assert "event: error" in text and "Incorrect API key provided: ***" in text
+    assert key not in text
