@@ -24,6 +24,7 @@ __all__ = ["StartupError", "serve"]
 
 # Worker processes rebuild the app from this variable: the table holds `${VAR}` references only, no secret.
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_JSON"
+_LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
 
 
 def _config(app: Starlette | str, host: str, port: int, log_level: str, workers: int) -> uvicorn.Config:
@@ -54,6 +55,7 @@ def worker_app() -> Starlette:
         table = RoutingTable.from_json(json.loads(os.environ[_TABLE_VARIABLE]))
     except (KeyError, ValueError, TableError) as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
+    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"))
     return create_app(table, os.environ)
 
 
@@ -92,6 +94,7 @@ def serve(
         uvicorn.Server(_config(app, host, port, log_level, 1)).run(sockets=[sock])
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
+    os.environ[_LOG_LEVEL_VARIABLE] = log_level
     config = _config("claude_any.runtime.server:worker_app", host, port, log_level, workers)
     Multiprocess(config, sockets=[sock]).run()
 
