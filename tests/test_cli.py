@@ -214,7 +214,7 @@ def quickstart(tmp_path: Path) -> Iterator[tuple[Running, str]]:
 
 
 def _wait_until_listening(url: str) -> None:
-    # The URL line is printed just before uvicorn binds the port (see the report); allow that moment.
+    # The socket is bound before the URL is printed; with --workers the processes start a moment later.
     deadline = time.monotonic() + START_TIMEOUT_S
     while True:
         try:
@@ -307,3 +307,19 @@ def test_code_without_claude_installed_says_how_to_install_it(tmp_path: Path) ->
     assert_no_traceback(result)
     assert "npm install -g @anthropic-ai/claude-code" in result.stderr
     assert "CLAUDE_ANY_CLAUDE" in result.stderr
+
+
+def test_run_with_two_workers_serves_and_logs(tmp_path: Path) -> None:
+    port = free_port()
+    server = Running(["examples/quickstart.yaml", "--port", str(port), "--workers", "2"], tmp_path)
+    try:
+        url = server.wait_for_line(r"serving (http://127\.0\.0\.1:\d+) ").group(1)
+        _wait_until_listening(url)  # worker processes start after the socket is bound
+        body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "w"}]}
+        for _ in range(4):
+            answer = httpx.post(url + "/v1/messages", json=body, timeout=10)
+            assert answer.status_code == 200 and "target small" in answer.text
+    finally:
+        status, stderr = server.interrupt()
+    assert "Traceback" not in stderr
+    assert len(re.findall(r"POST /v1/messages .* status=200 ", stderr)) == 4, stderr
