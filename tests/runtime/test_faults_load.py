@@ -132,5 +132,10 @@ def test_200_concurrent_streams_leak_nothing(upstream: FakeUpstream, loaded: tup
     assert _survivors() == {}, "per-request objects outlived their requests"
     assert _settled(pool)
     # Client sockets are closed and upstream ones pooled: descriptors come back to where they were, give or
-    # take the keep-alive pool.
-    assert _open_fds() - fds_before <= 30
+    # take the keep-alive pool, whose connections count twice (the fake upstream runs in this process too).
+    # The server closes its side of a finished client connection a moment after the client: poll briefly.
+    allowed = 2 * len(pool.connections) + 10
+    deadline = time.monotonic() + 5
+    while _open_fds() - fds_before > allowed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _open_fds() - fds_before <= allowed

@@ -40,15 +40,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     `estimated_input_tokens` when the caller already has `tokens.estimate(body)` (the router's `tokens`
     fact): the estimate costs more than the translation itself.
     """
-    if not isinstance(body, dict):
-        raise invalid_request("request body: expected a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad("model", "field required (a non-empty string)")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise bad("messages", "field required (a list)" if messages is None else "expected a list")
-    stream = typed_field(body, "stream", bool, False)
+    model, messages, stream = core_fields(body)
     caps = up.capabilities
     params = up.params
     names = ToolNameMap()
@@ -83,6 +75,22 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
 
 
 # --- field helpers ------------------------------------------------------------------------------------
+
+
+def core_fields(body: Any) -> tuple[str, list[Any], bool]:
+    """(model, messages, stream) of a Messages request, checked first by every dialect's translation.
+
+    Raises AnthropicError(400) when `body` is not an object or one of these has the wrong JSON type.
+    """
+    if not isinstance(body, dict):
+        raise invalid_request("request body: expected a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad("model", "field required (a non-empty string)")
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        raise bad("messages", "field required (a list)" if messages is None else "expected a list")
+    return model, messages, typed_field(body, "stream", bool, False)
 
 
 def typed_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:

@@ -49,6 +49,33 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
     content.extend(tools)
 
     output_chars = len(reasoning) + len(text) + sum(len(dumps(t["input"])) for t in tools)
+    return anthropic_message(
+        message_id,
+        ctx,
+        content,
+        finish_reason=choice.get("finish_reason"),
+        stop_sequence=stops.hit,
+        upstream_usage=resp.get("usage"),
+        output_chars=output_chars,
+    )
+
+
+def anthropic_message(
+    message_id: str,
+    ctx: Context,
+    content: list[dict[str, Any]],
+    *,
+    finish_reason: str | None,
+    stop_sequence: str | None,
+    upstream_usage: Any,
+    output_chars: int,
+) -> dict[str, Any]:
+    """The Anthropic message around translated `content`, whichever OpenAI dialect it came from.
+
+    `finish_reason` and `upstream_usage` are in Chat Completions' shape; `stop_sequence` is the stop sequence
+    the gateway cut the text at, if any; `output_chars` estimates output tokens when the usage has none.
+    """
+    has_tool_use = any(block["type"] == "tool_use" for block in content)
     return {
         "id": message_id,
         "type": "message",
@@ -56,10 +83,10 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
         "model": ctx.requested_model,
         "content": content,
         "stop_reason": stop_reason(
-            choice.get("finish_reason"), has_tool_use=bool(tools), stop_sequence_hit=stops.hit is not None
+            finish_reason, has_tool_use=has_tool_use, stop_sequence_hit=stop_sequence is not None
         ),
-        "stop_sequence": stops.hit,
-        "usage": final_usage(resp.get("usage"), ctx.estimated_input_tokens, output_chars),
+        "stop_sequence": stop_sequence,
+        "usage": final_usage(upstream_usage, ctx.estimated_input_tokens, output_chars),
     }
 
 

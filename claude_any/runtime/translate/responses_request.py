@@ -32,7 +32,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from claude_any.runtime.errors import invalid_request
 from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.messages import THINKING_BLOCKS, bad, messages_to_openai
@@ -40,6 +39,7 @@ from claude_any.runtime.translate.request import (
     add_sampling,
     add_user,
     choose_effort,
+    core_fields,
     token_limit,
     typed_field,
 )
@@ -61,15 +61,7 @@ def to_responses(
     Same contract as `to_openai`: unknown fields and blocks are ignored, input of the wrong JSON type is a
     400 naming its path, and the client's body is never modified.
     """
-    if not isinstance(body, dict):
-        raise invalid_request("request body: expected a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise bad("model", "field required (a non-empty string)")
-    messages = body.get("messages")
-    if not isinstance(messages, list):
-        raise bad("messages", "field required (a list)" if messages is None else "expected a list")
-    stream = typed_field(body, "stream", bool, False)
+    model, messages, stream = core_fields(body)
     caps, params = up.capabilities, up.params
     names = ToolNameMap()
 

@@ -38,9 +38,9 @@ from claude_any.runtime.translate.arguments import parse_arguments
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
 from claude_any.runtime.translate.parts import signature
+from claude_any.runtime.translate.response import anthropic_message
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner
-from claude_any.runtime.translate.usage import final_usage, stop_reason
 
 JSON = dict[str, Any]
 
@@ -199,19 +199,15 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
             block = _tool_use(item, ctx, ids)
             content.append(block)
             output_chars += len(dumps(block["input"]))
-    has_tool_use = any(b["type"] == "tool_use" for b in content)
-    return {
-        "id": message_id,
-        "type": "message",
-        "role": "assistant",
-        "model": ctx.requested_model,
-        "content": content,
-        "stop_reason": stop_reason(
-            finish_reason(resp), has_tool_use=has_tool_use, stop_sequence_hit=stops.hit is not None
-        ),
-        "stop_sequence": stops.hit,
-        "usage": final_usage(chat_usage(resp.get("usage")), ctx.estimated_input_tokens, output_chars),
-    }
+    return anthropic_message(
+        message_id,
+        ctx,
+        content,
+        finish_reason=finish_reason(resp),
+        stop_sequence=stops.hit,
+        upstream_usage=chat_usage(resp.get("usage")),
+        output_chars=output_chars,
+    )
 
 
 def _tool_use(item: JSON, ctx: Context, ids: ToolIds) -> JSON:

@@ -19,39 +19,32 @@ and is emitted after the open one.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from typing import Any
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate import events, json_codec
 from claude_any.runtime.translate.arguments import arguments_json
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.parts import read_parts, signature_of
-from claude_any.runtime.translate.sse import Event, SSEReader
-from claude_any.runtime.translate.text_scan import StopScanner, ThinkSplitter
-from claude_any.runtime.translate.usage import final_usage, stop_reason
+from claude_any.runtime.translate.ids import IdFactory, random_id
+from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
+from claude_any.runtime.translate.parts import read_parts
+from claude_any.runtime.translate.sse import Event
+from claude_any.runtime.translate.text_scan import ThinkSplitter
 
 log = logging.getLogger(__name__)
 
-_NONE, _THINKING, _TEXT, _TOOL = range(4)
 
+class _ToolCall(ToolCall):
+    """One upstream tool call being assembled, found again by its index or its id."""
 
-class _ToolCall:
-    """One upstream tool call being assembled."""
-
-    __slots__ = ("arguments", "closed", "id", "name", "upstream_id", "value")
+    __slots__ = ("upstream_id", "value")
 
     def __init__(self, tool_id: str, upstream_id: str | None, name: str) -> None:
-        self.id = tool_id
+        super().__init__(tool_id, name)
         self.upstream_id = upstream_id
-        self.name = name
-        self.arguments: list[str] = []
         self.value: dict[str, Any] | None = None  # dict arguments sent as an object by some servers
-        self.closed = False
 
     def add(self, fragment: Any) -> None:
         if isinstance(fragment, str):
@@ -76,7 +69,7 @@ class _ToolCall:
         return arguments_json(raw, tool=self.name)
 
 
-class StreamTranslator:
+class StreamTranslator(MessageStream[_ToolCall]):
     """Translates one upstream OpenAI stream; see the module docstring for the rules it keeps.
 
     Use: `start()` once, `feed(chunk)` per upstream read, `finish()` at `[DONE]`/EOF (or as soon as `done`
@@ -84,169 +77,22 @@ class StreamTranslator:
     """
 
     def __init__(self, ctx: Context, *, make_id: IdFactory = random_id) -> None:
-        self._ctx = ctx
-        self._message_id = make_id("msg_")
-        self._tool_ids = ToolIds(make_id)
-        self._reader = SSEReader()
-        self._stops = StopScanner(ctx.stop_sequences)
+        super().__init__(ctx, make_id=make_id)
         self._think = ThinkSplitter()
-
-        self._started = False
-        self._upstream_done = False  # saw `data: [DONE]`
-        self._finished = False  # message_stop sent
-        self._failure: AnthropicError | None = None
-
-        self._index = -1
-        self._open = _NONE
-        self._open_tool: _ToolCall | None = None
-        self._waiting: list[_ToolCall] = []  # announced while another tool block was still receiving
         self._by_index: dict[int, _ToolCall] = {}
         self._by_id: dict[str, _ToolCall] = {}
         self._last_call: _ToolCall | None = None
-        self._has_tool_use = False
-        self._pending_space = ""  # whitespace not yet known to belong to a text block
-
-        self._thinking_hash: Any = None
-        self._provider_signature = ""
-        self._finish_reason: str | None = None
-        self._upstream_usage: dict[str, Any] | None = None
-        self._output_chars = 0
-        self._stop_reason: str | None = None
-
-    # --- public API -------------------------------------------------------------------------------------
-
-    @property
-    def upstream_done(self) -> bool:
-        """The upstream ended its answer normally (`data: [DONE]`); only the end of its body follows."""
-        return self._upstream_done
-
-    @property
-    def done(self) -> bool:
-        """True once no more upstream input matters: `[DONE]`, a stop sequence hit, an error, or finished."""
-        return (
-            self._upstream_done or self._finished or self._failure is not None or self._stops.hit is not None
-        )
-
-    @property
-    def failure(self) -> AnthropicError | None:
-        """The error the stream ended with (already sent as `event: error`), if any."""
-        return self._failure
-
-    @property
-    def stop_reason(self) -> str | None:
-        """The Anthropic stop_reason sent in `message_delta`; None before `finish()` or after an error."""
-        return self._stop_reason
-
-    @property
-    def usage(self) -> dict[str, Any]:
-        """Usage as reported (before `finish()`: as it would be reported now): input/output/cache tokens."""
-        return final_usage(self._upstream_usage, self._ctx.estimated_input_tokens, self._output_chars)
-
-    def start(self) -> bytes:
-        """`message_start` (complete skeleton, estimated input tokens) and a `ping`."""
-        if self._started:
-            return b""
-        self._started = True
-        return (
-            events.message_start(
-                self._message_id, self._ctx.requested_model, self._ctx.estimated_input_tokens
-            )
-            + events.PING
-        )
-
-    def ping(self) -> bytes:
-        """A keep-alive `ping` for long upstream silences (reasoning models think quietly)."""
-        return events.PING if self._started and not self._closed() else b""
-
-    def feed(self, chunk: bytes) -> bytes:
-        """Consume upstream bytes split anywhere; return the Anthropic events they complete.
-
-        An upstream error object or an unreadable data line ends the stream with `event: error` (returned
-        here, after any events that came before it); `failure` then says why.
-        """
-        if self._closed():
-            return b""
-        out: list[bytes] = [] if self._started else [self.start()]
-        for event in self._reader.feed(chunk):
-            self._event(event, out)
-            if self._failure is not None:
-                break
-        return b"".join(out)
-
-    def finish(self) -> bytes:
-        """At upstream EOF or `[DONE]`: close blocks, then `message_delta` (stop, usage), `message_stop`."""
-        if self._closed():
-            return b""
-        out: list[bytes] = [] if self._started else [self.start()]
-        for event in self._reader.close():
-            self._event(event, out)
-            if self._failure is not None:
-                return b"".join(out)
-        if self._stops.hit is None:
-            self._settle_text(out)
-        self._close_all(out)
-        self._stop_reason = stop_reason(
-            self._finish_reason,
-            has_tool_use=self._has_tool_use,
-            stop_sequence_hit=self._stops.hit is not None,
-        )
-        out.append(events.message_delta(self._stop_reason, self._stops.hit, self.usage))
-        out.append(events.MESSAGE_STOP)
-        self._finished = True
-        return b"".join(out)
-
-    def error(self, err: AnthropicError) -> bytes:
-        """`event: error` for a failure after the headers were sent; nothing follows it."""
-        if self._closed():
-            return b""
-        self._failure = err
-        return events.error(err)
 
     # --- upstream events --------------------------------------------------------------------------------
 
-    def _closed(self) -> bool:
-        return self._finished or self._failure is not None
-
-    def _fail(self, err: AnthropicError, out: list[bytes]) -> None:
-        self._failure = err
-        out.append(events.error(err))
-
-    def _event(self, event: Event, out: list[bytes]) -> None:
-        data = event.data
-        if self._upstream_done or not data or data.isspace():
+    def _payload(self, event: Event, payload: dict[str, Any], out: list[bytes]) -> None:
+        if event.name == "error" or payload.get("error") is not None:
+            self._fail(_upstream_error(payload), out)
             return
-        if data == "[DONE]":
-            self._upstream_done = True
-            return
-        try:
-            chunk = json_codec.loads(data)
-        except ValueError:
-            self._lenient(event, out)
-            return
-        if not isinstance(chunk, dict):
-            self._fail(errors.api_error("the upstream sent an unexpected stream event"), out)
-        elif event.name == "error" or chunk.get("error") is not None:
-            self._fail(_upstream_error(chunk), out)
-        else:
-            self._chunk(chunk, out)
-
-    def _lenient(self, event: Event, out: list[bytes]) -> None:
-        # A server that separates JSON data lines with single newlines joins them into one event.
-        lines = event.data.split("\n")
-        if len(lines) > 1:
-            for line in lines:
-                self._event(Event(event.name, line), out)
-                if self._failure is not None:
-                    return
-            return
-        log.warning("upstream stream: unreadable data line (%d chars)", len(event.data))
-        self._fail(errors.api_error("the upstream sent a malformed stream event"), out)
-
-    def _chunk(self, chunk: dict[str, Any], out: list[bytes]) -> None:
-        usage = chunk.get("usage")
+        usage = payload.get("usage")
         if usage and isinstance(usage, dict):
             self._upstream_usage = usage  # cumulative (Databricks sends it in every chunk): keep the last
-        choices = chunk.get("choices")
+        choices = payload.get("choices")
         if not choices or not isinstance(choices, list):
             return  # Azure prompt_filter_results chunk, or the usage-only chunk
         choice = choices[0]
@@ -261,6 +107,17 @@ class StreamTranslator:
         elif finish and isinstance(finish, str):
             self._finish_reason = finish
 
+    def _unreadable(self, event: Event, out: list[bytes]) -> None:
+        # A server that separates JSON data lines with single newlines joins them into one event.
+        lines = event.data.split("\n")
+        if len(lines) == 1:
+            super()._unreadable(event, out)
+            return
+        for line in lines:
+            self._event(Event(event.name, line), out)
+            if self._failure is not None:
+                return
+
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
         parts = read_parts(delta)
         reasoning = parts.reasoning
@@ -271,9 +128,9 @@ class StreamTranslator:
         if reasoning:
             self._reasoning(reasoning, out)
         if parts.signature:
-            self._provider_signature = parts.signature  # after _reasoning: a new block resets it
+            self._signature = parts.signature  # after _reasoning: a new block resets it
         if text:
-            self._text(text, out)
+            self._visible(self._stops.feed(text), out)
         calls = delta.get("tool_calls")
         if calls and isinstance(calls, list):
             for call in calls:
@@ -288,19 +145,9 @@ class StreamTranslator:
     # --- reasoning and text -----------------------------------------------------------------------------
 
     def _reasoning(self, text: str, out: list[bytes]) -> None:
-        if self._open != _THINKING:
-            self._visible(self._stops.flush(), out)  # held text belongs before the new block
-            self._close_all(out)
-            self._begin(_THINKING)
-            self._thinking_hash = hashlib.sha256()
-            self._provider_signature = ""
-            out.append(events.thinking_start(self._index))
-        self._thinking_hash.update(text.encode("utf-8"))
-        self._output_chars += len(text)
-        out.append(events.thinking_delta(self._index, text))
-
-    def _text(self, text: str, out: list[bytes]) -> None:
-        self._visible(self._stops.feed(text), out)
+        if self._open != THINKING:
+            self._open_thinking(out)
+        self._thinking(text, out)
 
     def _settle_text(self, out: list[bytes]) -> None:
         """Release text held by the scanners: the content is moving on to tools, or ending."""
@@ -308,24 +155,8 @@ class StreamTranslator:
         if reasoning:
             self._reasoning(reasoning, out)
         if text:
-            self._text(text, out)
-        self._visible(self._stops.flush(), out)
-
-    def _visible(self, text: str, out: list[bytes]) -> None:
-        if not text:
-            return
-        if self._open != _TEXT:
-            if text.isspace():
-                self._pending_space += text
-                return
-            # Leading whitespace is kept at the start of the message, dropped after tool calls.
-            text = text.lstrip() if self._has_tool_use else self._pending_space + text
-            self._pending_space = ""
-            self._close_all(out)
-            self._begin(_TEXT)
-            out.append(events.text_start(self._index))
-        self._output_chars += len(text)
-        out.append(events.text_delta(self._index, text))
+            self._visible(self._stops.feed(text), out)
+        self._flush_held(out)
 
     # --- tool calls -------------------------------------------------------------------------------------
 
@@ -379,46 +210,10 @@ class StreamTranslator:
 
     def _announce(self, call: _ToolCall, out: list[bytes]) -> None:
         current = self._open_tool
-        if current is not None and (self._waiting or not current.complete()):
-            self._waiting.append(call)  # the open call may still receive fragments
-            return
-        self._pending_space = ""  # whitespace between text and tools is dropped
-        self._close_all(out)
-        self._start_tool(call, out)
-
-    def _start_tool(self, call: _ToolCall, out: list[bytes]) -> None:
-        self._begin(_TOOL)
-        self._open_tool = call
-        out.append(events.tool_start(self._index, call.id, call.name or "unknown_tool"))
-
-    # --- blocks -----------------------------------------------------------------------------------------
-
-    def _begin(self, kind: int) -> None:
-        self._index += 1
-        self._open = kind
-
-    def _close_block(self, out: list[bytes]) -> None:
-        if self._open == _NONE:
-            return
-        if self._open == _THINKING:
-            signature = self._provider_signature or signature_of(self._thinking_hash)
-            out.append(events.signature_delta(self._index, signature))
-        elif self._open == _TOOL and self._open_tool is not None:
-            call = self._open_tool
-            arguments = call.input_json()
-            self._output_chars += len(arguments)
-            out.append(events.input_json_delta(self._index, arguments))
-            call.closed = True
-            self._open_tool = None
-        out.append(events.block_stop(self._index))
-        self._open = _NONE
-
-    def _close_all(self, out: list[bytes]) -> None:
-        """Close the open block, then emit every tool call that was waiting for it."""
-        self._close_block(out)
-        while self._waiting:
-            self._start_tool(self._waiting.pop(0), out)
-            self._close_block(out)
+        # The open call may still receive fragments until its arguments form a complete object.
+        self._queue_or_start(
+            call, out, queue=current is not None and (bool(self._waiting) or not current.complete())
+        )
 
 
 def _upstream_error(chunk: dict[str, Any]) -> AnthropicError:
