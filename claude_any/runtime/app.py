@@ -153,7 +153,14 @@ async def messages(request: Request, log: RequestLog) -> Response:
     log.rule = decision.route.name if decision.route is not None else "direct"
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     call = relay(
-        body, request.headers, decision.chain, gateway.destinations, gateway.clients, log, policy=policy
+        body,
+        request.headers,
+        decision.chain,
+        gateway.destinations,
+        gateway.clients,
+        log,
+        policy=policy,
+        input_tokens=decision.facts.tokens,
     )
     response = await _unless_disconnected(request, call)
     if response is None:

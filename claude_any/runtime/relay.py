@@ -114,15 +114,19 @@ async def relay(
     log: RequestLog,
     *,
     policy: RetryPolicy,
+    input_tokens: int | None = None,
 ) -> Response:
     """Answer `body` from `chain`, retrying and falling back while failures happen before the first byte.
+    `input_tokens`: the estimate routing already made (`tokens.estimate(body)`), so it is not made twice.
 
     The response (or the raised AnthropicError) carries `x-claude-any-target` (the target that answered or
     failed last) and `x-claude-any-attempts` (every try, e.g. `large:429,small:200`).
     """
     attempts = Attempts()
     try:
-        response = await _walk(body, headers, chain, destinations, clients, log, policy, attempts)
+        response = await _walk(
+            body, headers, chain, destinations, clients, log, policy, attempts, input_tokens
+        )
     except AnthropicError as err:
         if log.target != "-":
             err.headers["x-claude-any-target"] = header_safe(log.target)
@@ -142,6 +146,7 @@ async def _walk(
     log: RequestLog,
     policy: RetryPolicy,
     attempts: Attempts,
+    input_tokens: int | None,
 ) -> Response:
     if not chain:
         raise errors.api_error("the route has no targets")  # the compiler never writes an empty chain
@@ -161,7 +166,7 @@ async def _walk(
             destination = destinations.get(target_id)
             log.target, log.upstream = target_id, destination.label
             try:
-                response = await _attempt(destination, body, headers, clients, log)
+                response = await _attempt(destination, body, headers, clients, log, input_tokens)
             except AnthropicError as err:
                 attempts.add(target_id, err.cause or err.status)
                 if not err.retryable:
@@ -195,15 +200,17 @@ async def _attempt(
     headers: Mapping[str, str],
     clients: Clients,
     log: RequestLog,
+    input_tokens: int | None = None,
 ) -> Response:
     stream = body.get("stream") is True
     log.stream = stream
     log.status = 200  # until an error says otherwise; a stream's status is sent with its first byte
     protocol = destination.plain.protocol
     if protocol == "anthropic":
+        log.tokens_in = tokens.estimate(body) if input_tokens is None else input_tokens
         return await _passthrough(destination, body, headers, clients, log, stream)
     dialect = destination.dialect  # Chat Completions or Responses
-    openai_body, ctx = dialect.request(body, destination.upstream)
+    openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=input_tokens)
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
@@ -338,7 +345,6 @@ async def _passthrough(
     stream: bool,
 ) -> Response:
     """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched."""
-    log.tokens_in = tokens.estimate(body)
     extra = {name: headers[name] for name in _PASSTHROUGH_HEADERS if name in headers}
     response = await open_response(
         clients.get(destination.provider.name),

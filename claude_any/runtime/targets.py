@@ -45,11 +45,19 @@ class SSETranslator(Protocol):
     def error(self, err: AnthropicError) -> bytes: ...
 
 
+class RequestTranslator(Protocol):
+    """`to_openai` / `to_responses`: the client's body for one upstream, and the per-request Context."""
+
+    def __call__(
+        self, body: Any, up: Upstream, *, estimated_input_tokens: int | None = None
+    ) -> tuple[dict[str, Any], Context]: ...
+
+
 @dataclass(frozen=True)
 class Dialect:
     """The three translators of one upstream API: request out, whole response back, stream back."""
 
-    request: Callable[[Any, Upstream], tuple[dict[str, Any], Context]]
+    request: RequestTranslator
     response: Callable[[dict[str, Any], Context], dict[str, Any]]
     stream: Callable[[Context], SSETranslator]
 
