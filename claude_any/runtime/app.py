@@ -26,9 +26,10 @@ from starlette.routing import Route
 from claude_any.runtime import errors, tokens
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
-from claude_any.runtime.relay import SSEResponse, relay
+from claude_any.runtime.relay import relay
 from claude_any.runtime.router import NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
 from claude_any.runtime.upstream import Clients
 from claude_any.table import RoutingTable, Timeouts

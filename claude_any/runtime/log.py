@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 logger = logging.getLogger("claude_any")
 
@@ -31,6 +33,19 @@ class RequestLog:
     tokens_out: int | None = None
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
     _emitted: bool = False
+
+    def count_usage(self, usage: Any) -> None:
+        """Token counts from an Anthropic usage dict: input includes cache reads and writes."""
+        if not isinstance(usage, Mapping):
+            return
+        tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+        if isinstance(tokens_in, int):
+            for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
+                extra = usage.get(key)
+                tokens_in += extra if isinstance(extra, int) else 0
+            self.tokens_in = tokens_in
+        if isinstance(tokens_out, int):
+            self.tokens_out = tokens_out
 
     def emit(self) -> None:
         """Write the request line (once; later calls do nothing)."""

@@ -1,79 +1,41 @@
 """Send a routed request to its target and relay the answer back, in the client's dialect.
 
-Three wire protocols, one flow:
-- `openai`: translate the request, call the provider, translate the response or the SSE stream back;
+Four wire protocols, one flow:
+- `openai` / `responses`: translate the request (Chat Completions or Responses API), call the provider,
+  translate the response or the SSE stream back;
 - `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched;
 - `echo`: no network; an in-process completion goes through the same translators as `openai`.
 Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
 Retry-After between rounds, bounded by the policy's attempts and time budget. After the first byte nothing
-is re-sent: a failure becomes an `event: error`. Streams get keep-alive pings and an idle timeout.
+is re-sent: a failure becomes an `event: error` (streaming.py: keep-alive pings, idle timeout).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio
-import httpx
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.types import Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
 
 from claude_any.runtime import echo, errors, retry, tokens
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.retry import Attempts
-from claude_any.runtime.targets import Destination, Destinations, SSETranslator
+from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
+from claude_any.runtime.targets import Destination, Destinations
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.events import PING
 from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.stream import StreamTranslator
-from claude_any.runtime.upstream import Clients, open_response, read_json, transport_error
+from claude_any.runtime.upstream import Clients, open_response, read_json
 from claude_any.table import RetryPolicy, Timeouts
 
 logger = logging.getLogger("claude_any")
 
-# After the upstream's end-of-answer marker, read at most this many more chunks to reuse its connection.
-_DRAIN_CHUNKS = 8
-
 # Client headers an Anthropic upstream needs to honour the same request (beta features change the schema).
 _PASSTHROUGH_HEADERS = ("anthropic-beta",)
-
-
-class SSEResponse(StreamingResponse):
-    """A StreamingResponse that, however it ends, closes its generator and the upstream response and writes
-    the request log line: a client that goes away must not leave the provider stream open until the
-    abandoned generator is garbage-collected (or never started)."""
-
-    media_type = "text/event-stream"
-
-    def __init__(
-        self,
-        content: AsyncIterator[bytes],
-        *,
-        headers: Mapping[str, str],
-        log: RequestLog,
-        upstream: httpx.Response | None = None,
-    ) -> None:
-        super().__init__(content, headers=headers)
-        self._log = log
-        self._upstream = upstream
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            aclose = getattr(self.body_iterator, "aclose", None)
-            with anyio.CancelScope(shield=True):
-                if aclose is not None:
-                    await aclose()
-                if self._upstream is not None:
-                    await self._upstream.aclose()
-            self._log.emit()
 
 
 def header_safe(value: str) -> str:
@@ -88,21 +50,6 @@ def _headers(request_id: str, destination: Destination, stream: bool) -> dict[st
         # Reverse proxies (nginx) would otherwise buffer the stream and stall the client.
         headers["x-accel-buffering"] = "no"
     return headers
-
-
-def _usage_numbers(usage: Any) -> tuple[int | None, int | None]:
-    """(input incl. cache, output) tokens from an Anthropic usage dict, for the log line."""
-    if not isinstance(usage, Mapping):
-        return None, None
-    tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
-    if isinstance(tokens_in, int):
-        for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
-            extra = usage.get(key)
-            tokens_in += extra if isinstance(extra, int) else 0
-    return (
-        tokens_in if isinstance(tokens_in, int) else None,
-        tokens_out if isinstance(tokens_out, int) else None,
-    )
 
 
 async def relay(
@@ -227,92 +174,16 @@ async def _attempt(
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         return _message_response(dialect.response(raw, ctx), destination, log)
-    chunks = _translate(response.aiter_bytes(), dialect.stream(ctx), log, destination, clients.timeouts)
+    chunks = translate_stream(response.aiter_bytes(), dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
 
 
 def _message_response(message: dict[str, Any], destination: Destination, log: RequestLog) -> Response:
-    log.tokens_in, log.tokens_out = _usage_numbers(message.get("usage"))
+    log.count_usage(message.get("usage"))
     log.status = 200
     return JSONResponse(message, headers=_headers(log.request_id, destination, False))
-
-
-def _stalled(destination: Destination, log: RequestLog, idle_s: float) -> AnthropicError:
-    """The error (and the log line) for an upstream stream silent for `idle_s`."""
-    logger.warning(
-        "%s upstream %s stalled: no data for %gs (timeouts.idle_s); ending the stream",
-        log.request_id,
-        destination.label,
-        idle_s,
-    )
-    log.note = f"upstream stalled for {idle_s:g}s"
-    err = errors.timeout(
-        f"{destination.provider.name}: the upstream stream sent nothing for {idle_s:g} s (timeouts.idle_s)"
-    )
-    err.cause = "timeout"
-    return err
-
-
-async def _translate(
-    upstream: AsyncIterator[bytes],
-    translator: SSETranslator,
-    log: RequestLog,
-    destination: Destination,
-    timeouts: Timeouts,
-) -> AsyncIterator[bytes]:
-    """OpenAI SSE bytes in, Anthropic SSE bytes out; failures after the headers become `event: error`,
-    silences get a `ping` every `ping_s` and end with an error after `idle_s`."""
-    finished = False
-    try:
-        yield translator.start()
-        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
-        async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
-            async for chunk in ticks:
-                out = translator.ping() if chunk is None else translator.feed(chunk)
-                if translator.failure is not None:  # an upstream error event: it may quote a key back
-                    out = destination.scrub.bytes(out)
-                if out:
-                    yield out
-                if translator.done:  # [DONE], a stop sequence or an upstream error: the rest is irrelevant
-                    break
-            tail = translator.finish()  # empty after an error event: nothing may follow it
-            if tail:
-                yield tail
-            finished = True
-            if translator.upstream_done:
-                await _drain(ticks)
-        if translator.failure is not None:
-            log.note = f"upstream stream error: {translator.failure.type}"
-    except IdleTimeout as exc:
-        finished = True
-        yield translator.error(_stalled(destination, log, exc.idle_s))
-    except httpx.HTTPError as exc:
-        err = transport_error(exc, destination.provider.name, destination.plain.url)
-        log.note = f"upstream failed mid-stream: {err.message}"
-        finished = True
-        yield translator.error(err)
-    except Exception:
-        logger.exception("%s stream translation failed", log.request_id)
-        log.note = "stream translation failed"
-        finished = True
-        yield translator.error(errors.api_error("internal error while translating the upstream stream"))
-    finally:
-        if not finished:
-            log.note = "client disconnected"
-        log.tokens_in, log.tokens_out = _usage_numbers(translator.usage)
-
-
-async def _drain(ticks: AsyncIterator[bytes | None], limit: int = _DRAIN_CHUNKS) -> None:
-    """Read what is left of an upstream body that has ended its answer (usually nothing but the end of the
-    chunked body), so httpx can put the connection back in its pool instead of closing it: with HTTPS
-    providers that saves a TLS handshake on the next request."""
-    for _ in range(limit):
-        try:
-            await ticks.__anext__()
-        except StopAsyncIteration:
-            return
 
 
 def _echo(
@@ -332,7 +203,7 @@ def _echo(
         for chunk in echo.chunks(full):
             yield chunk
 
-    chunks = _translate(upstream(), StreamTranslator(ctx), log, destination, Timeouts())
+    chunks = translate_stream(upstream(), StreamTranslator(ctx), log, destination, Timeouts())
     return SSEResponse(chunks, headers=_headers(log.request_id, destination, True), log=log)
 
 
@@ -359,38 +230,7 @@ async def _passthrough(
     if not stream:
         message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         return _message_response(message, destination, log)
-    chunks = _forward(response, log, destination, clients.timeouts)
+    chunks = forward_stream(response, log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
-
-
-async def _forward(
-    response: httpx.Response, log: RequestLog, destination: Destination, timeouts: Timeouts
-) -> AsyncIterator[bytes]:
-    """Anthropic SSE bytes passed through; a ping is added in a silence only between two whole events."""
-    finished = False
-    at_boundary = False  # nothing before the upstream's own message_start
-    try:
-        ticks = with_ticks(response.aiter_bytes(), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
-        async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
-            async for chunk in ticks:
-                if chunk is None:
-                    if at_boundary:
-                        yield PING
-                    continue
-                at_boundary = chunk.endswith(b"\n\n")
-                yield chunk
-        finished = True
-    except IdleTimeout as exc:
-        finished = True
-        prefix = b"" if at_boundary else b"\n\n"  # end a half-sent event so the error frame parses
-        yield prefix + errors.sse_error(_stalled(destination, log, exc.idle_s), log.request_id)
-    except httpx.HTTPError as exc:
-        err = transport_error(exc, destination.provider.name, destination.plain.url)
-        log.note = f"upstream failed mid-stream: {err.message}"
-        finished = True
-        yield errors.sse_error(err, log.request_id)
-    finally:
-        if not finished:
-            log.note = "client disconnected"

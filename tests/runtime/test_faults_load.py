@@ -19,7 +19,7 @@ from translate.sse_check import check_anthropic_sse
 
 from claude_any.runtime.app import create_app
 from claude_any.runtime.log import RequestLog
-from claude_any.runtime.relay import SSEResponse
+from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.translate.stream import StreamTranslator
 
 STREAMS = 200
