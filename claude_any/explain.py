@@ -161,7 +161,17 @@ def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
     effort = sent.get("reasoning", {}).get("effort") if responses else sent.get("reasoning_effort")
     if effort is not None:
         field = "reasoning.effort" if responses else "reasoning_effort"
-        out.append(f"thinking/effort -> {field}: {json.dumps(effort)}")
+        why = ""
+        if (
+            effort == "none"
+            and not responses
+            and caps.get("tools_effort") == "none_only"
+            and sent.get("tools")
+        ):
+            why = (
+                " (with tools, Chat Completions takes no reasoning on this model; `api: responses` keeps it)"
+            )
+        out.append(f"thinking/effort -> {field}: {json.dumps(effort)}{why}")
     elif isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"):
         out.append("thinking dropped: the model takes no reasoning_effort")
     for field in ("temperature", "top_p"):

@@ -137,3 +137,20 @@ model_categories:
     assert result.table is not None
     text, _ = _explain(result.table, "claude-sonnet-4-6")
     assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW=65536 CLAUDE_CODE_MAX_OUTPUT_TOKENS=8192" in text
+
+
+def test_tools_without_reasoning_on_chat_is_explained() -> None:
+    config = """
+providers:
+  openai: {api_key: ${OPENAI_API_KEY}}
+model_categories:
+  large: openai/gpt-5-pro
+  small: openai/gpt-5.4-mini
+"""
+    result = compile_text(config, "responses.yaml")
+    assert result.table is not None
+    text, _ = _explain(result.table, "claude-haiku-4-5", tools=["Bash"])
+    assert 'reasoning_effort: "none" (with tools, Chat Completions takes no reasoning' in text
+    text, _ = _explain(result.table, "claude-opus-4-8", tools=["Bash"], thinking=True)
+    assert "api responses (automatic: gpt-5-pro is Responses-only)" in text
+    assert "POST https://api.openai.com/v1/responses" in text
