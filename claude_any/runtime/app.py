@@ -26,7 +26,7 @@ from starlette.routing import Route
 from claude_any.runtime import errors, tokens
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
-from claude_any.runtime.relay import relay
+from claude_any.runtime.relay import Inbound, relay
 from claude_any.runtime.router import NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
@@ -153,16 +153,8 @@ async def messages(request: Request, log: RequestLog) -> Response:
         raise errors.not_found(str(exc)) from None
     log.rule = decision.route.name if decision.route is not None else "direct"
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
-    call = relay(
-        body,
-        request.headers,
-        decision.chain,
-        gateway.destinations,
-        gateway.clients,
-        log,
-        policy=policy,
-        input_tokens=decision.facts.tokens,
-    )
+    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens)
+    call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
     response = await _unless_disconnected(request, call)
     if response is None:
         log.status, log.note = 499, "client disconnected before the answer started"

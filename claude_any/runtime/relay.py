@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -52,28 +53,38 @@ def _headers(request_id: str, destination: Destination, stream: bool) -> dict[st
     return headers
 
 
+@dataclass(frozen=True)
+class Inbound:
+    """One client request, as every attempt at answering it needs it."""
+
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+    log: RequestLog
+    input_tokens: int | None = None  # the estimate routing already made, so it is not made twice
+
+    @property
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+
 async def relay(
-    body: dict[str, Any],
-    headers: Mapping[str, str],
+    inbound: Inbound,
     chain: tuple[str, ...],
     destinations: Destinations,
     clients: Clients,
-    log: RequestLog,
     *,
     policy: RetryPolicy,
-    input_tokens: int | None = None,
 ) -> Response:
-    """Answer `body` from `chain`, retrying and falling back while failures happen before the first byte.
-    `input_tokens`: the estimate routing already made (`tokens.estimate(body)`), so it is not made twice.
+    """Answer the request from `chain`, retrying and falling back while failures happen before the first
+    byte.
 
     The response (or the raised AnthropicError) carries `x-claude-any-target` (the target that answered or
     failed last) and `x-claude-any-attempts` (every try, e.g. `large:429,small:200`).
     """
+    log = inbound.log
     attempts = Attempts()
     try:
-        response = await _walk(
-            body, headers, chain, destinations, clients, log, policy, attempts, input_tokens
-        )
+        response = await _walk(inbound, chain, destinations, clients, policy, attempts)
     except AnthropicError as err:
         if log.target != "-":
             err.headers["x-claude-any-target"] = header_safe(log.target)
@@ -85,16 +96,14 @@ async def relay(
 
 
 async def _walk(
-    body: dict[str, Any],
-    headers: Mapping[str, str],
+    inbound: Inbound,
     chain: tuple[str, ...],
     destinations: Destinations,
     clients: Clients,
-    log: RequestLog,
     policy: RetryPolicy,
     attempts: Attempts,
-    input_tokens: int | None,
 ) -> Response:
+    log = inbound.log
     if not chain:
         raise errors.api_error("the route has no targets")  # the compiler never writes an empty chain
     deadline = anyio.current_time() + policy.budget_s
@@ -113,7 +122,7 @@ async def _walk(
             destination = destinations.get(target_id)
             log.target, log.upstream = target_id, destination.label
             try:
-                response = await _attempt(destination, body, headers, clients, log, input_tokens)
+                response = await _attempt(destination, inbound, clients)
             except AnthropicError as err:
                 attempts.add(target_id, err.cause or err.status)
                 if not err.retryable:
@@ -141,23 +150,18 @@ async def _walk(
     raise last
 
 
-async def _attempt(
-    destination: Destination,
-    body: dict[str, Any],
-    headers: Mapping[str, str],
-    clients: Clients,
-    log: RequestLog,
-    input_tokens: int | None = None,
-) -> Response:
-    stream = body.get("stream") is True
+async def _attempt(destination: Destination, inbound: Inbound, clients: Clients) -> Response:
+    body, log, stream = inbound.body, inbound.log, inbound.stream
     log.stream = stream
     log.status = 200  # until an error says otherwise; a stream's status is sent with its first byte
     protocol = destination.plain.protocol
     if protocol == "anthropic":
-        log.tokens_in = tokens.estimate(body) if input_tokens is None else input_tokens
-        return await _passthrough(destination, body, headers, clients, log, stream)
+        log.tokens_in = tokens.estimate(body) if inbound.input_tokens is None else inbound.input_tokens
+        return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
-    openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=input_tokens)
+    openai_body, ctx = dialect.request(
+        body, destination.upstream, estimated_input_tokens=inbound.input_tokens
+    )
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
@@ -207,20 +211,14 @@ def _echo(
     return SSEResponse(chunks, headers=_headers(log.request_id, destination, True), log=log)
 
 
-async def _passthrough(
-    destination: Destination,
-    body: dict[str, Any],
-    headers: Mapping[str, str],
-    clients: Clients,
-    log: RequestLog,
-    stream: bool,
-) -> Response:
+async def _passthrough(destination: Destination, inbound: Inbound, clients: Clients) -> Response:
     """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched."""
-    extra = {name: headers[name] for name in _PASSTHROUGH_HEADERS if name in headers}
+    log, stream = inbound.log, inbound.stream
+    extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
     response = await open_response(
         clients.get(destination.provider.name),
         destination.request(stream),
-        body,
+        inbound.body,
         stream=stream,
         provider_name=destination.provider.name,
         model=destination.target.model,
