@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import pytest
+from fixed_ids import counter_ids
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.runtime.errors import AnthropicError
@@ -17,17 +17,6 @@ from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.tools import ToolNameMap
 
 MODEL = "claude-opus-4-6"
-
-
-def counter_ids() -> Callable[[str], str]:
-    count = 0
-
-    def make(prefix: str) -> str:
-        nonlocal count
-        count += 1
-        return f"{prefix}{count:024d}"
-
-    return make
 
 
 def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> Context:

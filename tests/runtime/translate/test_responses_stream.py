@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fixed_ids import counter_ids
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from responses_upstream import (
@@ -22,7 +23,7 @@ from responses_upstream import (
 )
 from sse_check import check_anthropic_sse, sdk_message
 from syrupy.assertion import SnapshotAssertion
-from test_stream import MODEL, counter_ids
+from test_stream import MODEL
 
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.responses_response import (

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
+from fixed_ids import counter_ids
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sse_check import check_anthropic_sse, sdk_message
@@ -19,18 +20,6 @@ from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.translate.tools import ToolNameMap
 
 MODEL = "claude-sonnet-4-5-20250929"
-
-
-def counter_ids() -> Callable[[str], str]:
-    """Deterministic ids: msg_000…1, toolu_000…2, … so snapshots are stable."""
-    count = 0
-
-    def make(prefix: str) -> str:
-        nonlocal count
-        count += 1
-        return f"{prefix}{count:024d}"
-
-    return make
 
 
 def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> Context:
