@@ -5,7 +5,24 @@ generator, not a web framework: no parsing beyond the request head, replies preb
 and a stream written as one socket write per SSE event (chunked transfer encoding, as OpenAI sends it) so the
 gateway really receives a stream rather than one buffer.
 
-Run: `python -m bench.upstream [--port N]`; it prints `PORT <n>` on stdout once listening.
+Two profiles:
+
+* instant (the default, `--first-byte-ms 0 --spread-ms 0`): every reply is written as soon as its request
+  is read. This measures raw capacity (about 15,000 req/s here), so a gateway in front of it is judged
+  on its CPU cost alone.
+* paced (`--first-byte-ms F --spread-ms S`): a latency-bound upstream, like a real provider only faster.
+  After a request is read, the reply head and the first SSE event are written F ms later and the other
+  events evenly over the next S ms (event i of n at F + S*i/(n-1)); a JSON reply is written whole at
+  F+S ms. Only the short (Claude Code) replies on SHORT_PATH are paced; the 2,000-chunk LONG_PATH reply
+  and any other path stay instant. This reproduces the reference upstream of issue #6, whose
+  targets (a req/s ratio and a TTFB overhead) only mean something against an upstream that takes time.
+
+Pacing uses one loop timer per connection at a time (`loop.call_at`), not a task or a sleeping coroutine
+per request: each connection keeps a queue of timed writes, so a second request on a busy connection has
+its answer written after the first's, in order.
+
+Run: `python -m bench.upstream [--port N] [--first-byte-ms F] [--spread-ms S]`; it prints `PORT <n>` on
+stdout once listening.
 """
 
 from __future__ import annotations
@@ -14,11 +31,13 @@ import argparse
 import asyncio
 import contextlib
 import sys
+from collections import deque
 
-from bench.payloads import canned_replies
+from bench.payloads import SHORT_PATH, canned_replies
 
 _HEAD_END = b"\r\n\r\n"
 _MAX_HEAD = 64 * 1024
+_PACED_PATH = SHORT_PATH.encode()
 
 
 def _json_reply(body: bytes) -> bytes:
@@ -31,9 +50,10 @@ _NOT_FOUND = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n"
 
 
 class Replies:
-    """Every reply prebuilt as wire bytes: per path, the JSON answer and the list of stream writes."""
+    """Every reply prebuilt as wire bytes: per path, the JSON answer and the list of stream writes, and the
+    pacing (offsets in seconds from the request, one per write) of the paced path's replies."""
 
-    def __init__(self) -> None:
+    def __init__(self, first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> None:
         self.json: dict[bytes, bytes] = {}
         self.stream: dict[bytes, list[bytes]] = {}
         for path, canned in canned_replies().items():
@@ -43,19 +63,35 @@ class Replies:
             writes += [b"%x\r\n%s\r\n" % (len(event), event) for event in canned.events[1:]]
             writes[-1] += b"0\r\n\r\n"
             self.stream[key] = writes
+        self.paced = first_byte_ms > 0 or spread_ms > 0
+        first, spread = first_byte_ms / 1000, spread_ms / 1000
+        n = len(self.stream.get(_PACED_PATH, []))
+        self.stream_offsets = [first + (spread * i / (n - 1) if n > 1 else 0.0) for i in range(n)]
+        self.json_offset = first + spread
 
 
 class UpstreamProtocol(asyncio.Protocol):
-    """One keep-alive connection: read a request head and its body, write the canned reply."""
+    """One keep-alive connection: read a request head and its body, write the canned reply (now or, when
+    paced, at its scheduled times through the connection's queue of timed writes)."""
 
     def __init__(self, replies: Replies) -> None:
         self._replies = replies
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._queue: deque[tuple[float, bytes]] = deque()  # (loop time, bytes), in write order
+        self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -85,19 +121,62 @@ class UpstreamProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
-        if stream and path in self._replies.stream:
-            for piece in self._replies.stream[path]:
-                transport.write(piece)
+        replies = self._replies
+        if replies.paced and path == _PACED_PATH:
+            now = self._loop.time()
+            if stream:
+                pieces = replies.stream[path]
+                self._schedule([(now + o, p) for o, p in zip(replies.stream_offsets, pieces, strict=True)])
+            else:
+                self._schedule([(now + replies.json_offset, replies.json[path])])
+            return True
+        pieces = (
+            replies.stream[path]
+            if stream and path in replies.stream
+            else [replies.json.get(path, _NOT_FOUND)]
+        )
+        if self._queue:  # an earlier paced answer is still being written: this one goes after it
+            now = self._loop.time()
+            self._schedule([(now, piece) for piece in pieces])
         else:
-            transport.write(self._replies.json.get(path, _NOT_FOUND))
+            for piece in pieces:
+                transport.write(piece)
         return True
 
+    def _schedule(self, writes: list[tuple[float, bytes]]) -> None:
+        """Queue timed writes after those already queued (never earlier than the last of them)."""
+        tail = self._queue[-1][0] if self._queue else 0.0
+        for when, piece in writes:
+            tail = max(tail, when)
+            self._queue.append((tail, piece))
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._queue[0][0], self._flush)
 
-async def serve(port: int) -> None:
-    """Listen on 127.0.0.1:`port` (0: any free port), announce it, serve until killed."""
-    replies = Replies()
+    def _flush(self) -> None:
+        """Write every queued piece that is due, then arm the timer for the next one."""
+        self._timer = None
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            self._queue.clear()
+            return
+        queue = self._queue
+        now = self._loop.time()
+        while queue and queue[0][0] <= now:
+            transport.write(queue.popleft()[1])
+        if queue:
+            self._timer = self._loop.call_at(queue[0][0], self._flush)
+
+
+async def start(port: int = 0, first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> asyncio.Server:
+    """A listening upstream on 127.0.0.1:`port` (0: any free port) with the given pacing."""
+    replies = Replies(first_byte_ms, spread_ms)
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: UpstreamProtocol(replies), "127.0.0.1", port, backlog=1024)
+    return await loop.create_server(lambda: UpstreamProtocol(replies), "127.0.0.1", port, backlog=1024)
+
+
+async def serve(port: int, first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> None:
+    """Listen on 127.0.0.1:`port` (0: any free port), announce it, serve until killed."""
+    server = await start(port, first_byte_ms, spread_ms)
     bound = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {bound}\n")
     sys.stdout.flush()
@@ -106,11 +185,24 @@ async def serve(port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--first-byte-ms", type=float, default=0.0, help="paced: ms from request to first byte (default 0)"
+    )
+    parser.add_argument(
+        "--spread-ms",
+        type=float,
+        default=0.0,
+        help="paced: ms over which the other events follow (default 0)",
+    )
     args = parser.parse_args()
+    if args.first_byte_ms < 0 or args.spread_ms < 0:
+        parser.error("--first-byte-ms and --spread-ms must be >= 0")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port))
+        asyncio.run(serve(args.port, args.first_byte_ms, args.spread_ms))
 
 
 if __name__ == "__main__":

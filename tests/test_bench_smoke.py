@@ -1,15 +1,18 @@
 """The benchmark runs end to end in its tiny mode and checks what it receives; no timing is asserted.
 
-`python -m bench.run --quick` starts the fake upstream and claude-any as real processes, drives both over
-loopback and prints the table; here it must finish, print every part, validate every response, and its
-checker must reject responses that a broken gateway could send.
+`python -m bench.run --quick` starts the fake upstreams (instant and paced) and claude-any as real
+processes, drives them over loopback and prints the table; here it must finish, print every part, validate
+every response (the paced cells too), and its checker must reject responses that a broken gateway could
+send. The paced upstream is also driven directly, in process, to see that it paces what it should.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,9 +23,12 @@ if str(ROOT) not in sys.path:  # the bench package lives beside claude_any, outs
 
 from bench.check import Checker  # noqa: E402
 from bench.load import Sample  # noqa: E402
-from bench.payloads import SHORT_PATH, canned_replies  # noqa: E402
+from bench.payloads import LONG_PATH, SHORT_PATH, canned_replies  # noqa: E402
+from bench.run import PACED_FIRST_BYTE_MS  # noqa: E402
+from bench.upstream import start  # noqa: E402
 
 SCENARIOS = ("cc-stream", "cc-json", "body-250k", "stream-2000")
+PACED_SCENARIOS = ("cc-stream", "cc-json")
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +57,11 @@ def test_quick_benchmark_prints_the_table_and_validates_every_response(
         assert heading in text
     assert "req/s vs upstream" in text  # the ratio table
     assert "responses checked and valid" in text and "INVALID" not in text
-    cells = {(r["scenario"], r["concurrency"], r["side"]) for r in rows}
-    assert cells == {(s, c, side) for s in SCENARIOS for c in (1, 2) for side in ("upstream", "claude-any")}
+    cells = {(r["scenario"], r["concurrency"], r["side"], r["upstream"]) for r in rows}
+    sides = ("upstream", "claude-any")
+    expected = {(s, c, side, "instant") for s in SCENARIOS for c in (1, 2) for side in sides}
+    expected |= {(s, c, side, "paced") for s in PACED_SCENARIOS for c in (1, 2) for side in sides}
+    assert cells == expected
     for row in rows:
         assert row["bad"] == 0, row
         assert row["ok"] == row["requests"] + row["concurrency"]  # the timed ones plus one warm-up each
@@ -68,6 +77,89 @@ def test_quick_benchmark_measures_claude_any_not_the_upstream(
     upstream = [r for r in rows if r["side"] == "upstream"]
     # claude-any is a Python web app, the fake upstream a few lines of asyncio: their memory tells them apart.
     assert min(r["peak_rss_mb"] for r in gateway) > max(r["peak_rss_mb"] for r in upstream)
+
+
+def test_quick_benchmark_runs_the_paced_profile_and_it_is_paced(
+    quick_run: tuple[subprocess.CompletedProcess[str], list[dict]],
+) -> None:
+    result, rows = quick_run
+    paced = [r for r in rows if r["upstream"] == "paced"]
+    assert {r["scenario"] for r in paced} == set(PACED_SCENARIOS)
+    assert all(r["bad"] == 0 and r["ok"] == r["requests"] + r["concurrency"] for r in paced), paced
+    # Pacing happens: the upstream alone answers no sooner than its first-byte delay (not claude-any timing).
+    for row in paced:
+        if row["side"] == "upstream":
+            assert row["ttfb_ms"][0] >= PACED_FIRST_BYTE_MS, row
+    assert "paced" in result.stdout.split("req/s vs upstream", 1)[1]  # the ratio table shows the profile
+
+
+def _bodies(wire: bytes) -> list[bytes]:
+    """The bodies of consecutive HTTP/1.1 responses (content-length or chunked) in `wire`."""
+    bodies: list[bytes] = []
+    while wire:
+        head, _, wire = wire.partition(b"\r\n\r\n")
+        if b"chunked" in head:
+            body = b""
+            while True:
+                size_line, _, wire = wire.partition(b"\r\n")
+                size = int(size_line, 16)
+                body, wire = body + wire[:size], wire[size + 2 :]
+                if size == 0:
+                    break
+        else:
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            body, wire = wire[:length], wire[length:]
+        bodies.append(body)
+    return bodies
+
+
+async def _exchange(port: int, path: str, stream: bool, count: int = 1) -> tuple[list[float], list[bytes]]:
+    """Send `count` requests at once on one connection; the arrival times (s) of the reply bytes, and the
+    response bodies."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    accept = "text/event-stream" if stream else "application/json"
+    request = f"POST {path} HTTP/1.1\r\nhost: x\r\naccept: {accept}\r\ncontent-length: 2\r\n\r\n{{}}"
+    sent = time.perf_counter()
+    writer.write(request.encode() * count)
+    replies = canned_replies()[path]
+    last = b"0\r\n\r\n" if stream else replies.json
+    times: list[float] = []
+    received = b""
+    while received.count(last) < count:
+        data = await asyncio.wait_for(reader.read(65536), timeout=10)
+        assert data, received
+        times.append(time.perf_counter() - sent)
+        received += data
+    writer.close()
+    expected = b"".join(replies.events) if stream else replies.json
+    assert _bodies(received) == [expected] * count
+    return times, _bodies(received)
+
+
+def test_the_paced_upstream_delays_the_first_byte_spreads_the_stream_and_keeps_order() -> None:
+    first_ms, spread_ms = 60.0, 40.0
+
+    async def scenario() -> None:
+        server = await start(0, first_ms, spread_ms)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            # The canned replies come back intact (checked in _exchange), paced.
+            times, _ = await _exchange(port, SHORT_PATH, stream=True)
+            assert times[0] >= first_ms / 1000 and times[-1] >= (first_ms + spread_ms) / 1000
+            assert times[-1] - times[0] >= spread_ms / 2000  # spread out, not one write
+            times, _ = await _exchange(port, SHORT_PATH, stream=False)
+            assert times[0] >= (first_ms + spread_ms) / 1000  # a JSON reply comes whole at F+S
+            # Two requests at once on one connection: both answers, one after the other, intact.
+            times, bodies = await _exchange(port, SHORT_PATH, stream=True, count=2)
+            assert len(bodies) == 2
+            # The long stream is never paced.
+            times, _ = await _exchange(port, LONG_PATH, stream=True)
+            assert times[0] < first_ms / 1000
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(scenario())
 
 
 def _sample(body: bytes, status: int = 200) -> Sample:

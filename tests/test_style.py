@@ -14,12 +14,12 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = _run(sys.executable, "-m", "ruff", "check", "claude_any", "tests")
+    result = _run(sys.executable, "-m", "ruff", "check", "claude_any", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = _run(sys.executable, "-m", "ruff", "format", "--check", "claude_any", "tests")
+    result = _run(sys.executable, "-m", "ruff", "format", "--check", "claude_any", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

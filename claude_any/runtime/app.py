@@ -31,6 +31,7 @@ from claude_any.runtime.router import NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
+from claude_any.runtime.translate import json_codec
 from claude_any.runtime.upstream import Clients
 from claude_any.table import RoutingTable, Timeouts
 
@@ -97,7 +98,7 @@ async def _json_object(request: Request) -> dict[str, Any]:
     if not raw.strip():
         raise errors.invalid_request("request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = json_codec.loads(raw)
     except UnicodeDecodeError:
         raise errors.invalid_request("request body is not valid JSON: it is not UTF-8 text") from None
     except json.JSONDecodeError as exc:

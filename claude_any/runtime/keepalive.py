@@ -35,8 +35,9 @@ _Item = tuple[str, Any]
 async def with_ticks(
     source: AsyncIterator[bytes], *, ping_s: float, idle_s: float
 ) -> AsyncGenerator[bytes | None, None]:
-    """The chunks of `source`, with a None between them for every `ping_s` of silence; raises
-    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are.
+    """The bytes of `source`, with a None between them for every `ping_s` of silence; raises
+    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are. Chunks already
+    read when the consumer asks for more are joined into one.
 
     One reader task feeds a queue and one timer watches the clock, re-armed only when it fires: a chunk
     costs a queue hand-off and a float store, not a task and a timed wait (streams carry thousands).
@@ -69,11 +70,27 @@ async def with_ticks(
 
     reader = asyncio.ensure_future(pump())
     timer = loop.call_at(last_data + min(ping_s, idle_s), watch)
+    held: _Item | None = None  # an item taken off the queue while joining data, handled next
     try:
         while True:
-            kind, value = await queue.get()
+            if held is None:
+                kind, value = await queue.get()
+            else:
+                (kind, value), held = held, None
             if kind == "data":
                 last_data = loop.time()
+                # Chunks that arrived together (one socket read often holds many SSE events) go on as one:
+                # one translation call and one write to the client instead of one each. Nothing waits for
+                # more data, so this never delays a byte.
+                if not queue.empty():
+                    parts = [value]
+                    while not queue.empty():
+                        item = queue.get_nowait()
+                        if item[0] != "data":
+                            held = item
+                            break
+                        parts.append(item[1])
+                    value = b"".join(parts)
                 yield value
             elif kind == "tick":
                 if loop.time() - last_data < idle_s:

@@ -28,7 +28,7 @@ _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their ow
 
 
 def _config(app: Starlette | str, host: str, port: int, log_level: str, workers: int) -> uvicorn.Config:
-    # uvloop and httptools are faster but optional: used only when installed.
+    # uvloop and httptools are dependencies (not on Windows for uvloop); asyncio and h11 remain the fallback.
     has_uvloop = importlib.util.find_spec("uvloop") is not None
     has_httptools = importlib.util.find_spec("httptools") is not None
     return uvicorn.Config(
@@ -43,6 +43,8 @@ def _config(app: Starlette | str, host: str, port: int, log_level: str, workers:
         log_level="debug" if log_level == "debug" else "warning",
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is of no use to the gateway, and the middleware costs every request.
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 

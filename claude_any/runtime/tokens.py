@@ -30,6 +30,8 @@ import struct
 from functools import lru_cache
 from typing import Any
 
+from claude_any.runtime.memo import JSONMemo
+
 # Character classes, one translation table per feature family (bytes >= 0x80 are never letters or digits).
 _LETTERS = bytes(ord("a") if 97 <= c <= 122 else ord("A") if 65 <= c <= 90 else ord("x") for c in range(256))
 _DIGITS = bytes(ord("0") if 48 <= c <= 57 else ord("x") for c in range(256))
@@ -251,20 +253,8 @@ class _Accumulator:
             self.json({k: v for k, v in block.items() if k not in ("type", "cache_control")})
 
     def tool(self, tool: Any) -> None:
-        if not isinstance(tool, dict):
-            return
-        self.fixed += _PER_TOOL
-        parts = _Accumulator()
-        parts.string(tool.get("name"))
-        parts.string(tool.get("description"))
-        schema = tool.get("input_schema")
-        if schema is not None:
-            parts.json(schema)
-        elif "type" in tool:
-            # Server tools (web_search_…) have no schema; their settings still reach the model.
-            parts.json({k: v for k, v in tool.items() if k not in ("name", "cache_control")})
-        parts.seal()
-        self.fixed += parts.fixed
+        if isinstance(tool, dict):
+            self.fixed += _tool_tokens(tool)
 
     def document(self, source: Any) -> None:
         if not isinstance(source, dict):
@@ -291,6 +281,24 @@ class _Accumulator:
             self.texts.append(json.dumps(value, ensure_ascii=False))
         except (TypeError, ValueError):  # not JSON-serialisable: cannot come from a parsed request
             return
+
+
+def _count_tool(tool: dict[str, Any]) -> int:
+    parts = _Accumulator()
+    parts.string(tool.get("name"))
+    parts.string(tool.get("description"))
+    schema = tool.get("input_schema")
+    if schema is not None:
+        parts.json(schema)
+    elif "type" in tool:
+        # Server tools (web_search_…) have no schema; their settings still reach the model.
+        parts.json({k: v for k, v in tool.items() if k not in ("name", "cache_control")})
+    parts.seal()
+    return _PER_TOOL + parts.fixed
+
+
+# The same tool definitions come with every request of a session: counted once per distinct definition.
+_tool_tokens: JSONMemo[int] = JSONMemo(_count_tool)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -15,12 +15,20 @@ import anyio
 import httpx
 
 from claude_any.provider_templates import PreparedTarget
-from claude_any.runtime import errors
+from claude_any.runtime import errors, pool_backend
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
+
+# As many kept-alive connections as open ones: httpcore 1.0 closes *every* idle connection while the pool
+# holds more connections than `max_keepalive_connections`, so with a smaller number, more concurrent
+# requests than that made the pool close and reopen connections all the time (a TLS handshake each).
+_MAX_CONNECTIONS = 100
+_LIMITS = httpx.Limits(
+    max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS, keepalive_expiry=60
+)
 
 
 class Clients:
@@ -41,12 +49,13 @@ class Clients:
         if client is None:
             client = httpx.AsyncClient(
                 timeout=self._timeout,
-                limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=60),
+                limits=_LIMITS,
                 headers={"user-agent": USER_AGENT},
                 follow_redirects=False,
                 # The environment's proxy variables apply; netrc and cookies are of no use to an API client.
                 trust_env=True,
             )
+            pool_backend.install(client)
             self._clients[provider_name] = client
         return client
 

@@ -2,13 +2,15 @@
 
 OpenAI-style upstreams take ordinary JSON Schema for non-strict tools; the fixes here are the few that
 real servers reject: a `$schema` keyword, and object schemas without `properties` (zero-argument MCP
-tools). Cleaning is copy-on-write: an already clean schema is returned as is, never deep-copied, because it
-runs for every tool of every request.
+tools). Cleaning is copy-on-write: an already clean schema is returned as is, never deep-copied; and it is
+memoised by the schema's JSON, because the same tools come with every request of a session.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from claude_any.runtime.memo import JSONMemo
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -63,11 +65,18 @@ def clean_schema(schema: Any) -> dict[str, Any]:
     """A tool's `input_schema` as OpenAI function `parameters`: always an object schema with `properties`.
 
     Missing or non-object input gives `{"type": "object", "properties": {}}`; a root without `type` but
-    with `properties` is typed as an object.
+    with `properties` is typed as an object. The result may be shared with other requests: read-only.
     """
     if not isinstance(schema, dict) or not schema:
         return dict(EMPTY_OBJECT_SCHEMA, properties={})
+    return _clean_memo(schema)
+
+
+def _clean_root(schema: dict[str, Any]) -> dict[str, Any]:
     if "type" not in schema and ("properties" in schema or "required" in schema):
         schema = {**schema, "type": "object"}
     cleaned = _clean(schema)
     return cleaned if isinstance(cleaned, dict) else dict(EMPTY_OBJECT_SCHEMA, properties={})
+
+
+_clean_memo: JSONMemo[dict[str, Any]] = JSONMemo(_clean_root)

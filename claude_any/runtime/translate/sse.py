@@ -8,21 +8,19 @@ never seen half-way (a `\\n` byte never occurs inside a UTF-8 sequence).
 
 from __future__ import annotations
 
-import json
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-# Compact JSON with real UTF-8, as Anthropic sends it.
-_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+from claude_any.runtime.translate import json_codec
 
 
-def dumps(value: Any) -> str:
-    """Compact JSON text (no spaces, UTF-8 kept) used for every emitted payload."""
-    return _dumps(value)
+def dumps(value: object) -> str:
+    """Compact JSON text (no spaces, UTF-8 kept, as Anthropic sends it) used for every emitted payload."""
+    return json_codec.dumps(value).decode()
 
 
-def frame(event: str, payload: Any) -> bytes:
+def frame(event: str, payload: object) -> bytes:
     """One SSE frame: `event: <name>` and `data: <compact json>`, then the blank line."""
-    return f"event: {event}\ndata: {_dumps(payload)}\n\n".encode()
+    return b"event: " + event.encode() + b"\ndata: " + json_codec.dumps(payload) + b"\n\n"
 
 
 class Event(NamedTuple):

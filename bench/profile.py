@@ -1,0 +1,112 @@
+"""Profile claude-any's server process under the benchmark's load, to see where a request's CPU goes.
+
+    python -m bench.profile                          # cProfile, cc-stream, concurrency 10, 3,000 requests
+    python -m bench.profile --scenario cc-json --requests 1000 --sort cumulative --top 60
+
+The gateway runs as `python -m cProfile -o FILE -m claude_any run ...` in front of the fake upstream, the
+load generator sends the requests (every response checked, as in bench.run), then the gateway is stopped with
+SIGINT so cProfile writes its file, and the top functions are printed. cProfile slows Python code down by
+about 2x and leaves C code alone, so read the shares, not the absolute times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pstats
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.check import Checker
+from bench.load import run_load
+from bench.payloads import canned_replies
+from bench.run import (
+    HOST,
+    ROOT,
+    _free_port,
+    _healthy,
+    gateway_config,
+    gateway_request,
+    scenarios,
+    start_upstream,
+)
+
+
+async def _start(command: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 30
+    while not await _healthy(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SystemExit(f"claude-any did not start:\n{log_path.read_text()[-2000:]}")
+        await asyncio.sleep(0.05)
+    return proc
+
+
+async def profile(args: argparse.Namespace) -> int:
+    chosen, _, _ = scenarios({args.scenario})
+    if not chosen:
+        raise SystemExit(f"unknown scenario {args.scenario!r}")
+    scenario = chosen[0]
+    upstream, upstream_port = start_upstream()
+    try:
+        with tempfile.TemporaryDirectory(prefix="claude-any-profile-") as tmp:
+            port = _free_port()
+            config = Path(tmp) / "bench.yaml"
+            config.write_text(gateway_config(upstream_port, port))
+            command = [sys.executable, "-m", "cProfile", "-o", args.output, "-m", "claude_any", "run"]
+            command += [str(config), "--port", str(port), "--log-level", args.log_level]
+            gateway = await _start(command, port, Path(tmp) / "claude-any.log")
+            checker = Checker(
+                gateway=True,
+                stream=scenario.stream,
+                model=scenario.model,
+                canned=canned_replies()[scenario.path],
+            )
+            try:
+                result = await run_load(
+                    HOST,
+                    port,
+                    gateway_request(scenario, port),
+                    concurrency=args.concurrency,
+                    duration=3600,
+                    max_requests=args.requests,
+                    on_sample=checker,
+                )
+            finally:
+                gateway.send_signal(signal.SIGINT)
+                gateway.wait(timeout=30)
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)
+    print(
+        f"{len(result.samples)} requests, {checker.ok} valid, {checker.bad} bad; profile in {args.output}\n"
+    )
+    pstats.Stats(args.output).sort_stats(args.sort).print_stats(args.top)
+    return 1 if checker.bad or result.failures else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scenario", default="cc-stream", help="cc-stream | cc-json | body-250k | stream-2000"
+    )
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--sort", default="tottime", help="a pstats sort key (tottime, cumulative, ...)")
+    parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--output", default="claude-any.prof", help="where cProfile writes its data")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(profile(args)))
+
+
+if __name__ == "__main__":
+    main()
