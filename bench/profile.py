@@ -2,6 +2,7 @@
 
     python -m bench.profile                          # cProfile, cc-stream, concurrency 10, 3,000 requests
     python -m bench.profile --scenario cc-json --requests 1000 --sort cumulative --top 60
+    python -m bench.profile --paced --concurrency 1 --requests 300   # issue #6's reference upstream
 
 The gateway runs as `python -m cProfile -o FILE -m claude_any run ...` in front of the fake upstream, the
 load generator sends the requests (every response checked, as in bench.run), then the gateway is stopped with
@@ -26,11 +27,15 @@ from bench.load import run_load
 from bench.payloads import canned_replies
 from bench.run import (
     HOST,
+    PACED_FIRST_BYTE_MS,
+    PACED_SCENARIOS,
+    PACED_SPREAD_MS,
     ROOT,
     _free_port,
     _healthy,
     gateway_config,
     gateway_request,
+    paced_scenarios,
     scenarios,
     start_upstream,
 )
@@ -53,12 +58,19 @@ async def profile(args: argparse.Namespace) -> int:
     if not chosen:
         raise SystemExit(f"unknown scenario {args.scenario!r}")
     scenario = chosen[0]
-    upstream, upstream_port = start_upstream()
+    if args.paced:
+        if scenario.name not in PACED_SCENARIOS:
+            raise SystemExit(f"--paced runs only {', '.join(PACED_SCENARIOS)}")
+        scenario = paced_scenarios([scenario])[0]
+        upstream, upstream_port = start_upstream(PACED_FIRST_BYTE_MS, PACED_SPREAD_MS)
+    else:
+        upstream, upstream_port = start_upstream()
     try:
         with tempfile.TemporaryDirectory(prefix="claude-any-profile-") as tmp:
             port = _free_port()
             config = Path(tmp) / "bench.yaml"
-            config.write_text(gateway_config(upstream_port, port))
+            paced_port = upstream_port if args.paced else None
+            config.write_text(gateway_config(upstream_port, port, paced_port))
             command = [sys.executable, "-m", "cProfile", "-o", args.output, "-m", "claude_any", "run"]
             command += [str(config), "--port", str(port), "--log-level", args.log_level]
             gateway = await _start(command, port, Path(tmp) / "claude-any.log")
@@ -98,6 +110,7 @@ def main() -> None:
     parser.add_argument(
         "--scenario", default="cc-stream", help="cc-stream | cc-json | body-250k | stream-2000"
     )
+    parser.add_argument("--paced", action="store_true", help="in front of the paced upstream (bench.run)")
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--sort", default="tottime", help="a pstats sort key (tottime, cumulative, ...)")

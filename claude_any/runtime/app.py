@@ -335,6 +335,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
+        # anyio's event-loop backend, which it imports on first use.
+        gateway.clients.open(p.name for p in table.providers.values() if p.kind != "echo")
+        async with anyio.create_task_group():
+            pass
         yield
         await gateway.clients.aclose()
 

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from claude_any.network import is_loopback
-from claude_any.runtime import log
+from claude_any.runtime import log, tuning
 from claude_any.runtime.app import create_app
 from claude_any.runtime.targets import StartupError
 from claude_any.table import RoutingTable, TableError
@@ -58,7 +58,9 @@ def worker_app() -> Starlette:
     except (KeyError, ValueError, TableError) as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
     log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"))
-    return create_app(table, os.environ)
+    app = create_app(table, os.environ)
+    tuning.for_serving()
+    return app
 
 
 def check_exposure(table: RoutingTable, host: str) -> None:
@@ -93,6 +95,7 @@ def serve(
     if on_ready is not None:
         on_ready()
     if workers <= 1:
+        tuning.for_serving()
         uvicorn.Server(_config(app, host, port, log_level, 1)).run(sockets=[sock])
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
