@@ -429,6 +429,32 @@ class _Plan:
     upstream_port: int
 
 
+async def warm_up(plans: list[_Plan], port: int) -> str | None:
+    """A few untimed requests of every scenario through claude-any, so one-off costs (first use of code
+    paths, memoised tool schemas, pooled upstream connections) are not charged to whichever cell comes
+    first. Checked like the rest; returns what was wrong with the first bad response, if any."""
+    replies = canned_replies()
+    for plan in plans:
+        scenario = plan.scenario
+        checker = Checker(
+            gateway=True, stream=scenario.stream, model=scenario.model, canned=replies[scenario.path]
+        )
+        result = await run_load(
+            HOST,
+            port,
+            gateway_request(scenario, port),
+            concurrency=2,
+            duration=10.0,
+            max_requests=8,
+            on_sample=checker,
+        )
+        for sample in result.warmup:
+            checker(sample)
+        if checker.bad or result.failures:
+            return checker.first_error or result.failures[0]
+    return None
+
+
 async def bench(args: argparse.Namespace) -> int:
     only = set(args.scenarios.split(",")) if args.scenarios else None
     chosen, origin, size = scenarios(only)
@@ -454,6 +480,10 @@ async def bench(args: argparse.Namespace) -> int:
                 Path(tmp), upstream_port, args.workers, args.log_level, paced[1] if paced else None
             )
             try:
+                problem = await warm_up(plans, port)
+                if problem is not None:
+                    print(f"INVALID during the warm-up: {problem}")
+                    return 1
                 for plan in plans:
                     scenario = plan.scenario
                     canned = replies[scenario.path]

@@ -30,7 +30,7 @@ from claude_any.runtime.targets import Destination, Destinations
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.stream import StreamTranslator
-from claude_any.runtime.upstream import Clients, open_response, read_json
+from claude_any.runtime.upstream import Clients, body_chunks, open_response, read_json
 from claude_any.table import RetryPolicy, Timeouts
 
 logger = logging.getLogger("claude_any")
@@ -178,7 +178,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         return _message_response(dialect.response(raw, ctx), destination, log)
-    chunks = translate_stream(response.aiter_bytes(), dialect.stream(ctx), log, destination, clients.timeouts)
+    chunks = translate_stream(body_chunks(response), dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )

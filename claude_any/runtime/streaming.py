@@ -22,7 +22,7 @@ from claude_any.runtime.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.targets import Destination, SSETranslator
 from claude_any.runtime.translate.events import PING
-from claude_any.runtime.upstream import transport_error
+from claude_any.runtime.upstream import body_chunks, transport_error
 from claude_any.table import Timeouts
 
 logger = logging.getLogger("claude_any")
@@ -146,7 +146,7 @@ async def forward_stream(
     finished = False
     at_boundary = False  # nothing before the upstream's own message_start
     try:
-        ticks = with_ticks(response.aiter_bytes(), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        ticks = with_ticks(body_chunks(response), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:
                 if chunk is None:

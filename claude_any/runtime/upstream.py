@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,6 +189,19 @@ async def read_json(
     if not isinstance(data, dict):
         raise errors.api_error(f"{provider_name}: upstream returned a body that is not a JSON object", 502)
     return data
+
+
+def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The body of an open response, chunk by chunk as it arrives.
+
+    An uncompressed body is read straight from the transport's stream: httpx's decoding and re-chunking
+    layers add two generators to every chunk, about 6% of a streamed request's CPU. A content-encoded body
+    goes through httpx's decoders. Either way `close` ends it.
+    """
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity") and isinstance(response.stream, httpx.AsyncByteStream):
+        return aiter(response.stream)
+    return response.aiter_bytes()
 
 
 async def close(response: httpx.Response) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from typing import Any
 
@@ -103,6 +104,18 @@ def test_plain_text_streaming(upstream: FakeUpstream, openai_gateway: str) -> No
     assert message.usage.cache_read_input_tokens == 10
     assert message.usage.input_tokens == 20
     assert upstream.requests[0].body["stream"] is True
+
+
+def test_gzip_encoded_stream_is_decoded(upstream: FakeUpstream, openai_gateway: str) -> None:
+    # Uncompressed streams are read straight from the transport; a compressed one must still be decoded.
+    events = [chunk({"content": "Zipped "}), chunk({"content": "hello"}), chunk(finish="stop"), DONE]
+    body = "".join(e if isinstance(e, str) else f"data: {json.dumps(e)}\n\n" for e in events)
+    headers = {"content-encoding": "gzip", "content-type": "text/event-stream"}
+    upstream.script(Reply(raw=gzip.compress(body.encode()), headers=headers))
+    with client(openai_gateway).messages.stream(model=MODEL, max_tokens=100, messages=HELLO) as stream:
+        message = stream.get_final_message()
+    assert message.content[0].text == "Zipped hello"  # type: ignore[union-attr]
+    assert message.stop_reason == "end_turn"
 
 
 def test_stream_headers(upstream: FakeUpstream, openai_gateway: str) -> None:
