@@ -8,9 +8,10 @@ app can still return as a real HTTP error or use to move on along a fallback cha
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,12 +26,18 @@ from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
 
-# As many kept-alive connections as open ones: httpcore 1.0 closes *every* idle connection while the pool
-# holds more connections than `max_keepalive_connections`, so with a smaller number, more concurrent
-# requests than that made the pool close and reopen connections all the time (a TLS handshake each).
-_MAX_CONNECTIONS = 100
+# httpcore 1.0's pool, whenever a request starts or ends, re-examines every connection and, for each idle
+# one, counts them all: O(n^2) in its size. With 100 connections to one provider that was half the
+# gateway's CPU at 50 concurrent streams, so each provider's requests go round-robin over a few smaller
+# pools. And each pool keeps alive as many connections as it may open: httpcore closes *every* idle
+# connection while a pool holds more than `max_keepalive_connections`, so a smaller number made busy pools
+# close and reopen connections all the time (a TLS handshake each).
+_POOLS_PER_PROVIDER = 4
+_CONNECTIONS_PER_POOL = 25
 _LIMITS = httpx.Limits(
-    max_connections=_MAX_CONNECTIONS, max_keepalive_connections=_MAX_CONNECTIONS, keepalive_expiry=60
+    max_connections=_CONNECTIONS_PER_POOL,
+    max_keepalive_connections=_CONNECTIONS_PER_POOL,
+    keepalive_expiry=60,
 )
 
 
@@ -42,8 +49,8 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class Clients:
-    """One keep-alive HTTP/1.1 client per provider, created on first use (or by `open`) and closed at
-    shutdown."""
+    """The HTTP/1.1 keep-alive clients of each provider (`_POOLS_PER_PROVIDER` of them, used in turn),
+    created on first use (or by `open`) and closed at shutdown."""
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
         self.timeouts = t = timeouts or Timeouts()
@@ -52,33 +59,47 @@ class Clients:
         # connection counts towards the first byte, hence no separate pool timeout.
         backstop = max(t.first_byte_s, t.idle_s) + 1
         self._timeout = httpx.Timeout(connect=t.connect_s, read=backstop, write=60.0, pool=None)
-        self._clients: dict[str, httpx.AsyncClient] = {}
+        self._clients: dict[str, list[httpx.AsyncClient]] = {}
+        self._turns: dict[str, Iterator[httpx.AsyncClient]] = {}
 
     def get(self, provider_name: str) -> httpx.AsyncClient:
-        """The client of a provider; pools are per provider so one slow host cannot starve another."""
-        client = self._clients.get(provider_name)
-        if client is None:
-            client = httpx.AsyncClient(
-                timeout=self._timeout,
-                limits=_LIMITS,
-                verify=_tls_context(),
-                headers={"user-agent": USER_AGENT},
-                follow_redirects=False,
-                # The environment's proxy variables apply; netrc and cookies are of no use to an API client.
-                trust_env=True,
-            )
-            pool_backend.install(client)
-            self._clients[provider_name] = client
+        """The next client of a provider; pools are per provider so one slow host cannot starve another."""
+        turn = self._turns.get(provider_name)
+        if turn is None:
+            turn = itertools.cycle(self.of(provider_name))
+            self._turns[provider_name] = turn
+        return next(turn)
+
+    def of(self, provider_name: str) -> list[httpx.AsyncClient]:
+        """All the clients of a provider, created if needed."""
+        clients = self._clients.get(provider_name)
+        if clients is None:
+            clients = [self._client() for _ in range(_POOLS_PER_PROVIDER)]
+            self._clients[provider_name] = clients
+        return clients
+
+    def _client(self) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=_LIMITS,
+            verify=_tls_context(),
+            headers={"user-agent": USER_AGENT},
+            follow_redirects=False,
+            # The environment's proxy variables apply; netrc and cookies are of no use to an API client.
+            trust_env=True,
+        )
+        pool_backend.install(client)
         return client
 
     def open(self, provider_names: Iterable[str]) -> None:
         """Create the clients of these providers now, so no request pays for it."""
         for name in provider_names:
-            self.get(name)
+            self.of(name)
 
     async def aclose(self) -> None:
         """Close every pool (at application shutdown)."""
-        clients, self._clients = list(self._clients.values()), {}
+        clients = [client for group in self._clients.values() for client in group]
+        self._clients, self._turns = {}, {}
         for client in clients:
             await client.aclose()
 
