@@ -406,10 +406,10 @@ def _installed(module: str) -> str:
 
 
 def header(origin: str, size: int, workers: int) -> str:
-    fast = ", ".join(f"{m} {_installed(m)}" for m in ("uvloop", "httptools", "orjson"))
+    fast = ", ".join(f"{m} {_installed(m)}" for m in ("uvloop", "httptools", "orjson", "sniffio"))
     return (
         f"claude-any benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"{workers} worker(s); optional speedups: {fast}\n"
+        f"{workers} worker(s); speedups installed: {fast}\n"
         f"Claude Code request: {origin} ({size:,} bytes); times in ms; cpu and RSS are the server process's\n"
         f"upstreams: instant (answers at once: capacity); paced (first byte at {PACED_FIRST_BYTE_MS:g} ms, "
         f"the rest over {PACED_SPREAD_MS:g} ms: issue #6's reference upstream, where its targets are judged)"
