@@ -169,27 +169,26 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
     Until a response starts, the server does not tell the app about a disconnect on its own: without this
     a client that gives up would leave a provider generating (and billing) for minutes.
     """
-    result: list[Response] = []
-    failed: list[Exception] = []
-
-    async def answer(scope: anyio.CancelScope) -> None:
-        try:
-            result.append(await call)
-        except Exception as exc:  # re-raised below as itself, not wrapped in an exception group
-            failed.append(exc)
-        scope.cancel()
 
     async def watch(scope: anyio.CancelScope) -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
         scope.cancel()
 
+    # The call runs in this task (one task fewer per request); a disconnect cancels it through the group's
+    # scope, which the group absorbs, leaving `response` unset.
+    response: Response | None = None
+    failed: Exception | None = None
     async with anyio.create_task_group() as group:
-        group.start_soon(answer, group.cancel_scope)
         group.start_soon(watch, group.cancel_scope)
-    if failed:
-        raise failed[0]
-    return result[0] if result else None
+        try:
+            response = await call
+        except Exception as exc:  # re-raised below as itself, not wrapped in an exception group
+            failed = exc
+        group.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
+    return response
 
 
 async def count_tokens(request: Request, log: RequestLog) -> Response:
