@@ -452,11 +452,8 @@ def test_a_connect_nobody_accepts_is_a_connect_timeout() -> None:
         async with own_client(connect=0.2) as client:
             await client.get(_url_of(sock))
 
-    with _full_listener() as sock:
-        started = time.monotonic()
-        with pytest.raises(httpx.ConnectTimeout):
-            run(scenario())
-        assert time.monotonic() - started < 2
+    with _full_listener() as sock, pytest.raises(httpx.ConnectTimeout):
+        run(scenario())  # bounded by run(): a hang fails instead of timing out
 
 
 def test_a_server_that_never_answers_is_a_read_timeout() -> None:
@@ -468,7 +465,7 @@ def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             run(scenario())
-        assert 0.15 < time.monotonic() - started < 2
+        assert time.monotonic() - started > 0.15  # the configured timeout, not an early failure
 
 
 def test_the_provider_clients_read_timeout_is_the_backstop() -> None:
@@ -482,7 +479,7 @@ def test_the_provider_clients_read_timeout_is_the_backstop() -> None:
         started = time.monotonic()
         with pytest.raises(httpx.ReadTimeout):
             run(scenario())
-        assert 1.0 <= time.monotonic() - started < 3
+        assert time.monotonic() - started >= 1.0  # the backstop (first_byte_s + 1), not first_byte_s itself
 
 
 def test_a_connection_closed_mid_body_is_an_error() -> None:
