@@ -381,13 +381,16 @@ def _four_numbers(base: Row, gw: Row) -> list[tuple[str, str, str, bool]]:
     ]
 
 
-def targets(rows: list[Row], workers: int) -> str:
-    """Issue #6's targets, judged on the paced cell; the same numbers on the instant cell, for capacity."""
+def targets(rows: list[Row], workers: int, reference: bool = True) -> str:
+    """Issue #6's targets, judged on the paced cell (when the paced upstream is the issue's reference); the
+    same numbers on the instant cell, for capacity."""
     cells = {_cell(b): (b, g) for b, g in _pairs(rows)}
     note = "" if workers == 1 else f" (measured with {workers} workers; the targets are for 1)"
     lines: list[str] = []
-    judged = cells.get(TARGET_CELL)
-    if judged is None:
+    judged = cells.get(TARGET_CELL) if reference else None
+    if not reference:
+        lines.append("targets: not judged (the paced upstream is not issue #6's reference, see --paced)")
+    elif judged is None:
         lines.append("targets: not measured (needs scenario cc-stream at concurrency 10, paced upstream)")
     else:
         lines.append(f"targets (issue #6): cc-stream, concurrency 10, paced upstream{note}")
@@ -401,18 +404,25 @@ def targets(rows: list[Row], workers: int) -> str:
     return "\n".join(lines)
 
 
+def _pacing_note(pacing: tuple[float, float]) -> str:
+    if pacing == (PACED_FIRST_BYTE_MS, PACED_SPREAD_MS):
+        return ": issue #6's reference upstream, where its targets are judged"
+    reference = f"{PACED_FIRST_BYTE_MS:g},{PACED_SPREAD_MS:g}"
+    return f": not issue #6's reference ({reference}), so its targets are not judged"
+
+
 def _installed(module: str) -> str:
     return "yes" if importlib.util.find_spec(module) is not None else "no"
 
 
-def header(origin: str, size: int, workers: int) -> str:
+def header(origin: str, size: int, workers: int, pacing: tuple[float, float]) -> str:
     fast = ", ".join(f"{m} {_installed(m)}" for m in ("uvloop", "httptools", "orjson", "sniffio"))
     return (
         f"claude-any benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{workers} worker(s); speedups installed: {fast}\n"
         f"Claude Code request: {origin} ({size:,} bytes); times in ms; cpu and RSS are the server process's\n"
-        f"upstreams: instant (answers at once: capacity); paced (first byte at {PACED_FIRST_BYTE_MS:g} ms, "
-        f"the rest over {PACED_SPREAD_MS:g} ms: issue #6's reference upstream, where its targets are judged)"
+        f"upstreams: instant (answers at once: capacity); paced (first byte at {pacing[0]:g} ms, "
+        f"the rest over {pacing[1]:g} ms{_pacing_note(pacing)})"
     )
 
 
@@ -471,7 +481,7 @@ async def bench(args: argparse.Namespace) -> int:
         plans: list[_Plan] = []
         paced_chosen = paced_scenarios(chosen) if "paced" in profiles else []
         if paced_chosen:
-            paced = start_upstream(PACED_FIRST_BYTE_MS, PACED_SPREAD_MS)
+            paced = start_upstream(*args.paced)
             plans += [_Plan("paced", s, *paced) for s in paced_chosen]
         if "instant" in profiles:
             plans += [_Plan("instant", s, upstream, upstream_port) for s in chosen]
@@ -526,13 +536,13 @@ async def bench(args: argparse.Namespace) -> int:
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=10)
-    print(header(origin, size, args.workers))
+    print(header(origin, size, args.workers, args.paced))
     print()
     print(table(rows))
     print()
     print(ratios(rows))
     print()
-    print(targets(rows, args.workers))
+    print(targets(rows, args.workers, args.paced == (PACED_FIRST_BYTE_MS, PACED_SPREAD_MS)))
     bad = [r for r in rows if r.bad]
     total = sum(r.ok + r.bad for r in rows)
     print()
@@ -547,6 +557,16 @@ async def bench(args: argparse.Namespace) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in rows], indent=2) + "\n")
     return 1 if bad else 0
+
+
+def _pacing(text: str) -> tuple[float, float]:
+    try:
+        first, spread = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected FIRST_MS,SPREAD_MS (two numbers), got {text!r}") from None
+    if first < 0 or spread < 0:
+        raise argparse.ArgumentTypeError("delays cannot be negative")
+    return first, spread
 
 
 def main() -> None:
@@ -564,6 +584,14 @@ def main() -> None:
         default="both",
         help="instant: every scenario (capacity); paced: cc-stream and cc-json (issue #6's targets); "
         "default both",
+    )
+    parser.add_argument(
+        "--paced",
+        type=_pacing,
+        default=(PACED_FIRST_BYTE_MS, PACED_SPREAD_MS),
+        metavar="FIRST_MS,SPREAD_MS",
+        help="the paced upstream's delay to the first byte and the spread of the rest "
+        f"(default {PACED_FIRST_BYTE_MS:g},{PACED_SPREAD_MS:g}: issue #6's reference; try your provider's)",
     )
     parser.add_argument("--max-requests", type=int, default=1_000_000, help="per cell, after the warm-up")
     parser.add_argument("--workers", type=int, default=1, help="claude-any worker processes (default 1)")
