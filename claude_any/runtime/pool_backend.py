@@ -95,17 +95,34 @@ class CachedSocketBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
+def _pools(client: httpx.AsyncClient) -> list[typing.Any]:
+    transports: list[object] = [getattr(client, "_transport", None)]
+    transports += list(getattr(client, "_mounts", {}).values())
+    return [pool for pool in (getattr(t, "_pool", None) for t in transports) if pool is not None]
+
+
+def load(client: httpx.AsyncClient) -> tuple[int, int] | None:
+    """(idle connections, all connections) in the pools of `client`, or None when httpx's layout is not
+    the expected one."""
+    idle = total = 0
+    pools = _pools(client)
+    for pool in pools:
+        connections = getattr(pool, "connections", None)
+        if not isinstance(connections, list):
+            return None
+        total += len(connections)
+        idle += sum(1 for connection in connections if connection.is_idle())
+    return (idle, total) if pools else None
+
+
 def install(client: httpx.AsyncClient) -> int:
     """Give every connection pool of `client` (the default one and any proxy mounts) the cached-socket
     backend; returns how many pools were changed (0 when httpx's internals differ from 0.27/0.28)."""
-    transports: list[object] = [getattr(client, "_transport", None)]
-    transports += list(getattr(client, "_mounts", {}).values())
     changed = 0
-    for transport in transports:
-        pool = getattr(transport, "_pool", None)
+    for pool in _pools(client):
         backend = getattr(pool, "_network_backend", None)
         if isinstance(backend, httpcore.AsyncNetworkBackend) and not isinstance(backend, CachedSocketBackend):
-            pool._network_backend = CachedSocketBackend(backend)  # type: ignore[union-attr]
+            pool._network_backend = CachedSocketBackend(backend)
             changed += 1
     if not changed:
         logger.debug("httpx connection pool layout not recognised; using its default network backend")

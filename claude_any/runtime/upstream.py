@@ -28,8 +28,8 @@ USER_AGENT = "claude-any"
 
 # httpcore 1.0's pool, whenever a request starts or ends, re-examines every connection and, for each idle
 # one, counts them all: O(n^2) in its size. With 100 connections to one provider that was half the
-# gateway's CPU at 50 concurrent streams, so each provider's requests go round-robin over a few smaller
-# pools. And each pool keeps alive as many connections as it may open: httpcore closes *every* idle
+# gateway's CPU at 50 concurrent streams, so each provider has a few smaller pools (`Clients.get` picks
+# one). And each pool keeps alive as many connections as it may open: httpcore closes *every* idle
 # connection while a pool holds more than `max_keepalive_connections`, so a smaller number made busy pools
 # close and reopen connections all the time (a TLS handshake each).
 _POOLS_PER_PROVIDER = 4
@@ -49,8 +49,8 @@ def _tls_context() -> ssl.SSLContext:
 
 
 class Clients:
-    """The HTTP/1.1 keep-alive clients of each provider (`_POOLS_PER_PROVIDER` of them, used in turn),
-    created on first use (or by `open`) and closed at shutdown."""
+    """The HTTP/1.1 keep-alive clients of each provider (`_POOLS_PER_PROVIDER` of them), created on first
+    use (or by `open`) and closed at shutdown."""
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
         self.timeouts = t = timeouts or Timeouts()
@@ -63,11 +63,27 @@ class Clients:
         self._turns: dict[str, Iterator[httpx.AsyncClient]] = {}
 
     def get(self, provider_name: str) -> httpx.AsyncClient:
-        """The next client of a provider; pools are per provider so one slow host cannot starve another."""
+        """A client of the provider for the next request: the one with the fewest requests in flight, and
+        among those one with an idle connection to reuse, so a single user's requests keep sharing one warm
+        connection while concurrent ones spread evenly. Pools are per provider so one slow host cannot
+        starve another."""
+        clients = self.of(provider_name)
+        best: tuple[int, bool, httpx.AsyncClient] | None = None
+        for client in clients:
+            counts = pool_backend.load(client)
+            if counts is None:  # httpx's internals are not as expected: take the pools in turn
+                return self._next(provider_name, clients)
+            idle, total = counts
+            key = (total - idle, not idle)
+            if best is None or key < best[:2]:
+                best = (*key, client)
+        assert best is not None  # a provider always has clients
+        return best[2]
+
+    def _next(self, provider_name: str, clients: list[httpx.AsyncClient]) -> httpx.AsyncClient:
         turn = self._turns.get(provider_name)
         if turn is None:
-            turn = itertools.cycle(self.of(provider_name))
-            self._turns[provider_name] = turn
+            turn = self._turns[provider_name] = itertools.cycle(clients)
         return next(turn)
 
     def of(self, provider_name: str) -> list[httpx.AsyncClient]:
