@@ -63,22 +63,15 @@ class Clients:
         self._turns: dict[str, Iterator[httpx.AsyncClient]] = {}
 
     def get(self, provider_name: str) -> httpx.AsyncClient:
-        """A client of the provider for the next request: the one with the fewest requests in flight, and
-        among those one with an idle connection to reuse, so a single user's requests keep sharing one warm
-        connection while concurrent ones spread evenly. Pools are per provider so one slow host cannot
-        starve another."""
+        """A client of the provider for the next request. While the first pool is quiet (nothing in flight,
+        a connection idle), it takes the request: a single user's requests keep sharing one warm connection
+        (one TLS handshake, not four). Otherwise the pools are taken in turn, which spreads concurrent
+        requests evenly at no cost. Pools are per provider so one slow host cannot starve another."""
         clients = self.of(provider_name)
-        best: tuple[int, bool, httpx.AsyncClient] | None = None
-        for client in clients:
-            counts = pool_backend.load(client)
-            if counts is None:  # httpx's internals are not as expected: take the pools in turn
-                return self._next(provider_name, clients)
-            idle, total = counts
-            key = (total - idle, not idle)
-            if best is None or key < best[:2]:
-                best = (*key, client)
-        assert best is not None  # a provider always has clients
-        return best[2]
+        counts = pool_backend.load(clients[0])
+        if counts is not None and counts[0] and counts[0] == counts[1]:
+            return clients[0]
+        return self._next(provider_name, clients)
 
     def _next(self, provider_name: str, clients: list[httpx.AsyncClient]) -> httpx.AsyncClient:
         turn = self._turns.get(provider_name)

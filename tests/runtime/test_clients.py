@@ -1,5 +1,5 @@
-"""Which pool a provider's request takes: the least busy, a warm idle connection first; every pool
-shares one TLS context; all close at shutdown. Over real HTTP to a loopback server."""
+"""Which pool a provider's request takes: the first while it is quiet (one warm connection for one user),
+else each in turn; every pool shares one TLS context; all close at shutdown. Over real HTTP to loopback."""
 
 from __future__ import annotations
 
