@@ -16,10 +16,8 @@ import argparse
 import asyncio
 import pstats
 import signal
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from bench.check import Checker
@@ -30,27 +28,14 @@ from bench.run import (
     PACED_FIRST_BYTE_MS,
     PACED_SCENARIOS,
     PACED_SPREAD_MS,
-    ROOT,
     _free_port,
-    _healthy,
     gateway_config,
     gateway_request,
+    launch,
     paced_scenarios,
     scenarios,
     start_upstream,
 )
-
-
-async def _start(command: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not await _healthy(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"claude-any did not start:\n{log_path.read_text()[-2000:]}")
-        await asyncio.sleep(0.05)
-    return proc
 
 
 async def profile(args: argparse.Namespace) -> int:
@@ -73,7 +58,7 @@ async def profile(args: argparse.Namespace) -> int:
             config.write_text(gateway_config(upstream_port, port, paced_port))
             command = [sys.executable, "-m", "cProfile", "-o", args.output, "-m", "claude_any", "run"]
             command += [str(config), "--port", str(port), "--log-level", args.log_level]
-            gateway = await _start(command, port, Path(tmp) / "claude-any.log")
+            gateway = await launch(command, port, Path(tmp) / "claude-any.log")
             checker = Checker(
                 gateway=True,
                 stream=scenario.stream,

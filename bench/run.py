@@ -238,6 +238,11 @@ async def start_gateway(
     log_path = workdir / "claude-any.log"
     command = [sys.executable, "-m", "claude_any", "run", str(config), "--port", str(port)]
     command += ["--workers", str(workers), "--log-level", log_level]
+    return await launch(command, port, log_path), port, log_path
+
+
+async def launch(command: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a gateway process (output to `log_path`) and wait until it answers /health on `port`."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 30
@@ -246,7 +251,7 @@ async def start_gateway(
             proc.kill()
             raise SystemExit(f"claude-any did not start:\n{log_path.read_text()[-2000:]}")
         await asyncio.sleep(0.05)
-    return proc, port, log_path
+    return proc
 
 
 # --- measuring ------------------------------------------------------------------------------------------
