@@ -8,10 +8,9 @@ app can still return as a real HTTP error or use to move on along a fallback cha
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,38 +18,39 @@ import anyio
 import httpx
 
 from claude_any.provider_templates import PreparedTarget
-from claude_any.runtime import errors, pool_backend
+from claude_any.runtime import errors, proxies
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.http1 import Connection
+from claude_any.runtime.pool import PooledTransport
 from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
 
-# httpcore 1.0's pool, whenever a request starts or ends, re-examines every connection and, for each idle
-# one, counts them all: O(n^2) in its size. With 100 connections to one provider that was half the
-# gateway's CPU at 50 concurrent streams, so each provider has a few smaller pools (`Clients.get` picks
-# one). And each pool keeps alive as many connections as it may open: httpcore closes *every* idle
-# connection while a pool holds more than `max_keepalive_connections`, so a smaller number made busy pools
-# close and reopen connections all the time (a TLS handshake each).
-_POOLS_PER_PROVIDER = 4
-_CONNECTIONS_PER_POOL = 25
+# Per provider: at most this many requests in flight (more wait for a free connection), and idle
+# connections kept for this long. Proxied requests use httpx's own transports, with the same limits.
+_MAX_CONNECTIONS = 100
+_KEEPALIVE_EXPIRY_S = 60.0
 _LIMITS = httpx.Limits(
-    max_connections=_CONNECTIONS_PER_POOL,
-    max_keepalive_connections=_CONNECTIONS_PER_POOL,
-    keepalive_expiry=60,
+    max_connections=_MAX_CONNECTIONS,
+    max_keepalive_connections=_MAX_CONNECTIONS,
+    keepalive_expiry=_KEEPALIVE_EXPIRY_S,
 )
 
 
 @functools.cache
 def _tls_context() -> ssl.SSLContext:
     """One TLS context for every provider client (SSL_CERT_FILE / SSL_CERT_DIR apply): loading the CA
-    bundle takes 30-50 ms, which each client would otherwise pay again."""
-    return httpx.create_ssl_context(trust_env=True)
+    bundle takes 30-50 ms, which each client would otherwise pay again. HTTP/1.1 is all they speak."""
+    context = httpx.create_ssl_context(trust_env=True)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class Clients:
-    """The HTTP/1.1 keep-alive clients of each provider (`_POOLS_PER_PROVIDER` of them), created on first
-    use (or by `open`) and closed at shutdown."""
+    """One keep-alive HTTP/1.1 client per provider (on `pool.PooledTransport`), created on first use (or
+    by `open`) and closed at shutdown. Providers never share connections, so one slow host cannot starve
+    another."""
 
     def __init__(self, timeouts: Timeouts | None = None) -> None:
         self.timeouts = t = timeouts or Timeouts()
@@ -59,57 +59,46 @@ class Clients:
         # connection counts towards the first byte, hence no separate pool timeout.
         backstop = max(t.first_byte_s, t.idle_s) + 1
         self._timeout = httpx.Timeout(connect=t.connect_s, read=backstop, write=60.0, pool=None)
-        self._clients: dict[str, list[httpx.AsyncClient]] = {}
-        self._turns: dict[str, Iterator[httpx.AsyncClient]] = {}
+        self._clients: dict[str, tuple[httpx.AsyncClient, PooledTransport]] = {}
 
     def get(self, provider_name: str) -> httpx.AsyncClient:
-        """A client of the provider for the next request. While the first pool is quiet (nothing in flight,
-        a connection idle), it takes the request: a single user's requests keep sharing one warm connection
-        (one TLS handshake, not four). Otherwise the pools are taken in turn, which spreads concurrent
-        requests evenly. Pools are per provider so one slow host cannot starve another."""
-        clients = self.of(provider_name)
-        counts = pool_backend.load(clients[0])
-        if counts is not None and counts[0] and counts[0] == counts[1]:
-            return clients[0]
-        return self._next(provider_name, clients)
+        """The provider's client, created if needed."""
+        entry = self._clients.get(provider_name)
+        if entry is None:
+            entry = self._clients[provider_name] = self._client()
+        return entry[0]
 
-    def _next(self, provider_name: str, clients: list[httpx.AsyncClient]) -> httpx.AsyncClient:
-        turn = self._turns.get(provider_name)
-        if turn is None:
-            turn = self._turns[provider_name] = itertools.cycle(clients)
-        return next(turn)
+    def connections(self, provider_name: str) -> list[Connection]:
+        """The provider's open direct connections, idle or in use (for tests and diagnostics)."""
+        entry = self._clients.get(provider_name)
+        return [] if entry is None else entry[1].connections()
 
-    def of(self, provider_name: str) -> list[httpx.AsyncClient]:
-        """All the clients of a provider, created if needed."""
-        clients = self._clients.get(provider_name)
-        if clients is None:
-            clients = [self._client() for _ in range(_POOLS_PER_PROVIDER)]
-            self._clients[provider_name] = clients
-        return clients
-
-    def _client(self) -> httpx.AsyncClient:
+    def _client(self) -> tuple[httpx.AsyncClient, PooledTransport]:
+        transport = PooledTransport(
+            ssl_context=_tls_context(),
+            max_connections=_MAX_CONNECTIONS,
+            keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+        )
         client = httpx.AsyncClient(
+            transport=transport,
+            # Proxied requests (HTTP_PROXY and the like) go through httpx's own transports instead.
+            mounts=proxies.mounts(transport, verify=_tls_context(), limits=_LIMITS),
             timeout=self._timeout,
-            limits=_LIMITS,
-            verify=_tls_context(),
             headers={"user-agent": USER_AGENT},
             follow_redirects=False,
-            # The environment's proxy variables apply; netrc and cookies are of no use to an API client.
-            trust_env=True,
+            trust_env=False,  # the proxy variables are read above; netrc is of no use to an API client
         )
-        pool_backend.install(client)
-        return client
+        return client, transport
 
     def open(self, provider_names: Iterable[str]) -> None:
         """Create the clients of these providers now, so no request pays for it."""
         for name in provider_names:
-            self.of(name)
+            self.get(name)
 
     async def aclose(self) -> None:
-        """Close every pool (at application shutdown)."""
-        clients = [client for group in self._clients.values() for client in group]
-        self._clients, self._turns = {}, {}
-        for client in clients:
+        """Close every client (at application shutdown)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client, _ in clients:
             await client.aclose()
 
 

@@ -1,5 +1,5 @@
-"""Which pool a provider's request takes: the first while it is quiet (one warm connection for one user),
-else each in turn; every pool shares one TLS context; all close at shutdown. Over real HTTP to loopback."""
+"""The provider clients: one per provider, a lone user's requests on one warm connection, concurrent requests
+each on their own, one TLS context for all, everything closed at shutdown. Over real HTTP to loopback."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from claude_any.runtime import pool_backend, upstream
+from claude_any.runtime import upstream
+from claude_any.runtime.pool import PooledTransport
 from claude_any.runtime.upstream import Clients
 
 
@@ -29,27 +30,21 @@ def server() -> Iterator[ThreadServer]:
     srv.stop()
 
 
-def _connections(clients: Clients, provider: str) -> list[int]:
-    counts = [pool_backend.load(client) for client in clients.of(provider)]
-    assert all(count is not None for count in counts)
-    return [count[1] for count in counts if count is not None]
-
-
 def test_one_user_s_requests_share_one_warm_connection(server: ThreadServer) -> None:
-    async def scenario() -> list[int]:
+    async def scenario() -> int:
         clients = Clients()
         for _ in range(8):
             response = await clients.get("a").get(server.url + "/")
             assert response.text == "ok"
-        counts = _connections(clients, "a")
+        count = len(clients.connections("a"))
         await clients.aclose()
-        return counts
+        return count
 
-    assert asyncio.run(scenario()) == [1, 0, 0, 0]  # one TLS handshake against a real provider, not four
+    assert asyncio.run(scenario()) == 1  # one TLS handshake against a real provider, not eight
 
 
-def test_concurrent_requests_spread_over_the_pools(server: ThreadServer) -> None:
-    async def scenario() -> list[int]:
+def test_concurrent_requests_each_get_a_connection(server: ThreadServer) -> None:
+    async def scenario() -> tuple[int, bool]:
         clients = Clients()
 
         async def one() -> str:
@@ -57,39 +52,32 @@ def test_concurrent_requests_spread_over_the_pools(server: ThreadServer) -> None
             return response.text
 
         assert await asyncio.gather(*(one() for _ in range(40))) == ["ok"] * 40
-        counts = _connections(clients, "a")
+        connections = clients.connections("a")
+        all_idle = all(connection.is_idle() for connection in connections)
         await clients.aclose()
-        return counts
+        return len(connections), all_idle
 
-    counts = asyncio.run(scenario())
-    assert sum(counts) == 40  # every request had a connection at once: none waited for a busy pool
-    assert max(counts) - min(counts) <= 1
+    # every request had a connection at once (none waited), and all are kept for the next ones
+    assert asyncio.run(scenario()) == (40, True)
 
 
-def test_providers_never_share_a_pool() -> None:
+def test_each_provider_has_its_own_client() -> None:
     clients = Clients()
-    pools = clients.of("a")
-    assert len(pools) == upstream._POOLS_PER_PROVIDER
-    assert len({id(client) for client in pools}) == len(pools)
-    assert not set(map(id, clients.of("b"))) & set(map(id, pools))
+    assert clients.get("a") is clients.get("a")
+    assert clients.get("a") is not clients.get("b")
+    assert clients.connections("never-used") == []
 
 
-def test_open_creates_and_aclose_closes_every_pool() -> None:
+def test_open_creates_and_aclose_closes_every_client() -> None:
     clients = Clients()
     clients.open(["a", "b"])
-    pools = clients.of("a") + clients.of("b")
-    assert len(pools) == 2 * upstream._POOLS_PER_PROVIDER
+    opened = [clients.get("a"), clients.get("b")]
     asyncio.run(clients.aclose())
-    assert all(client.is_closed for client in pools)
+    assert all(client.is_closed for client in opened)
 
 
-def test_one_tls_context_for_all_pools() -> None:
-    pools = [client._transport._pool for client in Clients().of("a")]  # type: ignore[attr-defined]
-    assert {id(pool._ssl_context) for pool in pools} == {id(upstream._tls_context())}
-
-
-def test_pools_are_taken_in_turn_when_httpx_internals_are_unknown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pool_backend, "load", lambda client: None)
+def test_one_tls_context_for_all_providers_speaking_http_1_1() -> None:
     clients = Clients()
-    pools = clients.of("a")
-    assert [clients.get("a") for _ in range(2 * len(pools))] == pools + pools
+    transports = [clients.get(name)._transport for name in ("a", "b")]  # type: ignore[attr-defined]
+    assert all(isinstance(transport, PooledTransport) for transport in transports)
+    assert {id(transport._tls_context()) for transport in transports} == {id(upstream._tls_context())}

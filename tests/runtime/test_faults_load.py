@@ -90,9 +90,9 @@ def _open_fds() -> int:
 
 
 def _upstream_connections(app: Any) -> list[Any]:
-    """Every pooled connection of the provider's clients (httpx internals: the only way to see them)."""
-    clients = app.state.gateway.clients.of("fake")
-    return [connection for client in clients for connection in client._transport._pool.connections]
+    """Every open connection of the provider's client, idle or in use."""
+    connections: list[Any] = app.state.gateway.clients.connections("fake")
+    return connections
 
 
 def _settled(app: Any) -> bool:
@@ -122,7 +122,7 @@ def test_200_concurrent_streams_leak_nothing(upstream: FakeUpstream, loaded: tup
     assert len(upstream.requests) == STREAMS
 
     assert _settled(app), "an upstream stream is still open"
-    # Kept alive up to the pools' size (4 x 25 per provider, upstream.py says why), never more.
+    # Kept alive up to the pool's size (100 per provider), never more.
     assert len(_upstream_connections(app)) <= 100
 
     rss_first = _rss()  # after a warm-up batch: pools, caches and the allocator's arenas are in place

@@ -1,4 +1,4 @@
-"""The provider clients (`upstream.Clients`, on `pool_backend`'s network backend) over real sockets.
+"""The provider clients (`upstream.Clients`, on `pool.PooledTransport`) over real sockets.
 
 They must behave exactly as stock httpx does: plain and TLS round trips, keep-alive reuse, streamed bodies,
 flow control both ways, HTTPS through a CONNECT proxy, the same httpx exceptions for refused / silent /
@@ -32,7 +32,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from tls_support import Certificates, TLSThreadServer
 
-from claude_any.runtime import pool_backend, upstream
+from claude_any.runtime import upstream
+from claude_any.runtime.http1 import Connection
+from claude_any.runtime.pool import PooledTransport
 from claude_any.runtime.upstream import Clients
 from claude_any.table import Timeouts
 
@@ -71,24 +73,24 @@ async def provider_client(timeouts: Timeouts | None = None) -> AsyncIterator[htt
         await clients.aclose()
 
 
-def own_client(verify: ssl.SSLContext | bool = True, **timeouts: float) -> httpx.AsyncClient:
-    """An httpx client with the backend installed, for timeouts shorter than the provider clients allow."""
-    client = httpx.AsyncClient(timeout=httpx.Timeout(5.0, **timeouts), verify=verify, trust_env=False)
-    pool_backend.install(client)
-    assert isinstance(_pool(client, "http://x")._network_backend, pool_backend.CachedSocketBackend)
-    return client
+def own_client(verify: ssl.SSLContext | None = None, **timeouts: float) -> httpx.AsyncClient:
+    """An httpx client on the gateway's transport, for timeouts shorter than the provider clients allow."""
+    return httpx.AsyncClient(
+        transport=PooledTransport(ssl_context=verify), timeout=httpx.Timeout(5.0, **timeouts), trust_env=False
+    )
 
 
-def _pool(client: httpx.AsyncClient, url: str) -> httpcore.AsyncConnectionPool:
-    """The connection pool that serves `url`: the client's own, or a proxy mount's."""
-    return client._transport_for_url(httpx.URL(url))._pool  # type: ignore[attr-defined,no-any-return]
+def _connections(client: httpx.AsyncClient) -> list[Connection]:
+    transport = client._transport  # type: ignore[attr-defined]
+    assert isinstance(transport, PooledTransport)
+    return transport.connections()
 
 
-def _stream(client: httpx.AsyncClient, url: str) -> Any:
-    """The network stream of the only connection in the pool serving `url`."""
-    connections = _pool(client, url).connections
+def _stream(client: httpx.AsyncClient) -> Connection:
+    """The only connection of the client's pool."""
+    connections = _connections(client)
     assert len(connections) == 1
-    return connections[0]._connection._network_stream  # type: ignore[attr-defined]
+    return connections[0]
 
 
 @contextlib.asynccontextmanager
@@ -284,9 +286,9 @@ def test_sequential_requests_reuse_one_connection(plain: ThreadServer) -> None:
         async with provider_client() as client:
             for _ in range(3):
                 assert (await client.get(plain.url + "/")).text == "hello"
-                streams.append(_stream(client, plain.url))
+                streams.append(_stream(client))
                 assert (await client.post(plain.url + "/echo", content=b"abc")).status_code == 200
-                streams.append(_stream(client, plain.url))
+                streams.append(_stream(client))
         return streams
 
     streams = run(scenario())
@@ -297,19 +299,21 @@ def test_stream_extra_info_describes_the_connection(plain: ThreadServer) -> None
     async def scenario() -> dict[str, Any]:
         async with provider_client() as client:
             await client.get(plain.url + "/")
-            stream = _stream(client, plain.url)
-            info = {key: stream.get_extra_info(key) for key in ("client_addr", "server_addr", "ssl_object")}
-            info["is_readable"] = stream.get_extra_info("is_readable")
+            stream = _stream(client)
+            info = {key: stream.get_extra_info(key) for key in ("sockname", "peername", "ssl_object")}
+            info["usable"] = stream.usable()
+            info["idle"] = stream.is_idle()
             raw = stream.get_extra_info("socket")
             info["socket_ends"] = (raw.getsockname(), raw.getpeername())
             return info
 
     info = run(scenario())
-    assert tuple(info["server_addr"]) == ("127.0.0.1", plain.port)
-    assert tuple(info["client_addr"])[0] == "127.0.0.1"
-    assert info["socket_ends"] == (tuple(info["client_addr"]), tuple(info["server_addr"]))
+    assert tuple(info["peername"]) == ("127.0.0.1", plain.port)
+    assert tuple(info["sockname"])[0] == "127.0.0.1"
+    assert info["socket_ends"] == (tuple(info["sockname"]), tuple(info["peername"]))
     assert info["ssl_object"] is None
-    assert info["is_readable"] is False  # idle, nothing waiting
+    assert info["usable"] is True  # idle, nothing waiting
+    assert info["idle"] is True
 
 
 def test_a_streamed_response_arrives_in_pieces_and_in_order(plain: ThreadServer) -> None:
@@ -362,11 +366,11 @@ def test_concurrent_requests_share_the_pool(plain: ThreadServer) -> None:
                 return (await client.get(plain.url + "/chunks?n=3&delay=0.01")).text
 
             texts = await asyncio.gather(*(one() for _ in range(40)))
-            return texts, len(_pool(client, plain.url).connections)
+            return texts, len(_connections(client))
 
     texts, connections = run(scenario())
     assert texts == [_chunk_text(3)] * 40
-    assert 1 < connections <= 25
+    assert 1 < connections <= 40
 
 
 # --- TLS ---------------------------------------------------------------------------------------------------
@@ -376,7 +380,7 @@ def test_https_round_trip(tls: TLSThreadServer, trust_ca: Certificates) -> None:
     async def scenario() -> tuple[str, Any]:
         async with provider_client() as client:
             response = await client.get(tls.url + "/")
-            return response.text, _stream(client, tls.url).get_extra_info("ssl_object")
+            return response.text, _stream(client).get_extra_info("ssl_object")
 
     text, ssl_object = run(scenario())
     assert text == "hello"
@@ -394,15 +398,16 @@ def test_https_through_an_http_proxy_tunnel(
             monkeypatch.setenv("HTTPS_PROXY", proxy_url)
             async with provider_client() as client:
                 texts = [(await client.get(tls.url + "/")).text for _ in range(2)]
-                pool = _pool(client, tls.url)
-                return texts, pool, _stream(client, tls.url).get_extra_info("ssl_object")
+                # httpx's own proxy transport carries proxied requests; the direct pool stays empty
+                pool = client._transport_for_url(httpx.URL(tls.url))._pool  # type: ignore[attr-defined]
+                return texts, (pool, len(pool.connections)), _connections(client)
 
-    texts, pool, ssl_object = run(scenario())
+    texts, (pool, tunnels), direct = run(scenario())
     assert texts == ["hello", "hello"]
     assert proxy.requests == [f"CONNECT 127.0.0.1:{tls.port} HTTP/1.1"]  # one tunnel, reused
     assert isinstance(pool, httpcore.AsyncHTTPProxy)
-    assert isinstance(pool._network_backend, pool_backend.CachedSocketBackend)
-    assert isinstance(ssl_object, ssl.SSLObject)
+    assert tunnels == 1
+    assert direct == []
 
 
 def test_an_untrusted_certificate_is_a_connect_error(tls: TLSThreadServer) -> None:
@@ -528,8 +533,8 @@ def test_a_connection_reset_mid_body_is_a_read_error() -> None:
 def test_an_idle_connection_the_server_spoiled_is_replaced(
     scheme: str, event: str, trust_ca: Certificates
 ) -> None:
-    """The server closes an idle keep-alive connection, or writes on it: `is_readable` must say so, and
-    the next request must go out on a new connection."""
+    """The server closes an idle keep-alive connection, or writes on it: `usable` must say so, and the
+    next request must go out on a new connection."""
     writers: list[asyncio.StreamWriter] = []
 
     async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -545,16 +550,16 @@ def test_an_idle_connection_the_server_spoiled_is_replaced(
         context = trust_ca.server_context() if scheme == "https" else None
         async with serving(keep_alive, context) as url, provider_client() as client:
             assert (await client.get(url + "/")).text == "ok"
-            stream = _stream(client, url)
-            assert stream.get_extra_info("is_readable") is False
+            stream = _stream(client)
+            assert stream.usable() is True
             if event == "close":
                 writers[0].close()
             else:
                 writers[0].write(b"HTTP/1.1 200 OK\r\n")
-            await _until(lambda: stream.get_extra_info("is_readable"))
+            await _until(lambda: not stream.usable())
             assert (await client.get(url + "/")).text == "ok"
             assert len(writers) == 2
-            assert _stream(client, url) is not stream
+            assert _stream(client) is not stream
 
     run(scenario())
 
