@@ -21,7 +21,8 @@ import httpx
 
 # Reading pauses while this much body is buffered and unread (a slow client holds the upstream back).
 _READ_HIGH_WATER = 256 * 1024
-# A head this size with no end in sight is not an HTTP response worth waiting for.
+# A head this size with no end in sight is not an HTTP response worth waiting for (counted with the body
+# bytes that arrived in the same reads, so a response is cut off only when its head is most of this).
 _MAX_HEAD_BYTES = 256 * 1024
 
 
@@ -75,6 +76,13 @@ class Connection(asyncio.Protocol):
             self._reusable = False  # the server spoke out of turn: this connection's state is unknown
             self.close()
             return
+        if self._head is None:
+            # Counted here, not in the parser's callbacks: httptools holds a header line back until it ends.
+            self._head_bytes += len(data)
+            if self._head_bytes > _MAX_HEAD_BYTES:
+                self._fail(httpx.RemoteProtocolError("the response head is too large"))
+                self.close()
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError as exc:
@@ -117,11 +125,9 @@ class Connection(asyncio.Protocol):
 
     def on_status(self, reason: bytes) -> None:
         self._reason += reason  # may come in pieces
-        self._grow_head(len(reason))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
-        self._grow_head(len(name) + len(value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -235,11 +241,6 @@ class Connection(asyncio.Protocol):
             self._transport.close()
 
     # --- internals -----------------------------------------------------------------------------------------
-
-    def _grow_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > _MAX_HEAD_BYTES:
-            raise ValueError("response head too large")  # becomes an HttpParserError in feed_data
 
     def _disconnected(self) -> str:
         if self._head is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
@@ -47,11 +47,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        data = _wire_from_httpx(request, await request.aread())
+        timeouts = request.extensions.get("timeout", {})
+        return await self.send(origin_of(request.url), data, timeouts, head_only=request.method == "HEAD")
+
+    async def send(
+        self, origin: Origin, data: bytes, timeouts: Mapping[str, float | None], *, head_only: bool = False
+    ) -> httpx.Response:
+        """Send a request already on-the-wire form (`wire_request`) to `origin`; the response's body is
+        unread. `timeouts`: httpx's connect / read / write / pool seconds (a missing one: no limit)."""
         if self._closed:
             raise RuntimeError("the transport is closed")
-        origin = _origin(request.url)
-        timeouts = request.extensions.get("timeout", {})
-        data = _wire_request(request, await request.aread())
         slot = self._slots.get(origin)
         if slot is None:
             slot = self._slots[origin] = asyncio.Semaphore(self._max_connections)
@@ -62,7 +68,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             self._in_use.setdefault(origin, set()).add(connection)
             head = await connection.exchange(
                 data,
-                head_only=request.method == "HEAD",
+                head_only=head_only,
                 write_timeout=timeouts.get("write"),
                 read_timeout=timeouts.get("read"),
             )
@@ -183,16 +189,32 @@ async def _acquire(slot: asyncio.Semaphore, timeout: float | None) -> None:
         raise httpx.PoolTimeout("timed out waiting for a free connection") from None
 
 
-def _origin(url: httpx.URL) -> Origin:
+def origin_of(url: httpx.URL) -> Origin:
+    """The pool key of a URL: scheme, host, port."""
     scheme = url.scheme
     if scheme not in _DEFAULT_PORTS:
         raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
     return scheme, url.raw_host.decode("ascii"), url.port or _DEFAULT_PORTS[scheme]
 
 
-def _wire_request(request: httpx.Request, body: bytes) -> bytes:
-    """The request as it goes on the wire: request line, headers, body (chunk-framed if httpx chose
-    chunked transfer for a body of unknown length)."""
+def request_start(method: str, url: httpx.URL) -> bytes:
+    """The request line and Host header of a request to `url`, the fixed start of `wire_request`."""
+    return b"%s %s HTTP/1.1\r\nHost: %s\r\n" % (method.encode("ascii"), url.raw_path, url.netloc)
+
+
+def wire_request(start: bytes, headers: Mapping[str, str], body: bytes) -> bytes:
+    """A request with a body of known length, on-the-wire form: `start` (`request_start`), the headers,
+    Content-Length, the body."""
+    block = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    lines = len(headers)
+    if block.count("\n") != lines or block.count("\r") != lines or "\0" in block:
+        raise httpx.LocalProtocolError("a request header holds a line break")
+    return b"%s%sContent-Length: %d\r\n\r\n%s" % (start, block.encode(), len(body), body)
+
+
+def _wire_from_httpx(request: httpx.Request, body: bytes) -> bytes:
+    """An httpx request on the wire: request line, headers, body (chunk-framed if httpx chose chunked
+    transfer for a body of unknown length)."""
     lines = [request.method.encode("ascii"), b" ", request.url.raw_path, b" HTTP/1.1\r\n"]
     chunked = False
     for name, value in request.headers.raw:

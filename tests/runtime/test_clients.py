@@ -78,6 +78,6 @@ def test_open_creates_and_aclose_closes_every_client() -> None:
 
 def test_one_tls_context_for_all_providers_speaking_http_1_1() -> None:
     clients = Clients()
-    transports = [clients.get(name)._transport for name in ("a", "b")]  # type: ignore[attr-defined]
+    transports = [clients.get(name).pool for name in ("a", "b")]
     assert all(isinstance(transport, PooledTransport) for transport in transports)
     assert {id(transport._tls_context()) for transport in transports} == {id(upstream._tls_context())}

@@ -32,10 +32,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 from tls_support import Certificates, TLSThreadServer
 
+from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime import upstream
 from claude_any.runtime.http1 import Connection
 from claude_any.runtime.pool import PooledTransport
-from claude_any.runtime.upstream import Clients
+from claude_any.runtime.upstream import Clients, ProviderClient
 from claude_any.table import Timeouts
 
 T = TypeVar("T")
@@ -81,7 +82,8 @@ def own_client(verify: ssl.SSLContext | None = None, **timeouts: float) -> httpx
 
 
 def _connections(client: httpx.AsyncClient) -> list[Connection]:
-    transport = client._transport  # type: ignore[attr-defined]
+    """The open connections of the client's own pool (a provider client's or `own_client`'s)."""
+    transport = client.pool if isinstance(client, ProviderClient) else client._transport  # type: ignore[attr-defined]
     assert isinstance(transport, PooledTransport)
     return transport.connections()
 
@@ -399,7 +401,8 @@ def test_https_through_an_http_proxy_tunnel(
             async with provider_client() as client:
                 texts = [(await client.get(tls.url + "/")).text for _ in range(2)]
                 # httpx's own proxy transport carries proxied requests; the direct pool stays empty
-                pool = client._transport_for_url(httpx.URL(tls.url))._pool  # type: ignore[attr-defined]
+                assert isinstance(client, ProviderClient)
+                pool = client.router.pick(httpx.URL(tls.url))._pool  # type: ignore[attr-defined]
                 return texts, (pool, len(pool.connections)), _connections(client)
 
     texts, (pool, tunnels), direct = run(scenario())
@@ -408,6 +411,30 @@ def test_https_through_an_http_proxy_tunnel(
     assert isinstance(pool, httpcore.AsyncHTTPProxy)
     assert tunnels == 1
     assert direct == []
+
+
+@pytest.mark.parametrize("proxied", [True, False], ids=["proxied", "exempt"])
+def test_a_gateway_request_takes_the_proxy_unless_its_host_is_exempt(
+    proxied: bool, tls: TLSThreadServer, trust_ca: Certificates, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`open_response` (the gateway's own path, which skips httpx's client for direct requests) honours
+    HTTPS_PROXY and NO_PROXY."""
+    proxy = ConnectProxy()
+    target = PreparedTarget(protocol="openai", url=tls.url + "/echo", headers={"x-test": "1"})
+
+    async def scenario() -> dict[str, Any]:
+        async with serving(proxy.handle) as proxy_url:
+            monkeypatch.setenv("HTTPS_PROXY", proxy_url)
+            if not proxied:
+                monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+            async with provider_client() as client:
+                response = await upstream.open_response(
+                    client, target, {"a": 1}, stream=False, provider_name="p", model="m"
+                )
+                return await upstream.read_json(response, "p")
+
+    assert run(scenario()) == _digest(b'{"a":1}')
+    assert proxy.requests == ([f"CONNECT 127.0.0.1:{tls.port} HTTP/1.1"] if proxied else [])
 
 
 def test_an_untrusted_certificate_is_a_connect_error(tls: TLSThreadServer) -> None:
