@@ -212,6 +212,8 @@ class Connection(asyncio.Protocol):
     def finish(self) -> bool:
         """End the exchange; True when the connection can carry another one."""
         reusable = self._busy and self._complete and self._reusable and not self._closed
+        if reusable and self._transport is not None and self._transport.get_write_buffer_size():
+            reusable = False  # answered before the request was all sent: the rest would follow on the wire
         self._busy = False
         if not reusable:
             self.close()

@@ -615,3 +615,35 @@ def test_aclose_closes_every_connection() -> None:
     assert count == 2
     assert left == []
     assert server.accepted == 2
+
+
+def test_an_answer_that_comes_before_the_whole_request_was_sent_is_not_followed_by_reuse() -> None:
+    """The server rejects an upload after its head (413) without reading the body: the response is whole,
+    but the rest of the body is still queued for the wire, so the connection must not carry a next request."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def reject_early(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if b"content-length: 2\r\n" in head.lower():  # the small follow-up request: answer it
+            await reader.readexactly(2)
+            writer.write(OK)
+        else:
+            writer.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # hold the connection open (unread) until the client closes it
+
+    async def scenario() -> tuple[int, int, int]:
+        listener = await asyncio.start_server(reject_early, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+        client, _ = make_client(write=0.5)
+        try:
+            async with client:
+                rejected = await client.post(url, content=BIG)
+                ok = await client.post(url, content=b"hi")
+                return rejected.status_code, ok.status_code, len(accepted)
+        finally:
+            listener.close()
+
+    assert run(scenario()) == (413, 200, 2)
