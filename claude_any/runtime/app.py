@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claude_any.runtime import errors, tokens
+from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.relay import Inbound, relay
@@ -170,24 +171,9 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
     a client that gives up would leave a provider generating (and billing) for minutes.
     """
 
-    async def watch(scope: anyio.CancelScope) -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        scope.cancel()
-
-    # The call runs in this task (one task fewer per request); a disconnect cancels it through the group's
-    # scope, which the group absorbs, leaving `response` unset.
     response: Response | None = None
-    failed: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch, group.cancel_scope)
-        try:
-            response = await call
-        except Exception as exc:  # re-raised below as itself, not wrapped in an exception group
-            failed = exc
-        group.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
+    with CancelOnDisconnect(request.receive):
+        response = await call  # the call runs in this task; a disconnect cancels it, leaving `response` unset
     return response
 
 

@@ -17,6 +17,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from claude_any.runtime import errors
+from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.log import RequestLog
@@ -51,8 +52,10 @@ class SSEResponse(StreamingResponse):
         self._upstream = upstream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette's own __call__ watches for a disconnect with an anyio task group per response.
         try:
-            await super().__call__(scope, receive, send)
+            with CancelOnDisconnect(receive):
+                await self.stream_response(send)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             with anyio.CancelScope(shield=True):
