@@ -7,6 +7,7 @@ The start-up state (router, prepared targets, HTTP pools) is built once in `crea
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -174,6 +175,10 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
     response: Response | None = None
     with CancelOnDisconnect(request.receive):
         response = await call  # the call runs in this task; a disconnect cancels it, leaving `response` unset
+    # One turn of the event loop before the answer starts (the anyio task group's exit took one): the loop
+    # takes in the I/O that arrived meanwhile first. Measured at concurrency 10 (bench.run cc-stream,
+    # paced): without this and SSEResponse's turn, TTFB p50 +1.5 ms and 6% fewer req/s.
+    await asyncio.sleep(0)
     return response
 
 

@@ -7,6 +7,7 @@ can be retried then. A stream that ended normally is read to its end so its conn
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -55,6 +56,7 @@ class SSEResponse(StreamingResponse):
         # Starlette's own __call__ watches for a disconnect with an anyio task group per response.
         try:
             with CancelOnDisconnect(receive):
+                await asyncio.sleep(0)  # a loop turn first, as Starlette's stream task took: app.py says why
                 await self.stream_response(send)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
