@@ -7,6 +7,7 @@ The start-up state (router, prepared targets, HTTP pools) is built once in `crea
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claude_any.runtime import errors, tokens
+from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.relay import Inbound, relay
@@ -170,24 +172,13 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
     a client that gives up would leave a provider generating (and billing) for minutes.
     """
 
-    async def watch(scope: anyio.CancelScope) -> None:
-        while (await request.receive())["type"] != "http.disconnect":
-            pass
-        scope.cancel()
-
-    # The call runs in this task (one task fewer per request); a disconnect cancels it through the group's
-    # scope, which the group absorbs, leaving `response` unset.
     response: Response | None = None
-    failed: Exception | None = None
-    async with anyio.create_task_group() as group:
-        group.start_soon(watch, group.cancel_scope)
-        try:
-            response = await call
-        except Exception as exc:  # re-raised below as itself, not wrapped in an exception group
-            failed = exc
-        group.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
+    with CancelOnDisconnect(request.receive):
+        response = await call  # the call runs in this task; a disconnect cancels it, leaving `response` unset
+    # One turn of the event loop before the answer starts (the anyio task group's exit took one): the loop
+    # takes in the I/O that arrived meanwhile first. Measured at concurrency 10 (bench.run cc-stream,
+    # paced): without this and SSEResponse's turn, TTFB p50 +1.5 ms and 6% fewer req/s.
+    await asyncio.sleep(0)
     return response
 
 
@@ -245,7 +236,9 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
     """Wrap a handler: request id, inbound auth, error envelope, one log line (streams log when they end)."""
 
     async def wrapped(request: Request) -> Response:
-        log = RequestLog(request.method, request.url.path, errors.new_request_id())
+        # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
+        # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
+        log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
         try:
             token = _gateway(request).auth_token
             if auth and token is not None and not _authorized(request.headers, token):

@@ -118,6 +118,10 @@ def _offer(queue: asyncio.Queue[_Item], item: _Item) -> None:
 async def _cancel(task: asyncio.Task[Any]) -> None:
     """Cancel the pending read and wait for it, even while our own task is being cancelled (client gone),
     so the upstream response is closed only after nobody reads from it any more."""
+    if task.done():  # a stream read to its end: no cancel scope, no wait (a loop turn saved per stream)
+        if not task.cancelled():
+            task.exception()
+        return
     task.cancel()
     with anyio.CancelScope(shield=True):
         await asyncio.wait({task})

@@ -7,6 +7,7 @@ can be retried then. A stream that ended normally is read to its end so its conn
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -17,6 +18,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from claude_any.runtime import errors
+from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.log import RequestLog
@@ -51,8 +53,11 @@ class SSEResponse(StreamingResponse):
         self._upstream = upstream
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Starlette's own __call__ watches for a disconnect with an anyio task group per response.
         try:
-            await super().__call__(scope, receive, send)
+            with CancelOnDisconnect(receive):
+                await asyncio.sleep(0)  # a loop turn first, as Starlette's stream task took: app.py says why
+                await self.stream_response(send)
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             with anyio.CancelScope(shield=True):
