@@ -39,6 +39,8 @@ TEXTS = [
     '{"lone": "\\ud800"}',  # a lone surrogate escape: orjson refuses it, the stdlib accepts it
     '{"n": NaN, "i": Infinity}',  # not JSON, but the stdlib reads it
     '{"big": 123456789012345678901234567890}',
+    '{"below_i64": -9223372036854775809}',  # only 19 digits, yet past what orjson keeps exact
+    '{"max_u64": 18446744073709551615}',
     '{"dup": 1, "dup": 2}',
 ]
 
