@@ -27,6 +27,8 @@ from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 
 USER_AGENT = "claude-any"
+# What httpx's client would add to a request, for those sent without it (`_send`); the request's own win.
+_DIRECT_HEADERS = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate", "connection": "keep-alive"}
 
 # Per provider: at most this many requests in flight (more wait for a free connection), and idle
 # connections kept for this long. Proxied requests use httpx's own transports, with the same limits.
@@ -124,7 +126,7 @@ class _Endpoint:
     Host header, and a bare request for the responses to name (httpx errors and `read_json` read its URL)."""
 
     def __init__(self, url: str) -> None:
-        parsed = httpx.URL(url)
+        parsed = _url(url)
         self.origin = origin_of(parsed)
         self.start = request_start("POST", parsed)
         self.request = httpx.Request("POST", parsed)
@@ -148,8 +150,8 @@ async def _send(
     """POST through the provider's pool directly when no proxy applies, else through httpx."""
     if isinstance(client, ProviderClient) and client.goes_direct(url):
         endpoint = _endpoint(url)
-        fixed = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate", "connection": "keep-alive"}
-        data = wire_request(endpoint.start, fixed | {k.lower(): v for k, v in headers.items()}, content)
+        merged = _DIRECT_HEADERS | {name.lower(): value for name, value in headers.items()}
+        data = wire_request(endpoint.start, merged, content)
         response = await client.pool.send(endpoint.origin, data, client.timeouts)
         response.request = endpoint.request
         return response
