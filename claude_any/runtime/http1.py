@@ -26,8 +26,8 @@ _READ_HIGH_WATER = 256 * 1024
 _MAX_HEAD_BYTES = 256 * 1024
 
 
-class Response:
-    """The head of a response."""
+class Head:
+    """The head of a response: status, reason phrase, headers as they came."""
 
     __slots__ = ("status", "reason", "headers")
 
@@ -54,11 +54,10 @@ class Connection(asyncio.Protocol):
         self._reset()
 
     def _reset(self) -> None:
-        self._status = 0
         self._reason = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
-        self._head: Response | None = None
+        self._head: Head | None = None
         self._informational = False  # parsing a 1xx head, which another head follows
         self._until_eof = False  # the body ends when the server closes the connection
         self._body: list[bytes] = []
@@ -135,7 +134,7 @@ class Connection(asyncio.Protocol):
             self._informational = True
             self._reason = b""
             return
-        self._head = Response(status, self._reason, self._headers)
+        self._head = Head(status, self._reason, self._headers)
         self._until_eof = _delimited_by_close(status, self._headers)
         self._wake()
 
@@ -160,7 +159,7 @@ class Connection(asyncio.Protocol):
 
     async def exchange(
         self, data: bytes, *, head_only: bool, write_timeout: float | None, read_timeout: float | None
-    ) -> Response:
+    ) -> Head:
         """Send one request (head and body, ready to go on the wire) and wait for the response's head."""
         transport = self._transport
         if transport is None or self._closed:
