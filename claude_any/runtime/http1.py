@@ -238,8 +238,12 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         self._reusable = False
-        if self._transport is not None and not self._transport.is_closing():
-            self._transport.close()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            if transport.get_write_buffer_size():
+                transport.abort()  # unsent request bytes are of no use to anyone now: do not flush them
+            else:
+                transport.close()
 
     # --- internals -----------------------------------------------------------------------------------------
 
