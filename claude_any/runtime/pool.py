@@ -6,8 +6,8 @@ connection (a lone user keeps one warm connection; idle ones age out at the bott
 none is idle, and makes requests wait when an origin already has `max_connections` in use. Every operation
 is O(1) in the pool's size.
 
-Not covered here: HTTP/2, Unix sockets, and proxies. The provider clients leave proxies (HTTP_PROXY and
-friends) to httpx's own proxy transports, which it mounts beside this one.
+Not covered here: HTTP/2, Unix sockets, and proxies: `proxies.ProxyRouter` sends proxied requests to
+httpx's stock transports instead.
 """
 
 from __future__ import annotations
