@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterator, Mapping
 
 import httpx
 
+from claude_any.runtime import dial
 from claude_any.runtime.http1 import Connection
 
 Origin = tuple[str, str, int]  # scheme, host, port
@@ -100,17 +102,22 @@ class PooledTransport(httpx.AsyncBaseTransport):
         loop = asyncio.get_running_loop()
         connection = Connection(loop)
         tls = self._tls_context() if scheme == "https" else None
+        sock: socket.socket | None = None
         try:
             async with asyncio.timeout(timeout):
+                sock = await dial.connect(host, port)
                 await loop.create_connection(
-                    lambda: connection, host, port, ssl=tls, server_hostname=host if tls else None
+                    lambda: connection, sock=sock, ssl=tls, server_hostname=host if tls else None
                 )
-        except TimeoutError:
+        except BaseException as exc:
             connection.close()
-            raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
-        except OSError as exc:  # refused, unreachable, DNS, and TLS failures (ssl.SSLError is an OSError)
-            connection.close()
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
+            if sock is not None and connection.get_extra_info("socket") is None:
+                sock.close()  # not handed over to a transport
+            if isinstance(exc, TimeoutError):
+                raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from None
+            if isinstance(exc, OSError):  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
+                raise httpx.ConnectError(str(exc) or type(exc).__name__) from None
+            raise
         return connection
 
     def _tls_context(self) -> ssl.SSLContext:
