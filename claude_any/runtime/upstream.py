@@ -12,6 +12,7 @@ import functools
 import json
 import ssl
 from collections.abc import AsyncIterator, Iterable
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -67,6 +68,7 @@ class ProviderClient(httpx.AsyncClient):
             headers={"user-agent": USER_AGENT},
             follow_redirects=False,
             trust_env=False,  # proxies come from `proxy`; netrc is of no use to an API client
+            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps none (proxied requests)
         )
         self.pool = pool
         self.timeouts = timeout.as_dict()

@@ -211,6 +211,13 @@ async def _big(request: Request) -> Response:
     return Response(BIG, media_type="application/octet-stream")
 
 
+async def _cookie(request: Request) -> Response:
+    """Sets a cookie, and says which one the request carried."""
+    response = JSONResponse({"cookie": request.headers.get("cookie")})
+    response.set_cookie("session", "from-an-earlier-answer")
+    return response
+
+
 async def _late(request: Request) -> Response:
     await asyncio.sleep(0.3)
     return PlainTextResponse("late")
@@ -225,6 +232,7 @@ def _app() -> Starlette:
             Route("/chunks", _chunks),
             Route("/big", _big),
             Route("/late", _late),
+            Route("/cookie", _cookie),
         ]
     )
 
@@ -329,6 +337,16 @@ def test_a_streamed_response_arrives_in_pieces_and_in_order(plain: ThreadServer)
     pieces = run(scenario())
     assert b"".join(pieces).decode() == _chunk_text(10)
     assert len(pieces) > 1  # delivered as they came, not all at the end
+
+
+def test_the_provider_client_keeps_no_cookie(plain: ThreadServer) -> None:
+    """A cookie one answer sets must not ride along on the next request, which may be another user's."""
+
+    async def scenario() -> list[Any]:
+        async with provider_client() as client:
+            return [(await client.get(plain.url + "/cookie")).json()["cookie"] for _ in range(2)]
+
+    assert run(scenario()) == [None, None]
 
 
 def test_a_large_upload_to_a_slow_reader_completes(plain: ThreadServer) -> None:
