@@ -1,9 +1,10 @@
 """Server-sent events on the wire: an incremental reader for upstream bytes and the frame writer.
 
-The reader accepts the upstream byte stream split anywhere (inside a line or a UTF-8 character), `\\n` or
-`\\r\\n` line ends, comment lines (`: keep-alive`, `: OPENROUTER PROCESSING`), `event:` lines and multi-line
-`data:` fields. Lines are decoded only once complete, so a multi-byte character split across reads is
-never seen half-way (a `\\n` byte never occurs inside a UTF-8 sequence).
+The reader accepts the upstream byte stream split anywhere (inside a line, a `\\r\\n` or a UTF-8
+character), `\\n`, `\\r\\n` or lone `\\r` line ends (all three are SSE), comment lines (`: keep-alive`,
+`: OPENROUTER PROCESSING`), `event:` lines and multi-line `data:` fields. Lines are decoded only once
+complete, so a multi-byte character split across reads is never seen half-way (neither `\\n` nor `\\r`
+occurs inside a UTF-8 sequence).
 """
 
 from __future__ import annotations
@@ -44,9 +45,14 @@ class SSEReader:
         """Consume `chunk` and return every event whose terminating blank line it contained."""
         if self._buffer:
             chunk = self._buffer + chunk
+        held = b""
+        if b"\r" in chunk:  # rare (OpenAI-style servers end lines with \n): make every line end a \n
+            if chunk[-1:] == b"\r":
+                chunk, held = chunk[:-1], b"\r"  # a \n may follow in the next read: decide then
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = chunk.split(b"\n")
         # The last piece has no line end yet; keep it for the next read.
-        self._buffer = lines.pop()
+        self._buffer = lines.pop() + held
         events: list[Event] = []
         for raw in lines:
             self._line(raw, events)
@@ -56,14 +62,12 @@ class SSEReader:
         """At upstream EOF: a last line without its line end, and an event without its blank line."""
         events: list[Event] = []
         if self._buffer:
-            rest, self._buffer = self._buffer, b""
+            rest, self._buffer = self._buffer.rstrip(b"\r"), b""
             self._line(rest, events)
         self._line(b"", events)
         return events
 
     def _line(self, raw: bytes, events: list[Event]) -> None:
-        if raw[-1:] == b"\r":
-            raw = raw[:-1]
         if not raw:
             # A blank line ends the event.
             if self._data:
