@@ -4,16 +4,18 @@
   answers from a script of `Reply` values (JSON, SSE chunk lists, statuses, delays).
 - `ThreadServer`: any ASGI app under uvicorn on a free 127.0.0.1 port, in a background thread.
 - `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (no compiler involved).
+- `black_hole`: a listening socket whose connects hang (Linux), for connect timeouts and races.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -235,3 +237,21 @@ def openai_provider(
 
 TEST_ENV = {"OPENAI_API_KEY": "sk-test-openai", "AZURE_KEY": "az-test-key", "DATABRICKS_TOKEN": "dapi-test"}
 TEST_ENV |= {"ANTHROPIC_API_KEY": "sk-ant-test", "GATEWAY_TOKEN": "gw-secret"}
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[socket.socket]:
+    """A listening socket on 127.0.0.1 whose accept queue is full: Linux drops further SYNs, so a connect
+    to it hangs (elsewhere it may be refused or accepted instead; tests using it are Linux-only)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(0)
+        fillers = [socket.socket() for _ in range(3)]
+        for filler in fillers:
+            filler.setblocking(False)
+            filler.connect_ex(sock.getsockname())
+        try:
+            yield sock
+        finally:
+            for filler in fillers:
+                filler.close()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from loopback import black_hole
 
 from claude_any.runtime import dial
 
@@ -37,23 +38,6 @@ def _refusing() -> Iterator[tuple[str, int]]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
         yield sock.getsockname()
-
-
-@contextlib.contextmanager
-def _black_hole() -> Iterator[tuple[str, int]]:
-    """An address whose connects hang: a listener with a full accept queue (Linux drops further SYNs)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(0)
-        fillers = [socket.socket() for _ in range(3)]
-        for filler in fillers:
-            filler.setblocking(False)
-            filler.connect_ex(sock.getsockname())
-        try:
-            yield sock.getsockname()
-        finally:
-            for filler in fillers:
-                filler.close()
 
 
 def _resolver(loop: asyncio.AbstractEventLoop, addresses: list[tuple[Any, ...]]) -> Any:
@@ -99,8 +83,10 @@ def test_one_address_is_simply_connected() -> None:
 
 @pytest.mark.skipif(sys.platform != "linux", reason="relies on Linux dropping SYNs to a full accept queue")
 def test_an_address_that_never_answers_is_overtaken_after_the_delay() -> None:
-    with _black_hole() as silent, _listener() as good:
-        peer, seconds = _connect_with([_info(V4, silent), _info(V4, good.getsockname())], delay=0.2)
+    with black_hole() as silent, _listener() as good:
+        peer, seconds = _connect_with(
+            [_info(V4, silent.getsockname()), _info(V4, good.getsockname())], delay=0.2
+        )
         assert peer == good.getsockname()
     assert seconds >= 0.15  # the second attempt waited for the delay: it did not start at once
 
@@ -133,6 +119,6 @@ def test_a_cancelled_race_leaves_no_socket_open() -> None:
         await asyncio.sleep(0.05)  # the cancelled attempts finish (before asyncio.run would clean up)
         return before, open_descriptors()
 
-    with _black_hole() as one, _black_hole() as two:
-        before, after = asyncio.run(scenario([_info(V4, one), _info(V4, two)]))
+    with black_hole() as one, black_hole() as two:
+        before, after = asyncio.run(scenario([_info(V4, one.getsockname()), _info(V4, two.getsockname())]))
     assert after == before

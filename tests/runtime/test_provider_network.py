@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import httpcore
 import httpx
 import pytest
-from loopback import ThreadServer
+from loopback import ThreadServer, black_hole
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -114,23 +114,6 @@ def _silent_listener() -> socket.socket:
     sock.bind(("127.0.0.1", 0))
     sock.listen(8)
     return sock
-
-
-@contextlib.contextmanager
-def _full_listener() -> Iterator[socket.socket]:
-    """A listening socket whose accept queue is full: Linux drops further SYNs, so a connect hangs."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(0)
-        fillers = [socket.socket() for _ in range(3)]
-        for filler in fillers:
-            filler.setblocking(False)
-            filler.connect_ex(sock.getsockname())
-        try:
-            yield sock
-        finally:
-            for filler in fillers:
-                filler.close()
 
 
 def _url_of(sock: socket.socket, scheme: str = "http") -> str:
@@ -502,7 +485,7 @@ def test_a_connect_nobody_accepts_is_a_connect_timeout() -> None:
         async with own_client(connect=0.2) as client:
             await client.get(_url_of(sock))
 
-    with _full_listener() as sock, pytest.raises(httpx.ConnectTimeout):
+    with black_hole() as sock, pytest.raises(httpx.ConnectTimeout):
         run(scenario())  # bounded by run(): a hang fails instead of timing out
 
 
