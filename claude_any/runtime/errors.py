@@ -11,12 +11,18 @@ import json
 import re
 import secrets as _random
 from typing import Any
+from urllib.parse import urlsplit
 
 # Statuses the SDK retries on; a fallback chain moves on to the next target for the same set.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
-# Upstream messages are shown to the user; keep them readable, not a dump of a provider's HTML error page.
-_MAX_UPSTREAM_MESSAGE = 2000
+# Messages are shown to the user; keep them readable, not a dump of a provider's HTML error page. The cut is
+# made when the message is rendered (`envelope`), after the secrets were scrubbed from the whole text: cut
+# first, a key straddling the cut would leave its prefix behind.
+MAX_SHOWN_MESSAGE = 2000
+# How much of an upstream message is read to classify it (context overflow, overloaded): bounded, so the
+# patterns never run over a huge error page.
+_CLASSIFIED_CHARS = 8000
 
 
 class AnthropicError(Exception):
@@ -103,16 +109,37 @@ def prompt_too_long(tokens: int, maximum: int) -> AnthropicError:
     return invalid_request(f"prompt is too long: {tokens} tokens > {maximum} maximum")
 
 
+def url_host(url: str) -> str:
+    """`host[:port]` of a URL, for messages: never the `user:password@` a URL may carry."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host:
+        return "(a URL that does not parse)" if "@" in url else url
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
 def new_request_id() -> str:
     """A fresh `req_…` id for the request-id header and the envelope."""
     return "req_" + _random.token_hex(12)
 
 
+def shown(message: str) -> str:
+    """`message` cut to what a user is shown; the caller scrubs secrets first (`runtime/scrub.py`)."""
+    if len(message) <= MAX_SHOWN_MESSAGE:
+        return message
+    return message[: MAX_SHOWN_MESSAGE - 1] + "…"
+
+
 def envelope(err: AnthropicError, request_id: str) -> dict[str, Any]:
-    """The JSON body of an error response (also the data of a mid-stream `event: error`)."""
+    """The JSON body of an error response (also the data of a mid-stream `event: error`), its message cut
+    to `MAX_SHOWN_MESSAGE` characters."""
     return {
         "type": "error",
-        "error": {"type": err.type, "message": err.message},
+        "error": {"type": err.type, "message": shown(err.message)},
         "request_id": request_id,
     }
 
@@ -151,14 +178,16 @@ _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.I)
 
 
 def _parse_body(body: bytes) -> tuple[str, str, dict[str, Any]]:
-    """(message, code, error object) from an OpenAI-, Azure-, Databricks- or Anthropic-shaped error body."""
+    """(message, code, error object) from an OpenAI-, Azure-, Databricks- or Anthropic-shaped error body.
+
+    The message is whole: it is scrubbed of secrets before anything cuts it (`shown`)."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text) if text else None
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        return text[:_MAX_UPSTREAM_MESSAGE], "", {}
+        return text, "", {}
     err = data.get("error")
     if isinstance(err, dict):
         message = err.get("message")
@@ -171,15 +200,16 @@ def _parse_body(body: bytes) -> tuple[str, str, dict[str, Any]]:
         obj = data
     if not isinstance(message, str):
         message = json.dumps(message) if message is not None else text
-    return message[:_MAX_UPSTREAM_MESSAGE], str(code), obj
+    return message, str(code), obj
 
 
 def _context_overflow(message: str, code: str) -> AnthropicError | None:
-    lowered = message.lower()
+    head = message[:_CLASSIFIED_CHARS]
+    lowered = head.lower()
     if code != "context_length_exceeded" and not any(w in lowered for w in _CONTEXT_WORDS):
         return None
     for pattern in _CONTEXT_PATTERNS:
-        found = pattern.search(message)
+        found = pattern.search(head)
         if found:
             return prompt_too_long(int(found["tokens"]), int(found["max"]))
     return invalid_request(f"prompt is too long: {message}")
@@ -219,6 +249,7 @@ def _classify(
 ) -> AnthropicError:
     headers = {k.lower(): v for k, v in headers.items()}
     message, code, obj = _parse_body(body)
+    head = message[:_CLASSIFIED_CHARS]
     lowered_code = code.lower()
     said = f"{provider_name}: {message}" if message else f"{provider_name}: HTTP {status}"
 
@@ -241,7 +272,7 @@ def _classify(
             return not_found(f"{provider_name}: deployment{which} not found: {message}")
         return not_found(said)
     if status == 429 or lowered_code == "request_limit_exceeded":
-        return rate_limit(said, _retry_headers(headers, message))
+        return rate_limit(said, _retry_headers(headers, head))
     if status == 401:
         return authentication(said)
     if status == 403:
@@ -250,7 +281,7 @@ def _classify(
         return request_too_large(said)
     if status == 504 or status == 408:
         return timeout(said)
-    if status == 503 or status == 529 or "overloaded" in lowered_code or "overloaded" in message.lower():
+    if status == 503 or status == 529 or "overloaded" in lowered_code or "overloaded" in head.lower():
         return overloaded(said)
     if status >= 500:
         return api_error(said)

@@ -212,7 +212,8 @@ def _echo(
 
 
 async def _passthrough(destination: Destination, inbound: Inbound, clients: Clients) -> Response:
-    """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched."""
+    """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched
+    but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
     response = await open_response(
@@ -227,7 +228,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     )
     if not stream:
         message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
-        return _message_response(message, destination, log)
+        return _message_response(destination.scrub.value(message), destination, log)
     chunks = forward_stream(response, log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response

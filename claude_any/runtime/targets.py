@@ -66,6 +66,10 @@ CHAT = Dialect(to_openai, from_openai, ChatStreamTranslator)
 RESPONSES = Dialect(to_responses, from_responses, ResponsesStreamTranslator)
 
 
+# Provider settings that hold a URL (compiler/providers.py normalises them): none may carry credentials.
+_URL_SETTINGS = ("base_url", "endpoint", "host")
+
+
 class StartupError(Exception):
     """The server cannot start; the message is phrased for the user (the CLI prints it, exit status 2)."""
 
@@ -134,8 +138,9 @@ def resolve_auth_token(table: RoutingTable, env: Mapping[str, str]) -> str | Non
     return resolved
 
 
-def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
-    """Every `${VAR}` of a provider is set; else a StartupError naming the field that uses it."""
+def _check_provider(provider: Provider, env: Mapping[str, str]) -> None:
+    """Every `${VAR}` of a provider is set, and no URL of it carries credentials; else a StartupError
+    naming the field (never its value)."""
     prefix = f"providers.{provider.name}"
     for part, value in (("", provider.settings), (".headers", provider.headers), (".body", provider.body)):
         try:
@@ -143,6 +148,15 @@ def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
         except secrets.MissingVariable as exc:
             field = _where_used(prefix + part, value, exc.name) or prefix
             raise _missing(exc.name, field, provider.pos) from None
+    for name in _URL_SETTINGS:
+        url = provider.settings.get(name)
+        if isinstance(url, str) and secrets.url_has_credentials(secrets.resolve(url, env)):
+            at = f" at {provider.pos}" if provider.pos else ""
+            raise StartupError(
+                f"{prefix}.{name}{at}: the URL carries a user name or password (user:password@host), which "
+                "would be neither sent nor kept out of messages; send credentials as a header instead, e.g. "
+                'headers: {Authorization: "Basic ${CREDENTIALS}"}'
+            )
 
 
 def _with_api(provider: Provider, target: Target) -> Target:
@@ -161,7 +175,7 @@ def _upstream(provider: Provider, target: Target) -> Upstream:
 
 def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
     """A Destination for one target; raises StartupError for an unset variable or a template failure."""
-    _check_variables(provider, env)
+    _check_provider(provider, env)
     target = _with_api(provider, target)
     try:
         plain = compile_target(provider, target, stream=False, env=env)
@@ -185,7 +199,7 @@ class Destinations:
         self._env = dict(env)
         self._ad_hoc = ad_hoc
         for provider in table.providers.values():
-            _check_variables(provider, env)
+            _check_provider(provider, env)
         self._built: dict[str, Destination] = {
             tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
         }
