@@ -8,10 +8,13 @@ the SDK picks its exception class (and whether to retry) from the HTTP status, s
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets as _random
 from typing import Any
 from urllib.parse import urlsplit
+
+from claude_any.runtime import retry
 
 # Statuses the SDK retries on; a fallback chain moves on to the next target for the same set.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
@@ -216,15 +219,19 @@ def _context_overflow(message: str, code: str) -> AnthropicError | None:
 
 
 def _retry_headers(headers: dict[str, str], message: str) -> dict[str, str]:
-    """retry-after / retry-after-ms as the SDK reads them, forwarded or derived (translation.md §8.4)."""
-    out: dict[str, str] = {}
-    for name in ("retry-after", "retry-after-ms"):
-        if headers.get(name):
-            out[name] = headers[name]
-    if not out:
+    """retry-after / retry-after-ms as the SDK reads them (translation.md §8.4): the provider's, sanitised
+    (`retry.retry_after`: a number of seconds, finite, not negative, within a day; an HTTP date becomes
+    the seconds until it), or derived from its message. None of them when it said nothing usable."""
+    wait = retry.retry_after(headers)
+    if wait is None:
         found = _RETRY_AFTER_TEXT.search(message)
-        if found:
-            out["retry-after"] = str(max(1, round(float(found[1]))))
+        wait = retry.retry_after({"retry-after": found[1]}) if found else None
+        if wait is None:
+            return {}
+        wait = max(1.0, wait)  # "retry after 0.2 seconds" in a message: the SDK reads whole seconds
+    out = {"retry-after": str(math.ceil(wait))}
+    if retry.retry_after({"retry-after-ms": headers.get("retry-after-ms", "")}) is not None:
+        out["retry-after-ms"] = str(round(wait * 1000))
     return out
 
 

@@ -6,7 +6,9 @@ in order, `x-claude-any-target` names the target that answered (or failed last).
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +124,85 @@ def test_retry_after_beyond_the_budget_passes_the_429_through(upstream: FakeUpst
     assert response.headers["x-claude-any-attempts"] == "large:429"
 
 
+# Retry-After values no provider should send, and what a client gets of them: nothing.
+NONSENSE_RETRY_AFTER = [
+    {"retry-after": "-5"},
+    {"retry-after": "nan"},
+    {"retry-after": "inf"},
+    {"retry-after": "1e400"},
+    {"retry-after": "9" * 400},
+    {"retry-after": "soon"},
+    {"retry-after": "99999999999"},  # three thousand years
+    {"retry-after": "Wed, 21 Oct 9999 07:28:30 GMT"},
+    {"retry-after-ms": "-250"},
+    {"retry-after-ms": "NaN", "retry-after": "Infinity"},
+]
+
+
+@pytest.mark.parametrize("headers", NONSENSE_RETRY_AFTER)
+def test_a_nonsense_retry_after_is_ignored_and_the_backoff_applies(
+    upstream: FakeUpstream, single: str, headers: dict[str, str]
+) -> None:
+    upstream.script(
+        Reply(status=429, json=error_body("slow down"), headers=headers), Reply(json=completion())
+    )
+    response = post(single)
+    assert response.status_code == 200
+    assert response.headers["x-claude-any-attempts"] == "large:429,large:200"
+
+
+@pytest.fixture
+def once(upstream: FakeUpstream, gateway: Gateway) -> str:
+    """One target, one try: a 429 goes to the client as it is mapped."""
+    return gateway(resilient_table([fake_provider(upstream.url)], retry=RetryPolicy(attempts=1)))
+
+
+@pytest.mark.parametrize("headers", NONSENSE_RETRY_AFTER)
+def test_a_nonsense_retry_after_is_not_passed_on(
+    upstream: FakeUpstream, once: str, headers: dict[str, str]
+) -> None:
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers=headers))
+    response = post(once)
+    assert response.status_code == 429
+    assert "retry-after" not in response.headers
+    assert "retry-after-ms" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "passed_on"),
+    [
+        ({"retry-after": " 7 "}, {"retry-after": "7"}),
+        ({"retry-after": "2.5"}, {"retry-after": "3"}),  # whole seconds, rounded up
+        ({"retry-after-ms": "1500"}, {"retry-after": "2", "retry-after-ms": "1500"}),
+        ({"retry-after-ms": "x", "retry-after": "4"}, {"retry-after": "4"}),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:30 GMT"}, {"retry-after": "0"}),  # long past
+    ],
+)
+def test_a_retry_after_is_passed_on_sanitised(
+    upstream: FakeUpstream, once: str, headers: dict[str, str], passed_on: dict[str, str]
+) -> None:
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers=headers))
+    response = post(once)
+    assert response.status_code == 429
+    assert {k: v for k, v in response.headers.items() if k.startswith("retry-after")} == passed_on
+
+
+def test_a_retry_after_date_is_passed_on_as_seconds(upstream: FakeUpstream, once: str) -> None:
+    when = email.utils.formatdate(time.time() + 100, usegmt=True)
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers={"retry-after": when}))
+    response = post(once)
+    assert 90 <= int(response.headers["retry-after"]) <= 101
+
+
+@pytest.mark.parametrize("seconds", ["9" * 400, "99999999999", "0.2"])
+def test_a_retry_after_in_the_message_is_read_sanely(upstream: FakeUpstream, once: str, seconds: str) -> None:
+    """Azure words it in the message; a number too large for a float once crashed the mapping (a 500)."""
+    upstream.script(Reply(status=429, json=error_body(f"Please retry after {seconds} seconds.")))
+    response = post(once)
+    assert response.status_code == 429
+    assert response.headers.get("retry-after") == ("1" if seconds == "0.2" else None)
+
+
 def test_route_policy_overrides_the_table(upstream: FakeUpstream, gateway: Gateway) -> None:
     once = RetryPolicy(attempts=1)
     url = gateway(resilient_table([fake_provider(upstream.url)], route_retry=once))
@@ -225,6 +306,13 @@ def test_retry_after_parsing() -> None:
     assert retry.retry_after({"retry-after": "soon"}) is None
     assert retry.retry_after({"retry-after": "-5"}) is None
     assert retry.retry_after({}) is None
+    for nonsense in ("nan", "inf", "-inf", "1e3", "1_000", "0x10", "+5", "9" * 5000, "86401"):
+        assert retry.retry_after({"retry-after": nonsense}) is None, nonsense
+        assert retry.retry_after({"retry-after-ms": nonsense + "000"}) is None, nonsense
+    assert (
+        retry.retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:30 -0000"}, now=lambda: 1445412480.0) == 30
+    )
+    assert retry.retry_after({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}) is None
 
 
 def test_next_wait_prefers_the_longest_retry_after() -> None:
