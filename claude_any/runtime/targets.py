@@ -3,7 +3,7 @@
 A `Destination` pairs the translation view of a target (`Upstream`) with its two prepared requests
 (streaming and not) and the translators of its wire protocol (`Dialect`: Chat Completions or Responses).
 Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the server before it
-listens; ad-hoc `provider/model` targets are built on first use and cached.
+listens; ad-hoc `provider/model` targets are built on first use and cached (a bounded number of them).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from claude_any import secrets
 from claude_any.capabilities import api_for
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.memo import LRU
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
@@ -190,7 +191,15 @@ def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destina
 
 
 class Destinations:
-    """All targets of a table by id; `ad_hoc` builds a Target for an undeclared `provider/model` id."""
+    """All targets of a table by id; `ad_hoc` builds a Target for an undeclared `provider/model` id.
+
+    Declared targets are built at start-up and kept. Ad-hoc ones are named by clients, so at most
+    `AD_HOC_ENTRIES` of them are kept (their ids `AD_HOC_CHARS` characters in all), least recently used
+    out first; one that was dropped is built again when named again (a template render, well under 1 ms).
+    """
+
+    AD_HOC_ENTRIES = 256
+    AD_HOC_CHARS = 64 * 1024
 
     def __init__(
         self, table: RoutingTable, env: Mapping[str, str], ad_hoc: Callable[[str], Target] | None = None
@@ -203,6 +212,7 @@ class Destinations:
         self._built: dict[str, Destination] = {
             tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
         }
+        self.ad_hoc: LRU[str, Destination] = LRU(self.AD_HOC_ENTRIES, self.AD_HOC_CHARS, len)
 
     def _provider(self, target: Target) -> Provider:
         provider = self._table.providers.get(target.provider)
@@ -212,15 +222,16 @@ class Destinations:
 
     def get(self, target_id: str) -> Destination:
         """The Destination of a target id (building an ad-hoc `provider/model` target once)."""
-        found = self._built.get(target_id)
+        found = self._built.get(target_id) or self.ad_hoc.get(target_id)
         if found is not None:
             return found
         if self._ad_hoc is None:
             raise KeyError(target_id)
         target = self._ad_hoc(target_id)
         destination = build(self._provider(target), target, self._env)
-        self._built[target_id] = destination
+        self.ad_hoc.put(target_id, destination)
         return destination
 
     def __iter__(self) -> Iterator[Destination]:
+        """The declared targets' destinations."""
         return iter(self._built.values())
