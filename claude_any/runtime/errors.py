@@ -251,6 +251,28 @@ def from_upstream(
     return err
 
 
+def _final(err: AnthropicError) -> AnthropicError:
+    """`err` marked `x-should-retry: false`: a bad key, no access, a model or deployment that does not
+    exist. Claude Code would otherwise retry for minutes what only a change of config can fix."""
+    err.headers["x-should-retry"] = "false"
+    return err
+
+
+def unreachable_or_last(last: AnthropicError, tried: dict[str, AnthropicError]) -> AnthropicError:
+    """The error for a chain whose every try failed: when no target could even be connected to
+    (connection refused, a host name that does not resolve), one that says so and names each target with
+    its failure, not to be retried by the client (the gateway has retried already); else `last`."""
+    if not tried or any(err.cause != "connect" for err in tried.values()):
+        return last
+    named = ", ".join(f"{target_id} ({err.message})" for target_id, err in tried.items())
+    err = api_error(
+        "no target could be reached (connection refused, or the host name does not resolve): " + named,
+        status=502,
+    )
+    err.cause = "connect"
+    return _final(err)
+
+
 def _classify(
     status: int, body: bytes, headers: dict[str, str], provider_name: str, model: str | None
 ) -> AnthropicError:
@@ -276,14 +298,14 @@ def _classify(
     if status == 404:
         if lowered_code == "deploymentnotfound":
             which = f" {model!r}" if model else ""
-            return not_found(f"{provider_name}: deployment{which} not found: {message}")
-        return not_found(said)
+            return _final(not_found(f"{provider_name}: deployment{which} not found: {message}"))
+        return _final(not_found(said))
     if status == 429 or lowered_code == "request_limit_exceeded":
         return rate_limit(said, _retry_headers(headers, head))
     if status == 401:
-        return authentication(said)
+        return _final(authentication(said))
     if status == 403:
-        return permission(said)
+        return _final(permission(said))
     if status == 413:
         return request_too_large(said)
     if status == 504 or status == 408:

@@ -185,3 +185,16 @@ def test_envelope_and_sse_error() -> None:
 def test_request_ids_are_unique() -> None:
     ids = {errors.new_request_id() for _ in range(100)}
     assert len(ids) == 100 and all(i.startswith("req_") for i in ids)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_what_only_a_config_change_can_fix_says_not_to_retry(status: int) -> None:
+    assert mapped(status, openai_error("no")).headers == {"x-should-retry": "false"}
+    assert mapped(status, openai_error("no", code="DeploymentNotFound")).headers == {
+        "x-should-retry": "false"
+    }
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 529])
+def test_what_may_pass_leaves_the_client_free_to_retry(status: int) -> None:
+    assert "x-should-retry" not in mapped(status, openai_error("busy")).headers

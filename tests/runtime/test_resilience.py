@@ -12,10 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from faults import (
     FAST_RETRY,
+    HELLO,
+    MODEL,
     completion,
     error_body,
     fake_provider,
@@ -251,6 +254,70 @@ def test_connection_refused_everywhere_is_a_502_after_the_retries(gateway: Gatew
     assert response.status_code == 502
     assert "cannot connect" in response.json()["error"]["message"]
     assert response.headers["x-claude-any-attempts"] == "large:connect,large:connect,large:connect"
+
+
+# --- failing fast on what retrying cannot fix ------------------------------------------------------------
+
+
+def sdk_counting(url: str) -> tuple[anthropic.Anthropic, list[Any]]:
+    """The official SDK with its default retries, and the list of requests it sends to the gateway."""
+    sent: list[Any] = []
+    http = anthropic.DefaultHttpxClient(event_hooks={"request": [sent.append]}, timeout=30)
+    return anthropic.Anthropic(base_url=url, api_key="unused", http_client=http), sent
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_class"),
+    [
+        (401, error_body("Incorrect API key provided: sk-test-openai", "invalid_api_key"),
+         anthropic.AuthenticationError),
+        (403, error_body("You do not have access to this model"), anthropic.PermissionDeniedError),
+        (404, error_body("The model `gpt-9` does not exist", "model_not_found"), anthropic.NotFoundError),
+        (404, {"error": {"code": "DeploymentNotFound", "message": "The API deployment does not exist."}},
+         anthropic.NotFoundError),
+    ],
+)  # fmt: skip
+def test_what_retrying_cannot_fix_is_answered_at_once_and_not_retried_by_the_client(
+    upstream: FakeUpstream, chained: str, status: int, body: dict[str, Any], error_class: type[Exception]
+) -> None:
+    upstream.responder = lambda _: Reply(status=status, json=body)
+    client, sent = sdk_counting(chained)
+    with pytest.raises(error_class) as raised:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    response = raised.value.response  # type: ignore[attr-defined]
+    assert response.headers["x-should-retry"] == "false"
+    assert (len(sent), len(upstream.requests)) == (1, 1)  # no retry, no fallback
+    message = response.json()["error"]["message"]
+    assert message.startswith("fake: ") and "sk-test-openai" not in message  # the provider's, scrubbed
+
+
+def test_every_target_unreachable_is_said_plainly_and_not_retried_by_the_client(gateway: Gateway) -> None:
+    down = fake_provider(f"http://127.0.0.1:{free_port()}", name="down")
+    gone = fake_provider(f"http://127.0.0.1:{free_port()}", name="gone")  # (a host that does not resolve
+    # fails the same way, as a ConnectError; not tried here, since a resolver without network may be slow)
+    url = gateway(resilient_table([down, gone], ("large", "small")))
+    client, sent = sdk_counting(url)
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    response = raised.value.response
+    assert response.status_code == 502
+    assert response.headers["x-should-retry"] == "false"
+    assert len(sent) == 1
+    assert response.headers["x-claude-any-attempts"] == ",".join(["large:connect,small:connect"] * 3)
+    message = response.json()["error"]["message"]
+    assert message.startswith("no target could be reached (connection refused, or the host name does not")
+    assert "large (down: cannot connect to 127.0.0.1:" in message
+    assert "small (gone: cannot connect to 127.0.0.1:" in message
+
+
+def test_a_chain_that_was_reached_keeps_its_last_error(upstream: FakeUpstream, gateway: Gateway) -> None:
+    down = fake_provider(f"http://127.0.0.1:{free_port()}", name="down")
+    url = gateway(resilient_table([down, fake_provider(upstream.url)], ("large", "small")))
+    upstream.responder = lambda _: Reply(status=503, json=error_body("busy"))
+    response = post(url)
+    assert response.status_code == 529
+    assert response.json()["error"]["message"] == "fake: busy"
+    assert "x-should-retry" not in response.headers  # worth retrying later: the client may
 
 
 # --- error mapping over HTTP ---------------------------------------------------------------------------
