@@ -89,6 +89,17 @@ def redact(value: str) -> str:
     return "".join(parts)
 
 
+def url_has_credentials(url: str) -> bool:
+    """True when `url` carries a `user[:password]@` before its host (written, or from a `${VAR}` resolved).
+
+    Read off the text, not a URL parser: it must answer the same for `https://me:${PASS}@host` as for the
+    resolved URL, and for text no parser accepts.
+    """
+    rest = url.split("://", 1)[1] if "://" in url else url
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return "@" in authority
+
+
 def malformed_references(value: str) -> list[MalformedReference]:
     """Every `${` in `value` that is not a well-formed `${NAME}` reference, with why."""
     found: list[MalformedReference] = []

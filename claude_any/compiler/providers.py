@@ -48,6 +48,11 @@ SECRET_VARIABLES = {
     "anthropic": "ANTHROPIC_API_KEY",
 }
 SECRET_HEADERS = {"authorization", "api-key", "x-api-key"}
+URL_FIELDS = ("base_url", "endpoint", "host")
+CREDENTIALS_IN_URL = (
+    "must not carry a user name or password (user:password@host); send credentials as a header instead, "
+    'e.g. headers: {Authorization: "Basic ${CREDENTIALS}"}'
+)
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?|v1|latest|preview")
@@ -143,6 +148,10 @@ def _field(reader: Reader, kind: str, name: str, field: str, node: Node, path: s
     if field in ("api_key", "token"):
         _warn_literal_secret(reader, node, path, _secret_variable(kind, name, field))
         return value
+    if field in URL_FIELDS and secrets.url_has_credentials(value):
+        # Neither sent (the kinds authenticate by header) nor safe to keep: a URL is shown in messages.
+        reader.error(node.pos, path, CREDENTIALS_IN_URL)
+        return None
     if secrets.references(value):
         return value  # an endpoint from the environment: checked by `run` once resolved
     if field == "endpoint":

@@ -8,15 +8,24 @@ the SDK picks its exception class (and whether to retry) from the HTTP status, s
 from __future__ import annotations
 
 import json
+import math
 import re
 import secrets as _random
 from typing import Any
+from urllib.parse import urlsplit
+
+from claude_any.runtime import retry
 
 # Statuses the SDK retries on; a fallback chain moves on to the next target for the same set.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 
-# Upstream messages are shown to the user; keep them readable, not a dump of a provider's HTML error page.
-_MAX_UPSTREAM_MESSAGE = 2000
+# Messages are shown to the user; keep them readable, not a dump of a provider's HTML error page. The cut is
+# made when the message is rendered (`envelope`), after the secrets were scrubbed from the whole text: cut
+# first, a key straddling the cut would leave its prefix behind.
+MAX_SHOWN_MESSAGE = 2000
+# How much of an upstream message is read to classify it (context overflow, overloaded): bounded, so the
+# patterns never run over a huge error page.
+_CLASSIFIED_CHARS = 8000
 
 
 class AnthropicError(Exception):
@@ -103,16 +112,37 @@ def prompt_too_long(tokens: int, maximum: int) -> AnthropicError:
     return invalid_request(f"prompt is too long: {tokens} tokens > {maximum} maximum")
 
 
+def url_host(url: str) -> str:
+    """`host[:port]` of a URL, for messages: never the `user:password@` a URL may carry."""
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host, port = None, None
+    if not host:
+        return "(a URL that does not parse)" if "@" in url else url
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
 def new_request_id() -> str:
     """A fresh `req_…` id for the request-id header and the envelope."""
     return "req_" + _random.token_hex(12)
 
 
+def shown(message: str) -> str:
+    """`message` cut to what a user is shown; the caller scrubs secrets first (`runtime/scrub.py`)."""
+    if len(message) <= MAX_SHOWN_MESSAGE:
+        return message
+    return message[: MAX_SHOWN_MESSAGE - 1] + "…"
+
+
 def envelope(err: AnthropicError, request_id: str) -> dict[str, Any]:
-    """The JSON body of an error response (also the data of a mid-stream `event: error`)."""
+    """The JSON body of an error response (also the data of a mid-stream `event: error`), its message cut
+    to `MAX_SHOWN_MESSAGE` characters."""
     return {
         "type": "error",
-        "error": {"type": err.type, "message": err.message},
+        "error": {"type": err.type, "message": shown(err.message)},
         "request_id": request_id,
     }
 
@@ -151,14 +181,16 @@ _RETRY_AFTER_TEXT = re.compile(r"retry after (\d+(?:\.\d+)?) seconds?", re.I)
 
 
 def _parse_body(body: bytes) -> tuple[str, str, dict[str, Any]]:
-    """(message, code, error object) from an OpenAI-, Azure-, Databricks- or Anthropic-shaped error body."""
+    """(message, code, error object) from an OpenAI-, Azure-, Databricks- or Anthropic-shaped error body.
+
+    The message is whole: it is scrubbed of secrets before anything cuts it (`shown`)."""
     text = body.decode("utf-8", errors="replace").strip()
     try:
         data = json.loads(text) if text else None
     except ValueError:
         data = None
     if not isinstance(data, dict):
-        return text[:_MAX_UPSTREAM_MESSAGE], "", {}
+        return text, "", {}
     err = data.get("error")
     if isinstance(err, dict):
         message = err.get("message")
@@ -171,30 +203,35 @@ def _parse_body(body: bytes) -> tuple[str, str, dict[str, Any]]:
         obj = data
     if not isinstance(message, str):
         message = json.dumps(message) if message is not None else text
-    return message[:_MAX_UPSTREAM_MESSAGE], str(code), obj
+    return message, str(code), obj
 
 
 def _context_overflow(message: str, code: str) -> AnthropicError | None:
-    lowered = message.lower()
+    head = message[:_CLASSIFIED_CHARS]
+    lowered = head.lower()
     if code != "context_length_exceeded" and not any(w in lowered for w in _CONTEXT_WORDS):
         return None
     for pattern in _CONTEXT_PATTERNS:
-        found = pattern.search(message)
+        found = pattern.search(head)
         if found:
             return prompt_too_long(int(found["tokens"]), int(found["max"]))
     return invalid_request(f"prompt is too long: {message}")
 
 
 def _retry_headers(headers: dict[str, str], message: str) -> dict[str, str]:
-    """retry-after / retry-after-ms as the SDK reads them, forwarded or derived (translation.md §8.4)."""
-    out: dict[str, str] = {}
-    for name in ("retry-after", "retry-after-ms"):
-        if headers.get(name):
-            out[name] = headers[name]
-    if not out:
+    """retry-after / retry-after-ms as the SDK reads them (translation.md §8.4): the provider's, sanitised
+    (`retry.retry_after`: a number of seconds, finite, not negative, within a day; an HTTP date becomes
+    the seconds until it), or derived from its message. None of them when it said nothing usable."""
+    wait = retry.retry_after(headers)
+    if wait is None:
         found = _RETRY_AFTER_TEXT.search(message)
-        if found:
-            out["retry-after"] = str(max(1, round(float(found[1]))))
+        wait = retry.retry_after({"retry-after": found[1]}) if found else None
+        if wait is None:
+            return {}
+        wait = max(1.0, wait)  # "retry after 0.2 seconds" in a message: the SDK reads whole seconds
+    out = {"retry-after": str(math.ceil(wait))}
+    if retry.retry_after({"retry-after-ms": headers.get("retry-after-ms", "")}) is not None:
+        out["retry-after-ms"] = str(round(wait * 1000))
     return out
 
 
@@ -214,11 +251,34 @@ def from_upstream(
     return err
 
 
+def _final(err: AnthropicError) -> AnthropicError:
+    """`err` marked `x-should-retry: false`: a bad key, no access, a model or deployment that does not
+    exist. Claude Code would otherwise retry for minutes what only a change of config can fix."""
+    err.headers["x-should-retry"] = "false"
+    return err
+
+
+def unreachable_or_last(last: AnthropicError, tried: dict[str, AnthropicError]) -> AnthropicError:
+    """The error for a chain whose every try failed: when no target could even be connected to
+    (connection refused, a host name that does not resolve), one that says so and names each target with
+    its failure, not to be retried by the client (the gateway has retried already); else `last`."""
+    if not tried or any(err.cause != "connect" for err in tried.values()):
+        return last
+    named = ", ".join(f"{target_id} ({err.message})" for target_id, err in tried.items())
+    err = api_error(
+        "no target could be reached (connection refused, or the host name does not resolve): " + named,
+        status=502,
+    )
+    err.cause = "connect"
+    return _final(err)
+
+
 def _classify(
     status: int, body: bytes, headers: dict[str, str], provider_name: str, model: str | None
 ) -> AnthropicError:
     headers = {k.lower(): v for k, v in headers.items()}
     message, code, obj = _parse_body(body)
+    head = message[:_CLASSIFIED_CHARS]
     lowered_code = code.lower()
     said = f"{provider_name}: {message}" if message else f"{provider_name}: HTTP {status}"
 
@@ -238,19 +298,19 @@ def _classify(
     if status == 404:
         if lowered_code == "deploymentnotfound":
             which = f" {model!r}" if model else ""
-            return not_found(f"{provider_name}: deployment{which} not found: {message}")
-        return not_found(said)
+            return _final(not_found(f"{provider_name}: deployment{which} not found: {message}"))
+        return _final(not_found(said))
     if status == 429 or lowered_code == "request_limit_exceeded":
-        return rate_limit(said, _retry_headers(headers, message))
+        return rate_limit(said, _retry_headers(headers, head))
     if status == 401:
-        return authentication(said)
+        return _final(authentication(said))
     if status == 403:
-        return permission(said)
+        return _final(permission(said))
     if status == 413:
         return request_too_large(said)
     if status == 504 or status == 408:
         return timeout(said)
-    if status == 503 or status == 529 or "overloaded" in lowered_code or "overloaded" in message.lower():
+    if status == 503 or status == 529 or "overloaded" in lowered_code or "overloaded" in head.lower():
         return overloaded(said)
     if status >= 500:
         return api_error(said)

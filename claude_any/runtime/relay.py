@@ -108,6 +108,7 @@ async def _walk(
         raise errors.api_error("the route has no targets")  # the compiler never writes an empty chain
     deadline = anyio.current_time() + policy.budget_s
     last: AnthropicError | None = None
+    tried: dict[str, AnthropicError] = {}  # each target's latest failure
     asked: list[float | None] = []  # the Retry-After of each failure of the current round
     for round_ in range(1, policy.attempts + 1):
         if round_ > 1:
@@ -127,7 +128,7 @@ async def _walk(
                 attempts.add(target_id, err.cause or err.status)
                 if not err.retryable:
                     raise
-                last = err
+                last = tried[target_id] = err
                 asked.append(retry.retry_after(err.headers))
                 logger.warning(
                     "%s attempt %d: %s failed (%d %s)",
@@ -147,7 +148,7 @@ async def _walk(
         break  # out of budget in the middle of a round
     assert last is not None  # at least one attempt ran, and every one failed retryably
     log.note = f"gave up after {attempts.header()}"
-    raise last
+    raise errors.unreachable_or_last(last, tried)
 
 
 async def _attempt(destination: Destination, inbound: Inbound, clients: Clients) -> Response:
@@ -212,7 +213,8 @@ def _echo(
 
 
 async def _passthrough(destination: Destination, inbound: Inbound, clients: Clients) -> Response:
-    """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched."""
+    """Anthropic upstream: the client's body with `model` replaced (by the template), answers untouched
+    but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
     response = await open_response(
@@ -227,7 +229,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     )
     if not stream:
         message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
-        return _message_response(message, destination, log)
+        return _message_response(destination.scrub.value(message), destination, log)
     chunks = forward_stream(response, log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response

@@ -7,14 +7,18 @@ it waits `next_wait()`: the longest Retry-After the round's failures asked for, 
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 
 from claude_any.table import RetryPolicy
 
 # Above this a Retry-After is taken as a provider's "come back much later": the budget decides anyway.
-_MAX_SANE_RETRY_AFTER = 24 * 3600.0
+MAX_SANE_RETRY_AFTER = 24 * 3600.0
+# delta-seconds (RFC 9110 §10.2.3), with a fraction tolerated: no sign, exponent, NaN or infinity.
+_SECONDS = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
 
 
 def backoff(round_: int, policy: RetryPolicy, rand: Callable[[], float] = random.random) -> float:
@@ -29,27 +33,37 @@ def backoff(round_: int, policy: RetryPolicy, rand: Callable[[], float] = random
 
 def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
     """Seconds a provider asked us to wait (`retry-after-ms`, else `retry-after` in seconds or as an
-    HTTP date); None when it said nothing usable."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            value = float(millis) / 1000
-        except ValueError:
-            value = -1
-        if 0 <= value <= _MAX_SANE_RETRY_AFTER:
-            return value
+    HTTP date); None when it said nothing usable: not a number nor a date, negative, or beyond a day.
+    Always finite and never negative (a date in the past is 0)."""
+    millis = _number(headers.get("retry-after-ms"))
+    if millis is not None and millis / 1000 <= MAX_SANE_RETRY_AFTER:
+        return millis / 1000
     text = headers.get("retry-after")
     if not text:
         return None
+    seconds = _number(text)
+    if seconds is None:
+        seconds = _until(text, now)
+    return seconds if seconds is not None and seconds <= MAX_SANE_RETRY_AFTER else None
+
+
+def _number(text: str | None) -> float | None:
+    found = _SECONDS.fullmatch(text) if text else None
+    return float(found[1]) if found else None
+
+
+def _until(date: str, now: Callable[[], float]) -> float | None:
+    """Seconds from now until an HTTP date; 0 when it is past, None when it is not a date."""
     try:
-        value = float(text)
-    except ValueError:
-        try:
-            value = parsedate_to_datetime(text).timestamp() - now()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        value = max(0.0, value)
-    return value if 0 <= value <= _MAX_SANE_RETRY_AFTER else None
+        when = parsedate_to_datetime(date)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, says RFC 5322
+        when = when.replace(tzinfo=UTC)
+    try:
+        return max(0.0, when.timestamp() - now())
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def next_wait(

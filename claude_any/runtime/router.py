@@ -20,20 +20,24 @@ from claude_any.runtime.rules import Value
 from claude_any.table import Route, RoutingTable, Target, empty_params
 
 _ONE_M_SUFFIX = "[1m]"  # Claude Code's marker for the 1M-token context variant of a model
-_AD_HOC_CACHE_SIZE = 256  # model names come from clients: bound what they can make us keep
+# Real model and deployment names are under 100 characters (Azure's at most 64). A longer name after a
+# declared `provider/` is refused: it would reach the upstream URL and the caches keyed by target id.
+MAX_AD_HOC_MODEL_CHARS = 256
 
 
 class NoRoute(Exception):
-    """No target serves this model; the message names the model and lists what is routable."""
+    """No target serves this model; the message names the model and lists what is routable (or says `why`)."""
 
-    def __init__(self, model: str, routable: list[str], rules: list[str] | None = None) -> None:
+    def __init__(
+        self, model: str, routable: list[str], rules: list[str] | None = None, why: str | None = None
+    ) -> None:
         self.model = model
         self.routable = routable
         self.rules = rules or []
         listed = ", ".join(routable) if routable else "nothing"
         if self.rules:
             listed += "; or a request matching one of: " + "; ".join(self.rules)
-        super().__init__(f"model '{model}' matches no route; routable: {listed}")
+        super().__init__(why or f"model '{model}' matches no route; routable: {listed}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,6 @@ class Router:
         self._routes: tuple[tuple[Route, Callable[[Facts], bool]], ...] = tuple(
             (route, rules.compile_rule(route.when)) for route in table.routes
         )
-        self._ad_hoc: dict[str, Target] = {}
         # For NoRoute: the rules about the model name (reading model or family) tell a client what to send.
         self._name_rules = [
             r.source for r in table.routes if {"model", "family"} & set(rules.referenced(r.when))
@@ -112,10 +115,9 @@ class Router:
         return ids + [f"{name}/<model>" for name in sorted(self.table.providers)]
 
     def ad_hoc_target(self, target_id: str) -> Target:
-        """A Target for an undeclared `provider/model` id of a declared provider (capabilities looked up)."""
-        cached = self._ad_hoc.get(target_id)
-        if cached is not None:
-            return cached
+        """A Target for an undeclared `provider/model` id of a declared provider (capabilities looked up).
+
+        Not kept here: `targets.Destinations` keeps what it builds from it, within its bounds."""
         provider_name, sep, model = target_id.partition("/")
         provider = self.table.providers.get(provider_name)
         if not sep or not model or provider is None:
@@ -127,7 +129,7 @@ class Router:
         # routes.json does not say whether `api: chat` was written or defaulted: a Responses-only model
         # goes to the Responses API, since chat cannot serve it anyway.
         configured = "responses" if provider.api == "responses" else None
-        target = Target(
+        return Target(
             id=target_id,
             provider=provider_name,
             model=model,
@@ -136,9 +138,6 @@ class Router:
             params=empty_params(),
             api=api_for(provider.kind, configured, caps),
         )
-        if len(self._ad_hoc) < _AD_HOC_CACHE_SIZE:
-            self._ad_hoc[target_id] = target
-        return target
 
     def _direct(self, facts: Facts) -> Decision | None:
         model = strip_context_suffix(facts.model)
@@ -148,5 +147,11 @@ class Router:
             return Decision(facts, None, chain, f"model '{model}' is a target")
         provider, sep, name = model.partition("/")
         if sep and name and provider in self.table.providers:
+            if len(name) > MAX_AD_HOC_MODEL_CHARS:
+                why = (
+                    f"model '{provider}/…' names a model of {len(name)} characters; a model name after "
+                    f"'{provider}/' is at most {MAX_AD_HOC_MODEL_CHARS} characters"
+                )
+                raise NoRoute(model, self.routable(), why=why)
             return Decision(facts, None, (model,), f"model '{model}' names provider '{provider}' directly")
         return None

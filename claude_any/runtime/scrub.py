@@ -1,28 +1,40 @@
-"""Removing resolved secrets from text the gateway shows: error messages and log lines.
+"""Removing resolved secrets from what the gateway shows: error messages, log lines, passed-through answers.
 
 Credentials only travel in upstream request headers, but a provider may quote one back (an "invalid API key
 sk-…" message) and Claude Code shows upstream messages to the user. Every secret value the table references
-(`${VAR}` anywhere in providers, targets or the server's auth token) is replaced by `***`.
+(`${VAR}` anywhere in providers, targets or the server's auth token) is replaced by `***`: as written, and
+as it reads inside a JSON string (a quoted key has its `"`, `\\` and non-ASCII characters escaped).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
 
 from claude_any import secrets
 from claude_any.table import RoutingTable
 
 # Shorter values are not credentials worth hiding, and replacing them would mangle ordinary words.
 _MIN_SECRET_LENGTH = 6
+_MASK = secrets.REDACTED.encode("ascii")
+
+
+def _forms(value: str) -> set[str]:
+    """`value` as written and as it appears inside a JSON string (ASCII-escaped or not)."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
 
 
 class Scrubber:
     """Replaces known secret values in text; longest first, so a secret containing another stays hidden."""
 
     def __init__(self, values: Iterable[str]) -> None:
-        unique = {v for v in values if len(v) >= _MIN_SECRET_LENGTH}
+        unique = {form for v in values if len(v) >= _MIN_SECRET_LENGTH for form in _forms(v)}
         self._values = sorted(unique, key=len, reverse=True)
+        self._encoded = [v.encode("utf-8") for v in self._values]
+
+    def __bool__(self) -> bool:
+        return bool(self._values)
 
     def __call__(self, text: str) -> str:
         for value in self._values:
@@ -30,11 +42,62 @@ class Scrubber:
                 text = text.replace(value, secrets.REDACTED)
         return text
 
+    def value(self, value: Any) -> Any:
+        """A JSON value (dicts, lists, strings) with every string scrubbed; the same object when nothing
+        needed it, so a clean answer is never copied."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            items = {key: self.value(item) for key, item in value.items()}
+            same = all(items[key] is item for key, item in value.items())
+            return value if same else items
+        if isinstance(value, list):
+            scrubbed = [self.value(item) for item in value]
+            return value if all(a is b for a, b in zip(scrubbed, value, strict=True)) else scrubbed
+        return value
+
+    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """`chunks` scrubbed as they pass, also where a secret is split across two chunks: the end of a
+        chunk that could be the start of a secret is held back until the next chunk tells. Nothing is held
+        when no secret starts there, which is almost always, so bytes are not delayed. If the upstream
+        fails, what was held back (at most a secret's prefix) is dropped."""
+        if not self._encoded:
+            return chunks
+        return self._scrubbed_stream(chunks)
+
+    async def _scrubbed_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        held = b""
+        async for chunk in chunks:
+            data = self.bytes(held + chunk if held else chunk)
+            keep = self._partial_suffix(data)
+            held = data[len(data) - keep :] if keep else b""
+            out = data[: len(data) - keep] if keep else data
+            if out:
+                yield out
+        if held:
+            yield held  # the stream ended: a prefix alone is not the secret
+
+    def _partial_suffix(self, data: bytes) -> int:
+        """The length of the longest end of `data` that is the beginning (not the whole) of a secret."""
+        longest = 0
+        for value in self._encoded:
+            start = max(0, len(data) - len(value) + 1)
+            first = value[:1]
+            at = data.find(first, start)
+            while at != -1:
+                if value.startswith(data[at:]):
+                    longest = max(longest, len(data) - at)
+                    break
+                at = data.find(first, at + 1)
+        return longest
+
     def bytes(self, data: bytes) -> bytes:
-        """`data` (UTF-8) with every known secret replaced; unchanged, and not copied, when it holds none."""
-        if not any(value.encode("utf-8") in data for value in self._values):
-            return data
-        return self(data.decode("utf-8", "replace")).encode("utf-8")
+        """`data` with every known secret's UTF-8 bytes replaced; unchanged, and not copied, when it holds
+        none. Works on bytes, so a chunk that ends inside a multi-byte character is left intact."""
+        for value in self._encoded:
+            if value in data:
+                data = data.replace(value, _MASK)
+        return data
 
     @staticmethod
     def for_documents(documents: Iterable[object], env: Mapping[str, str]) -> Scrubber:

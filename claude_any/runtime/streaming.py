@@ -151,7 +151,9 @@ async def forward_stream(
     finished = False
     at_boundary = False  # nothing before the upstream's own message_start
     try:
-        ticks = with_ticks(body_chunks(response), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        # The provider's bytes go out as they are, but not a key it quotes back (in an `event: error`, say).
+        upstream = destination.scrub.stream(body_chunks(response))
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:
                 if chunk is None:

@@ -3,7 +3,7 @@
 A `Destination` pairs the translation view of a target (`Upstream`) with its two prepared requests
 (streaming and not) and the translators of its wire protocol (`Dialect`: Chat Completions or Responses).
 Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the server before it
-listens; ad-hoc `provider/model` targets are built on first use and cached.
+listens; ad-hoc `provider/model` targets are built on first use and cached (a bounded number of them).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from claude_any import secrets
 from claude_any.capabilities import api_for
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.memo import LRU
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
@@ -64,6 +65,10 @@ class Dialect:
 
 CHAT = Dialect(to_openai, from_openai, ChatStreamTranslator)
 RESPONSES = Dialect(to_responses, from_responses, ResponsesStreamTranslator)
+
+
+# Provider settings that hold a URL (compiler/providers.py normalises them): none may carry credentials.
+_URL_SETTINGS = ("base_url", "endpoint", "host")
 
 
 class StartupError(Exception):
@@ -134,8 +139,9 @@ def resolve_auth_token(table: RoutingTable, env: Mapping[str, str]) -> str | Non
     return resolved
 
 
-def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
-    """Every `${VAR}` of a provider is set; else a StartupError naming the field that uses it."""
+def _check_provider(provider: Provider, env: Mapping[str, str]) -> None:
+    """Every `${VAR}` of a provider is set, and no URL of it carries credentials; else a StartupError
+    naming the field (never its value)."""
     prefix = f"providers.{provider.name}"
     for part, value in (("", provider.settings), (".headers", provider.headers), (".body", provider.body)):
         try:
@@ -143,6 +149,15 @@ def _check_variables(provider: Provider, env: Mapping[str, str]) -> None:
         except secrets.MissingVariable as exc:
             field = _where_used(prefix + part, value, exc.name) or prefix
             raise _missing(exc.name, field, provider.pos) from None
+    for name in _URL_SETTINGS:
+        url = provider.settings.get(name)
+        if isinstance(url, str) and secrets.url_has_credentials(secrets.resolve(url, env)):
+            at = f" at {provider.pos}" if provider.pos else ""
+            raise StartupError(
+                f"{prefix}.{name}{at}: the URL carries a user name or password (user:password@host), which "
+                "would be neither sent nor kept out of messages; send credentials as a header instead, e.g. "
+                'headers: {Authorization: "Basic ${CREDENTIALS}"}'
+            )
 
 
 def _with_api(provider: Provider, target: Target) -> Target:
@@ -161,7 +176,7 @@ def _upstream(provider: Provider, target: Target) -> Upstream:
 
 def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
     """A Destination for one target; raises StartupError for an unset variable or a template failure."""
-    _check_variables(provider, env)
+    _check_provider(provider, env)
     target = _with_api(provider, target)
     try:
         plain = compile_target(provider, target, stream=False, env=env)
@@ -176,7 +191,15 @@ def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destina
 
 
 class Destinations:
-    """All targets of a table by id; `ad_hoc` builds a Target for an undeclared `provider/model` id."""
+    """All targets of a table by id; `ad_hoc` builds a Target for an undeclared `provider/model` id.
+
+    Declared targets are built at start-up and kept. Ad-hoc ones are named by clients, so at most
+    `AD_HOC_ENTRIES` of them are kept (their ids `AD_HOC_CHARS` characters in all), least recently used
+    out first; one that was dropped is built again when named again (a template render, well under 1 ms).
+    """
+
+    AD_HOC_ENTRIES = 256
+    AD_HOC_CHARS = 64 * 1024
 
     def __init__(
         self, table: RoutingTable, env: Mapping[str, str], ad_hoc: Callable[[str], Target] | None = None
@@ -185,10 +208,11 @@ class Destinations:
         self._env = dict(env)
         self._ad_hoc = ad_hoc
         for provider in table.providers.values():
-            _check_variables(provider, env)
+            _check_provider(provider, env)
         self._built: dict[str, Destination] = {
             tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
         }
+        self.ad_hoc: LRU[str, Destination] = LRU(self.AD_HOC_ENTRIES, self.AD_HOC_CHARS, len)
 
     def _provider(self, target: Target) -> Provider:
         provider = self._table.providers.get(target.provider)
@@ -198,15 +222,16 @@ class Destinations:
 
     def get(self, target_id: str) -> Destination:
         """The Destination of a target id (building an ad-hoc `provider/model` target once)."""
-        found = self._built.get(target_id)
+        found = self._built.get(target_id) or self.ad_hoc.get(target_id)
         if found is not None:
             return found
         if self._ad_hoc is None:
             raise KeyError(target_id)
         target = self._ad_hoc(target_id)
         destination = build(self._provider(target), target, self._env)
-        self._built[target_id] = destination
+        self.ad_hoc.put(target_id, destination)
         return destination
 
     def __iter__(self) -> Iterator[Destination]:
+        """The declared targets' destinations."""
         return iter(self._built.values())

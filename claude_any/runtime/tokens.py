@@ -27,7 +27,6 @@ import binascii
 import json
 import math
 import struct
-from functools import lru_cache
 from typing import Any
 
 from claude_any.runtime.memo import JSONMemo
@@ -114,11 +113,6 @@ def count_text(text: str) -> int:
     return _weigh(_features(text))
 
 
-# System prompts and tool definitions repeat verbatim on every request of a session (that is what makes
-# prompt caching work), so their counts are memoised by text; hashing a string is far cheaper than counting.
-_count_repeated = lru_cache(maxsize=256)(count_text)
-
-
 class _FeatureMemo:
     """Feature counts of long texts by text, least recently used first out, bounded in total characters.
 
@@ -150,6 +144,14 @@ class _FeatureMemo:
 
 
 _MEMO = _FeatureMemo()
+
+
+def _count_repeated(text: str) -> int:
+    """`count_text(text)` for a system prompt: they repeat verbatim on every request of a session (that is
+    what makes prompt caching work), so a long one's counts come from the memo, within its budget."""
+    if len(text) < _FeatureMemo.MIN_CHARS:
+        return count_text(text)
+    return _weigh(_MEMO.get(text))
 
 
 def count_joined(texts: list[str]) -> int:

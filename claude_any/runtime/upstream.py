@@ -14,7 +14,6 @@ import ssl
 from collections.abc import AsyncIterator, Iterable
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -162,7 +161,7 @@ async def _send(
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc or url
+    return errors.url_host(url)  # never the user:password@ a URL may carry
 
 
 def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicError:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError, from_upstream
+from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.upstream import transport_error
 
 
 def mapped(status: int, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> AnthropicError:
@@ -137,7 +140,34 @@ def test_anthropic_shaped_upstream_error() -> None:
 
 def test_empty_and_huge_bodies() -> None:
     assert mapped(500, b"").message == "prov: HTTP 500"
-    assert len(mapped(400, b"x" * 100_000).message) < 2100
+    huge = mapped(400, b"x" * 100_000)
+    shown = errors.envelope(huge, "req_1")["error"]["message"]
+    assert len(shown) == errors.MAX_SHOWN_MESSAGE and shown.endswith("…")
+
+
+def test_a_message_is_cut_only_when_shown_so_it_is_scrubbed_whole() -> None:
+    key = "sk-straddle-0123456789abcdef"
+    err = mapped(401, openai_error("x" * 1980 + key + " is wrong"))
+    assert key in err.message  # whole: the app scrubs it before the envelope cuts it
+    err.message = Scrubber([key])(err.message)
+    assert errors.envelope(err, "req_1")["error"]["message"].endswith("x***" + " is wrong")
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://user:pw-secret-1@127.0.0.1:8000/v1", "127.0.0.1:8000"),
+        ("https://pw-secret-1@api.example.com/v1", "api.example.com"),
+        ("https://[::1]:8443/v1", "[::1]:8443"),
+        ("https://api.openai.com/v1", "api.openai.com"),
+        ("https://user:pw-secret-1@[bad/v1", "(a URL that does not parse)"),
+    ],
+)
+def test_messages_name_a_url_by_host_never_by_its_credentials(url: str, host: str) -> None:
+    assert errors.url_host(url) == host
+    for exc in (httpx.ConnectError("refused"), httpx.ReadError("reset"), httpx.ReadTimeout("slow")):
+        message = transport_error(exc, "prov", url).message
+        assert "pw-secret-1" not in message and host in message
 
 
 def test_envelope_and_sse_error() -> None:
@@ -155,3 +185,16 @@ def test_envelope_and_sse_error() -> None:
 def test_request_ids_are_unique() -> None:
     ids = {errors.new_request_id() for _ in range(100)}
     assert len(ids) == 100 and all(i.startswith("req_") for i in ids)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_what_only_a_config_change_can_fix_says_not_to_retry(status: int) -> None:
+    assert mapped(status, openai_error("no")).headers == {"x-should-retry": "false"}
+    assert mapped(status, openai_error("no", code="DeploymentNotFound")).headers == {
+        "x-should-retry": "false"
+    }
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 529])
+def test_what_may_pass_leaves_the_client_free_to_retry(status: int) -> None:
+    assert "x-should-retry" not in mapped(status, openai_error("busy")).headers

@@ -6,14 +6,19 @@ in order, `x-claude-any-target` names the target that answered (or failed last).
 
 from __future__ import annotations
 
+import email.utils
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
+import anthropic
 import httpx
 import pytest
 from faults import (
     FAST_RETRY,
+    HELLO,
+    MODEL,
     completion,
     error_body,
     fake_provider,
@@ -122,6 +127,85 @@ def test_retry_after_beyond_the_budget_passes_the_429_through(upstream: FakeUpst
     assert response.headers["x-claude-any-attempts"] == "large:429"
 
 
+# Retry-After values no provider should send, and what a client gets of them: nothing.
+NONSENSE_RETRY_AFTER = [
+    {"retry-after": "-5"},
+    {"retry-after": "nan"},
+    {"retry-after": "inf"},
+    {"retry-after": "1e400"},
+    {"retry-after": "9" * 400},
+    {"retry-after": "soon"},
+    {"retry-after": "99999999999"},  # three thousand years
+    {"retry-after": "Wed, 21 Oct 9999 07:28:30 GMT"},
+    {"retry-after-ms": "-250"},
+    {"retry-after-ms": "NaN", "retry-after": "Infinity"},
+]
+
+
+@pytest.mark.parametrize("headers", NONSENSE_RETRY_AFTER)
+def test_a_nonsense_retry_after_is_ignored_and_the_backoff_applies(
+    upstream: FakeUpstream, single: str, headers: dict[str, str]
+) -> None:
+    upstream.script(
+        Reply(status=429, json=error_body("slow down"), headers=headers), Reply(json=completion())
+    )
+    response = post(single)
+    assert response.status_code == 200
+    assert response.headers["x-claude-any-attempts"] == "large:429,large:200"
+
+
+@pytest.fixture
+def once(upstream: FakeUpstream, gateway: Gateway) -> str:
+    """One target, one try: a 429 goes to the client as it is mapped."""
+    return gateway(resilient_table([fake_provider(upstream.url)], retry=RetryPolicy(attempts=1)))
+
+
+@pytest.mark.parametrize("headers", NONSENSE_RETRY_AFTER)
+def test_a_nonsense_retry_after_is_not_passed_on(
+    upstream: FakeUpstream, once: str, headers: dict[str, str]
+) -> None:
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers=headers))
+    response = post(once)
+    assert response.status_code == 429
+    assert "retry-after" not in response.headers
+    assert "retry-after-ms" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("headers", "passed_on"),
+    [
+        ({"retry-after": " 7 "}, {"retry-after": "7"}),
+        ({"retry-after": "2.5"}, {"retry-after": "3"}),  # whole seconds, rounded up
+        ({"retry-after-ms": "1500"}, {"retry-after": "2", "retry-after-ms": "1500"}),
+        ({"retry-after-ms": "x", "retry-after": "4"}, {"retry-after": "4"}),
+        ({"retry-after": "Wed, 21 Oct 2015 07:28:30 GMT"}, {"retry-after": "0"}),  # long past
+    ],
+)
+def test_a_retry_after_is_passed_on_sanitised(
+    upstream: FakeUpstream, once: str, headers: dict[str, str], passed_on: dict[str, str]
+) -> None:
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers=headers))
+    response = post(once)
+    assert response.status_code == 429
+    assert {k: v for k, v in response.headers.items() if k.startswith("retry-after")} == passed_on
+
+
+def test_a_retry_after_date_is_passed_on_as_seconds(upstream: FakeUpstream, once: str) -> None:
+    when = email.utils.formatdate(time.time() + 100, usegmt=True)
+    upstream.script(Reply(status=429, json=error_body("slow down"), headers={"retry-after": when}))
+    response = post(once)
+    assert 90 <= int(response.headers["retry-after"]) <= 101
+
+
+@pytest.mark.parametrize("seconds", ["9" * 400, "99999999999", "0.2"])
+def test_a_retry_after_in_the_message_is_read_sanely(upstream: FakeUpstream, once: str, seconds: str) -> None:
+    """Azure words it in the message; a number too large for a float once crashed the mapping (a 500)."""
+    upstream.script(Reply(status=429, json=error_body(f"Please retry after {seconds} seconds.")))
+    response = post(once)
+    assert response.status_code == 429
+    assert response.headers.get("retry-after") == ("1" if seconds == "0.2" else None)
+
+
 def test_route_policy_overrides_the_table(upstream: FakeUpstream, gateway: Gateway) -> None:
     once = RetryPolicy(attempts=1)
     url = gateway(resilient_table([fake_provider(upstream.url)], route_retry=once))
@@ -170,6 +254,70 @@ def test_connection_refused_everywhere_is_a_502_after_the_retries(gateway: Gatew
     assert response.status_code == 502
     assert "cannot connect" in response.json()["error"]["message"]
     assert response.headers["x-claude-any-attempts"] == "large:connect,large:connect,large:connect"
+
+
+# --- failing fast on what retrying cannot fix ------------------------------------------------------------
+
+
+def sdk_counting(url: str) -> tuple[anthropic.Anthropic, list[Any]]:
+    """The official SDK with its default retries, and the list of requests it sends to the gateway."""
+    sent: list[Any] = []
+    http = anthropic.DefaultHttpxClient(event_hooks={"request": [sent.append]}, timeout=30)
+    return anthropic.Anthropic(base_url=url, api_key="unused", http_client=http), sent
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error_class"),
+    [
+        (401, error_body("Incorrect API key provided: sk-test-openai", "invalid_api_key"),
+         anthropic.AuthenticationError),
+        (403, error_body("You do not have access to this model"), anthropic.PermissionDeniedError),
+        (404, error_body("The model `gpt-9` does not exist", "model_not_found"), anthropic.NotFoundError),
+        (404, {"error": {"code": "DeploymentNotFound", "message": "The API deployment does not exist."}},
+         anthropic.NotFoundError),
+    ],
+)  # fmt: skip
+def test_what_retrying_cannot_fix_is_answered_at_once_and_not_retried_by_the_client(
+    upstream: FakeUpstream, chained: str, status: int, body: dict[str, Any], error_class: type[Exception]
+) -> None:
+    upstream.responder = lambda _: Reply(status=status, json=body)
+    client, sent = sdk_counting(chained)
+    with pytest.raises(error_class) as raised:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    response = raised.value.response  # type: ignore[attr-defined]
+    assert response.headers["x-should-retry"] == "false"
+    assert (len(sent), len(upstream.requests)) == (1, 1)  # no retry, no fallback
+    message = response.json()["error"]["message"]
+    assert message.startswith("fake: ") and "sk-test-openai" not in message  # the provider's, scrubbed
+
+
+def test_every_target_unreachable_is_said_plainly_and_not_retried_by_the_client(gateway: Gateway) -> None:
+    down = fake_provider(f"http://127.0.0.1:{free_port()}", name="down")
+    gone = fake_provider(f"http://127.0.0.1:{free_port()}", name="gone")  # (a host that does not resolve
+    # fails the same way, as a ConnectError; not tried here, since a resolver without network may be slow)
+    url = gateway(resilient_table([down, gone], ("large", "small")))
+    client, sent = sdk_counting(url)
+    with pytest.raises(anthropic.InternalServerError) as raised:
+        client.messages.create(model=MODEL, max_tokens=20, messages=HELLO)  # type: ignore[arg-type]
+    response = raised.value.response
+    assert response.status_code == 502
+    assert response.headers["x-should-retry"] == "false"
+    assert len(sent) == 1
+    assert response.headers["x-claude-any-attempts"] == ",".join(["large:connect,small:connect"] * 3)
+    message = response.json()["error"]["message"]
+    assert message.startswith("no target could be reached (connection refused, or the host name does not")
+    assert "large (down: cannot connect to 127.0.0.1:" in message
+    assert "small (gone: cannot connect to 127.0.0.1:" in message
+
+
+def test_a_chain_that_was_reached_keeps_its_last_error(upstream: FakeUpstream, gateway: Gateway) -> None:
+    down = fake_provider(f"http://127.0.0.1:{free_port()}", name="down")
+    url = gateway(resilient_table([down, fake_provider(upstream.url)], ("large", "small")))
+    upstream.responder = lambda _: Reply(status=503, json=error_body("busy"))
+    response = post(url)
+    assert response.status_code == 529
+    assert response.json()["error"]["message"] == "fake: busy"
+    assert "x-should-retry" not in response.headers  # worth retrying later: the client may
 
 
 # --- error mapping over HTTP ---------------------------------------------------------------------------
@@ -225,6 +373,13 @@ def test_retry_after_parsing() -> None:
     assert retry.retry_after({"retry-after": "soon"}) is None
     assert retry.retry_after({"retry-after": "-5"}) is None
     assert retry.retry_after({}) is None
+    for nonsense in ("nan", "inf", "-inf", "1e3", "1_000", "0x10", "+5", "9" * 5000, "86401"):
+        assert retry.retry_after({"retry-after": nonsense}) is None, nonsense
+        assert retry.retry_after({"retry-after-ms": nonsense + "000"}) is None, nonsense
+    assert (
+        retry.retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:30 -0000"}, now=lambda: 1445412480.0) == 30
+    )
+    assert retry.retry_after({"retry-after": "Fri, 31 Dec 99999 23:59:59 GMT"}) is None
 
 
 def test_next_wait_prefers_the_longest_retry_after() -> None:

@@ -8,7 +8,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.runtime.facts import facts_from_request
-from claude_any.runtime.router import Decision, NoRoute, Router, strip_context_suffix
+from claude_any.runtime.router import MAX_AD_HOC_MODEL_CHARS, Decision, NoRoute, Router, strip_context_suffix
 from claude_any.runtime.rules import RuleError
 from claude_any.table import Provider, Route, RoutingTable, Server, Target
 
@@ -166,7 +166,17 @@ def test_ad_hoc_target_uses_capabilities() -> None:
         "gpt-4o-mini",
     )
     assert built.capabilities == capabilities.lookup("openai", "gpt-4o-mini")
-    assert ROUTER.ad_hoc_target("openai/gpt-4o-mini") is built  # cached
+    assert ROUTER.ad_hoc_target("openai/gpt-4o-mini") == built  # kept by targets.Destinations, not here
+
+
+def test_an_ad_hoc_model_name_longer_than_any_real_one_is_refused() -> None:
+    assert pick("openai/" + "m" * MAX_AD_HOC_MODEL_CHARS).chain == ("openai/" + "m" * MAX_AD_HOC_MODEL_CHARS,)
+    with pytest.raises(NoRoute) as info:
+        pick("openai/" + "m" * (MAX_AD_HOC_MODEL_CHARS + 1))
+    assert str(info.value) == (
+        f"model 'openai/…' names a model of {MAX_AD_HOC_MODEL_CHARS + 1} characters; "
+        f"a model name after 'openai/' is at most {MAX_AD_HOC_MODEL_CHARS} characters"
+    )
 
 
 @pytest.mark.parametrize("bad", ["nope/model", "openai", "openai/", "/gpt-4o"])
