@@ -6,9 +6,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from claude_any.suggest import (
-    did_you_mean as did_you_mean,
-)  # re-exported: the compiler's modules import it here
+# Re-exported: the compiler's modules import the one did-you-mean from here, beside the other diagnostics.
+from claude_any.suggest import did_you_mean as did_you_mean
 from claude_any.table import Position
 
 Level = Literal["error", "warning"]
