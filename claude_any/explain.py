@@ -13,7 +13,7 @@ from typing import Any
 
 from claude_any import capabilities, provider_templates
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.facts import Facts, facts_from_request
+from claude_any.runtime.facts import FACTS, Facts, facts_from_request
 from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
@@ -21,8 +21,7 @@ from claude_any.runtime.translate.responses_request import to_responses
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
 DEFAULT_MAX_TOKENS = 32_000  # what Claude Code asks for on most models
-FACT_ORDER = ("model", "family", "tokens", "max_tokens", "thinking", "thinking_budget", "effort", "tools")
-FACT_ORDER_2 = ("has_image", "stream", "messages", "system")
+FACTS_PER_LINE = 8  # the request facts, in their declared order, this many to a line
 
 
 class ExplainError(Exception):
@@ -109,8 +108,10 @@ def _show(value: Any) -> str:
 
 def _facts_lines(facts: Facts) -> list[str]:
     out = ["request facts"]
-    for group in (FACT_ORDER, FACT_ORDER_2):
-        out.append("  " + "  ".join(f"{name} = {_show(facts.get(name))}" for name in group))
+    names = list(FACTS)
+    for start in range(0, len(names), FACTS_PER_LINE):
+        line = names[start : start + FACTS_PER_LINE]
+        out.append("  " + "  ".join(f"{name} = {_show(facts.get(name))}" for name in line))
     return out
 
 

@@ -1,4 +1,5 @@
-"""The README stays true: its quick-start commands are the ones CI runs, and its config snippets compile."""
+"""The README stays true: its quick-start commands are the ones CI runs, its config snippets compile, and
+its fact and operator tables list what the code declares."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from claude_any.compiler import compile_text
+from claude_any.runtime.facts import FACTS
+from claude_any.runtime.operators import OPERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -53,3 +56,26 @@ def test_the_sections_users_look_for_are_there() -> None:
         "Reliability and security",
     ):
         assert wanted in headings, wanted
+
+
+def _table_after(heading_row: str) -> list[list[str]]:
+    """The rows of the markdown table whose header row is `heading_row`, cells stripped."""
+    lines = README.split(heading_row + "\n", 1)[1].split("\n")[1:]  # skip the |---| line
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
+    return rows
+
+
+def test_the_fact_table_lists_exactly_the_declared_facts() -> None:
+    rows = [row for row in _table_after("| fact | type | meaning |") if not row[0].startswith("`header(")]
+    assert rows == [[f"`{f.name}`", f.type.name, f.about] for f in FACTS.values()]
+
+
+def test_the_operator_table_lists_exactly_the_declared_operators() -> None:
+    listed = {
+        sym for row in _table_after("| operator | example |") for sym in re.findall(r"`([^`]+)`", row[0])
+    }
+    assert listed - {"and", "or", "not", "( )"} == set(OPERATORS)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+# Re-exported: the compiler's modules import the one did-you-mean from here, beside the other diagnostics.
+from claude_any.suggest import did_you_mean as did_you_mean
 from claude_any.table import Position
 
 Level = Literal["error", "warning"]
@@ -54,12 +55,6 @@ class Diagnostics:
     def sorted(self) -> list[Diagnostic]:
         """All diagnostics by position; the sort is stable, so findings at one spot keep their order."""
         return sorted(self._items, key=lambda d: (d.line, d.col))
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`"; did you mean 'x'?"` for the closest of `choices`, or `""` when nothing is close."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def one_of(choices: Iterable[str]) -> str:

@@ -6,7 +6,6 @@ Providers are read by `providers.py`; cross-references (targets, rules, chains) 
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
@@ -16,6 +15,7 @@ from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.network import is_loopback
+from claude_any.suggest import closest
 from claude_any.table import Position, Server, empty_params
 
 TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks", "retry", "timeouts")
@@ -113,8 +113,8 @@ def _categories(reader: Reader, node: Node, owner: Node, config: Config) -> None
     present = [key.text for key, _ in node.items if key.text not in REQUIRED_CATEGORIES]
     for name in REQUIRED_CATEGORIES:
         if node.get(name) is None:
-            close = difflib.get_close_matches(name, present, n=1, cutoff=0.6)
-            hint = f"; is {close[0]!r} meant to be {name!r}?" if close else ""
+            close = closest(name, present)
+            hint = f"; is {close!r} meant to be {name!r}?" if close is not None else ""
             reader.error(owner.pos, "model_categories", f"missing required category {name!r}{hint}")
     for key, value in node.items:
         config.declared_categories.add(key.text)

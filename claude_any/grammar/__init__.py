@@ -2,7 +2,6 @@
 
 from claude_any.grammar.ast import Expr, Span
 from claude_any.grammar.checker import (
-    FACTS,
     ExprError,
     always_false,
     always_true,
@@ -11,6 +10,7 @@ from claude_any.grammar.checker import (
     to_json,
 )
 from claude_any.grammar.parser import ExprSyntaxError, parse
+from claude_any.runtime.facts import FACTS
 
 __all__ = [
     "FACTS",

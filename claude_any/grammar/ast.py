@@ -11,8 +11,6 @@ from typing import Any
 
 Scalar = str | int | float | bool
 
-COMPARE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "contains", "matches")
-
 
 @dataclass(frozen=True)
 class Span:
@@ -64,7 +62,7 @@ class BoolOp:
 
 @dataclass(frozen=True)
 class Compare:
-    op: str  # one of COMPARE_OPS
+    op: str  # a symbol of runtime/operators.py OPERATORS (routing.lark parses exactly those)
     left: Expr
     right: Expr
     span: Span

@@ -7,8 +7,6 @@ everything after them; `render_caret` draws the `^~~~` line under a span.
 
 from __future__ import annotations
 
-import difflib
-import enum
 import json
 import re
 from dataclasses import dataclass
@@ -17,49 +15,15 @@ from typing import Any
 from claude_any.grammar.ast import BoolOp, Compare, Expr, Fact, Header, ListLit, Lit, Not, Span, describe
 from claude_any.grammar.ast import to_json as _to_json
 
+# The rule language's facts and compare operators are declared once, in the runtime that evaluates them;
+# checking against those declarations is what keeps the checker and the evaluator from disagreeing.
+from claude_any.runtime.facts import BOOL, FACTS, LIST, NUMBER, STRING, FactType
+from claude_any.runtime.operators import OPERATORS, Operator
+from claude_any.suggest import did_you_mean
 
-class Type(enum.Enum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOL = "bool"
-    LIST = "list of strings"
-
-    @property
-    def noun(self) -> str:
-        return {
-            "string": "a string",
-            "number": "a number",
-            "bool": "true/false",
-            "list of strings": "a list",
-        }[self.value]
-
-
-# The facts a rule can read (docs/ARCHITECTURE.md, "Facts"); header("x") is a string and not listed here.
-FACTS: dict[str, Type] = {
-    "model": Type.STRING,
-    "family": Type.STRING,
-    "tokens": Type.NUMBER,
-    "max_tokens": Type.NUMBER,
-    "thinking": Type.BOOL,
-    "thinking_budget": Type.NUMBER,
-    "effort": Type.STRING,
-    "tools": Type.LIST,
-    "has_image": Type.BOOL,
-    "stream": Type.BOOL,
-    "messages": Type.NUMBER,
-    "system": Type.STRING,
-}
-
-# Facts whose string values come from a known set: comparing against anything else is almost surely a typo.
-# family is closed by construction (an error); effort follows Anthropic's API, which may grow (a warning).
-FACT_VALUES: dict[str, tuple[str, ...]] = {
-    "family": ("opus", "sonnet", "haiku", "other"),
-    "effort": ("", "low", "medium", "high", "xhigh", "max"),
-}
-_FACT_VALUE_LEVEL = {"family": "error", "effort": "warning"}
-
-_ORDERING = {"<", "<=", ">", ">="}
-_PLURAL = {Type.STRING: "strings", Type.NUMBER: "numbers", Type.BOOL: "true/false values", Type.LIST: "lists"}
+_NOUN = {STRING: "a string", NUMBER: "a number", BOOL: "true/false", LIST: "a list"}
+_PLURAL = {STRING: "strings", NUMBER: "numbers", BOOL: "true/false values", LIST: "lists"}
+_KIND = {STRING: "string", NUMBER: "number", BOOL: "bool", LIST: "list"}  # "number fact 'tokens'"
 
 
 @dataclass(frozen=True)
@@ -80,24 +44,18 @@ def check(expr: Expr) -> list[ExprError]:
     """Every problem in `expr`, in source order; an empty list means it is a valid rule."""
     errors: list[ExprError] = []
     top = _Checker(errors).type_of(expr)
-    if top is not None and top is not Type.BOOL:
+    if top is not None and top is not BOOL:
         errors.append(ExprError(_not_a_condition("a rule", expr, top), expr.span))
     return sorted(errors, key=lambda e: (e.span.start, e.span.end))
 
 
-def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
-    """`; did you mean 'x'?` when a close match exists, else an empty string."""
-    match = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return f"; did you mean '{match[0]}'?" if match else ""
-
-
-def _not_a_condition(where: str, expr: Expr, typ: Type) -> str:
+def _not_a_condition(where: str, expr: Expr, typ: FactType[Any]) -> str:
     hint = {
-        Type.NUMBER: f" (compare it, e.g. {_src(expr)} > 0)",
-        Type.STRING: f' (compare it, e.g. {_src(expr)} == "…")',
-        Type.LIST: f' (test membership, e.g. "Bash" in {_src(expr)})',
+        NUMBER: f" (compare it, e.g. {_src(expr)} > 0)",
+        STRING: f' (compare it, e.g. {_src(expr)} == "…")',
+        LIST: f' (test membership, e.g. "Bash" in {_src(expr)})',
     }.get(typ, "")
-    return f"{where} must be true or false, but {describe(expr)} is {typ.noun}{hint}"
+    return f"{where} must be true or false, but {describe(expr)} is {_NOUN[typ]}{hint}"
 
 
 def _src(expr: Expr) -> str:
@@ -115,109 +73,129 @@ class _Checker:
     def error(self, message: str, span: Span, level: str = "error") -> None:
         self.errors.append(ExprError(message, span, level))
 
-    def type_of(self, expr: Expr) -> Type | None:
+    def type_of(self, expr: Expr) -> FactType[Any] | None:
         """The type of `expr`, or None when it is already wrong (so one mistake is reported once)."""
         match expr:
             case Fact(name=name, span=span):
                 if name not in FACTS:
-                    self.error(f"unknown fact '{name}'{did_you_mean(name, list(FACTS))}", span)
+                    self.error(f"unknown fact '{name}'{did_you_mean(name, FACTS)}", span)
                     return None
-                return FACTS[name]
+                return FACTS[name].type
             case Header(name=name, span=span):
                 if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", name):
                     self.error(f"'{name}' is not a valid HTTP header name", span)
-                return Type.STRING
+                return STRING
             case Lit(value=value):
                 return _literal_type(value)
             case ListLit(items=items, span=span):
                 kinds = {_literal_type(item.value) for item in items}
                 if len(kinds) > 1:
                     self.error("a list must hold values of one type (all strings or all numbers)", span)
-                return Type.LIST
+                return LIST
             case Not(arg=arg):
                 self.need_bool("'not'", arg)
-                return Type.BOOL
+                return BOOL
             case BoolOp(op=op, left=left, right=right):
                 self.need_bool(f"each side of '{op}'", left)
                 self.need_bool(f"each side of '{op}'", right)
-                return Type.BOOL
+                return BOOL
             case Compare():
                 self.compare(expr)
-                return Type.BOOL
+                return BOOL
         raise TypeError(f"not an expression node: {expr!r}")
 
     def need_bool(self, where: str, expr: Expr) -> None:
         typ = self.type_of(expr)
-        if typ is not None and typ is not Type.BOOL:
+        if typ is not None and typ is not BOOL:
             self.error(_not_a_condition(where, expr, typ), expr.span)
 
     def compare(self, node: Compare) -> None:
         left, right = self.type_of(node.left), self.type_of(node.right)
         if left is None or right is None:
             return
+        op = OPERATORS[node.op]
+        if (left, right) not in op.operands:
+            self.reject(node, left, right)
+            return
+        # The types fit the operator's declaration; what is left to check is about the values.
         if node.op in ("==", "!="):
-            self.equality(node, left, right)
-        elif node.op in _ORDERING:
-            self.ordering(node, left, right)
+            self.closed_values(node.left, node.right)
+            self.closed_values(node.right, node.left)
         elif node.op == "in":
-            self.membership(node, node.left, left, node.right, right)
-        elif node.op == "contains":
-            if left is Type.LIST:
-                self.membership(node, node.right, right, node.left, left)
-            elif left is Type.STRING and right is Type.STRING:
-                return
-            elif left is Type.STRING:
-                self.mismatch(node, left, right)
-            else:
-                self.error(
-                    f"'contains' needs text or a list on the left, but {describe(node.left)} is {left.noun}",
-                    node.span,
-                )
-        elif node.op == "matches":
-            self.regex(node, left)
+            self.members(node, node.left, left, node.right)
+        elif node.op == "contains" and left is LIST:
+            self.members(node, node.right, right, node.left)
+        elif op.regex:
+            self.regex(node)
 
-    def equality(self, node: Compare, left: Type, right: Type) -> None:
-        if left is Type.LIST or right is Type.LIST:
-            lst, other = (node.left, node.right) if left is Type.LIST else (node.right, node.left)
-            if isinstance(lst, Fact) and isinstance(other, Lit) and isinstance(other.value, str):
-                self.error(
-                    f"cannot compare list fact '{lst.name}' with a string; "
-                    f"did you mean '\"{other.value}\" in {lst.name}'?",
-                    node.span,
-                )
-            elif isinstance(lst, ListLit) and not isinstance(other, ListLit):
-                self.error(f"'{node.op}' compares single values; to test membership use 'in'", node.span)
-            else:
-                self.error(f"'{node.op}' cannot compare lists; test membership with 'in'", node.span)
-            return
-        if left is not right:
-            self.mismatch(node, left, right)
-            return
-        self.closed_values(node.left, node.right)
-        self.closed_values(node.right, node.left)
+    def reject(self, node: Compare, left: FactType[Any], right: FactType[Any]) -> None:
+        """Say why `left op right` has operand types the operator does not take, as precisely as we can."""
+        match node.op:
+            case "==" | "!=":
+                if left is LIST or right is LIST:
+                    self.list_equality(node, left)
+                else:
+                    self.mismatch(node, left, right)
+            case "<" | "<=" | ">" | ">=":
+                if left is NUMBER or right is NUMBER:
+                    self.mismatch(node, left, right)
+                else:
+                    self.error(
+                        f"'{node.op}' compares numbers, but {describe(node.left)} is {_NOUN[left]}", node.span
+                    )
+            case "in":
+                self.not_membership(node, node.left, left, node.right, right)
+            case "contains":
+                if left is LIST:
+                    self.not_membership(node, node.right, right, node.left, left)
+                elif left is STRING:
+                    self.mismatch(node, left, right)
+                else:
+                    self.error(
+                        f"'contains' needs text or a list on the left, but {describe(node.left)} is "
+                        f"{_NOUN[left]}",
+                        node.span,
+                    )
+            case "matches":
+                if left is not STRING:
+                    self.error(
+                        f"'matches' needs text on the left; {describe(node.left)} is {_NOUN[left]}", node.span
+                    )
+                else:
+                    self.error("'matches' needs a quoted regular expression on the right", node.right.span)
+            case _:
+                self.error(f"'{node.op}' cannot compare {_NOUN[left]} with {_NOUN[right]}", node.span)
 
-    def ordering(self, node: Compare, left: Type, right: Type) -> None:
-        if left is Type.NUMBER and right is Type.NUMBER:
-            return
-        if left is Type.NUMBER or right is Type.NUMBER:
-            self.mismatch(node, left, right)
-            return
-        self.error(f"'{node.op}' compares numbers, but {describe(node.left)} is {left.noun}", node.span)
+    def list_equality(self, node: Compare, left: FactType[Any]) -> None:
+        lst, other = (node.left, node.right) if left is LIST else (node.right, node.left)
+        if isinstance(lst, Fact) and isinstance(other, Lit) and isinstance(other.value, str):
+            self.error(
+                f"cannot compare list fact '{lst.name}' with a string; "
+                f"did you mean '\"{other.value}\" in {lst.name}'?",
+                node.span,
+            )
+        elif isinstance(lst, ListLit) and not isinstance(other, ListLit):
+            self.error(f"'{node.op}' compares single values; to test membership use 'in'", node.span)
+        else:
+            self.error(f"'{node.op}' cannot compare lists; test membership with 'in'", node.span)
 
-    def membership(self, node: Compare, item: Expr, item_t: Type, coll: Expr, coll_t: Type) -> None:
-        if coll_t is not Type.LIST:
+    def not_membership(
+        self, node: Compare, item: Expr, item_t: FactType[Any], coll: Expr, coll_t: FactType[Any]
+    ) -> None:
+        if coll_t is not LIST:
             hint = ""
-            if coll_t is Type.STRING and isinstance(coll, Fact | Header):
+            if coll_t is STRING and isinstance(coll, Fact | Header):
                 hint = f"; to search text write '{_src(coll)} contains …'"
-            self.error(f"'{node.op}' needs a list, but {describe(coll)} is {coll_t.noun}{hint}", coll.span)
-            return
-        if item_t is Type.LIST:
+            self.error(f"'{node.op}' needs a list, but {describe(coll)} is {_NOUN[coll_t]}{hint}", coll.span)
+        else:
             self.error(f"'{node.op}' tests one value against a list, not a list against a list", item.span)
-            return
+
+    def members(self, node: Compare, item: Expr, item_t: FactType[Any], coll: Expr) -> None:
+        """`item in coll`, a value and a list: the value must be of the list's element type."""
         elem = _element_type(coll)
         if elem is not None and elem is not item_t:
             self.error(
-                f"{_shown(item)} is {item_t.noun} but {describe(coll)} holds {_PLURAL[elem]}",
+                f"{_shown(item)} is {_NOUN[item_t]} but {describe(coll)} holds {_PLURAL[elem]}",
                 node.span,
             )
             return
@@ -225,13 +203,10 @@ class _Checker:
             for lit in coll.items:
                 self.closed_values(item, lit)
 
-    def regex(self, node: Compare, left: Type) -> None:
-        if left is not Type.STRING:
-            self.error(f"'matches' needs text on the left; {describe(node.left)} is {left.noun}", node.span)
-            return
+    def regex(self, node: Compare) -> None:
         pattern = node.right
         if not (isinstance(pattern, Lit) and isinstance(pattern.value, str)):
-            self.error("'matches' needs a quoted regular expression on the right", pattern.span)
+            self.error(f"'{node.op}' needs a quoted regular expression on the right", pattern.span)
             return
         try:
             re.compile(pattern.value)
@@ -241,37 +216,35 @@ class _Checker:
             at = min(at, pattern.span.end - 1)
             self.error(f"invalid regular expression: {exc.msg}", Span(at, at + 1))
 
-    def mismatch(self, node: Compare, left: Type, right: Type) -> None:
+    def mismatch(self, node: Compare, left: FactType[Any], right: FactType[Any]) -> None:
         if isinstance(node.left, Fact):
             subject, other = node.left, right
         elif isinstance(node.right, Fact):
             subject, other = node.right, left
         else:
-            self.error(f"cannot compare {left.noun} with {right.noun}", node.span)
+            self.error(f"cannot compare {_NOUN[left]} with {_NOUN[right]}", node.span)
             return
-        kind = {Type.STRING: "string", Type.NUMBER: "number", Type.BOOL: "bool", Type.LIST: "list"}[
-            FACTS[subject.name]
-        ]
+        subject_t = FACTS[subject.name].type
         hint = ""
-        if FACTS[subject.name] is Type.BOOL and other is Type.NUMBER:
+        if subject_t is BOOL and other is NUMBER:
             hint = f"; write just '{subject.name}' or 'not {subject.name}'"
-        self.error(f"cannot compare {kind} fact '{subject.name}' with {other.noun}{hint}", node.span)
+        self.error(
+            f"cannot compare {_KIND[subject_t]} fact '{subject.name}' with {_NOUN[other]}{hint}", node.span
+        )
 
     def closed_values(self, subject: Expr, value: Expr) -> None:
         """`family == "opuss"` can never be true: say so, with a did-you-mean."""
-        if not (isinstance(subject, Fact) and subject.name in FACT_VALUES):
+        if not (isinstance(subject, Fact) and isinstance(value, Lit) and isinstance(value.value, str)):
             return
-        if not (isinstance(value, Lit) and isinstance(value.value, str)):
+        spec = FACTS[subject.name]
+        if not spec.values or value.value in spec.values:
             return
-        allowed = FACT_VALUES[subject.name]
-        if value.value in allowed:
-            return
-        shown = ", ".join(v for v in allowed if v)
-        suffix = " (or empty)" if "" in allowed else ""
+        shown = ", ".join(v for v in spec.values if v)
+        suffix = " (or empty)" if "" in spec.values else ""
         self.error(
-            f"{subject.name} is one of {shown}{suffix}{did_you_mean(value.value, allowed)}",
+            f"{subject.name} is one of {shown}{suffix}{did_you_mean(value.value, spec.values)}",
             value.span,
-            _FACT_VALUE_LEVEL[subject.name],
+            "warning" if spec.values_may_grow else "error",
         )
 
 
@@ -282,17 +255,17 @@ def _shown(expr: Expr) -> str:
     return describe(expr)
 
 
-def _literal_type(value: object) -> Type:
+def _literal_type(value: object) -> FactType[Any]:
     if isinstance(value, bool):
-        return Type.BOOL
+        return BOOL
     if isinstance(value, str):
-        return Type.STRING
-    return Type.NUMBER
+        return STRING
+    return NUMBER
 
 
-def _element_type(coll: Expr) -> Type | None:
+def _element_type(coll: Expr) -> FactType[Any] | None:
     if isinstance(coll, Fact):
-        return Type.STRING  # the only list fact is `tools`
+        return STRING  # a list fact is a list of strings
     if isinstance(coll, ListLit) and coll.items:
         return _literal_type(coll.items[0].value)
     return None
@@ -321,22 +294,21 @@ def constant(expr: Expr) -> bool | None:
                 return True
             return False if a is False and b is False else None
         case Compare(op=op, left=Lit(value=a), right=Lit(value=b)):
-            return _compare_literals(op, a, b)
+            return _compare_literals(OPERATORS[op], a, b)
     return None
 
 
-def _compare_literals(op: str, a: object, b: object) -> bool | None:
-    if type(a) is not type(b) and not (isinstance(a, int | float) and isinstance(b, int | float)):
+def _compare_literals(op: Operator, a: object, b: object) -> bool | None:
+    """`a op b` for two literals, by the evaluator's own test, when the checker accepts their types."""
+    if (_literal_type(a), _literal_type(b)) not in op.operands:
         return None
-    if op == "==":
-        return a == b
-    if op == "!=":
-        return a != b
-    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
-        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}.get(op)
-    if op == "contains" and isinstance(a, str) and isinstance(b, str):
-        return b in a
-    return None
+    right: object = b
+    if op.regex:
+        try:
+            right = re.compile(str(b))
+        except re.error:
+            return None
+    return op.test(a, right)
 
 
 def always_true(expr: Expr) -> bool:

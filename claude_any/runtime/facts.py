@@ -1,76 +1,183 @@
-"""What routing rules can know about a request: the facts of docs/ARCHITECTURE.md, read leniently.
+"""What routing rules can know about a request: the rule facts, each declared once, here.
 
-Any JSON shape is accepted: a missing or odd field gives a neutral value ("" / 0 / false / no tools), since
-validating the request is the translator's job, not the router's. The costly facts (`tokens`, `has_image`,
-`system`) are computed on first use, so a table whose rules never read them never pays for them.
+A fact is a method of `Facts` marked with `@fact(type, about)`: its name, its type, the code that reads it
+from the request and a one-line description sit together, and everything else follows that one declaration:
+the checker types rules with it (grammar/checker.py), the evaluator reads facts by it (rules.py), `explain`
+prints it and README's fact table lists it (a test compares them).
+
+Every fact is read on first use and then kept, so a request pays only for the facts its rules read (the
+token estimate is the costly one). Any JSON shape is accepted: a missing or odd field gives a neutral value
+("" / 0 / false / no tools), since validating the request is the translator's job, not the router's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 from claude_any.runtime import tokens as token_estimator
 
 FactValue = str | int | bool | tuple[str, ...]
+T = TypeVar("T", str, int, bool, tuple[str, ...])
 
-# The names a rule may read; grammar/checker.py FACTS holds the same names with their types.
-FACT_NAMES = frozenset(
-    {
-        "model",
-        "family",
-        "tokens",
-        "max_tokens",
-        "thinking",
-        "thinking_budget",
-        "effort",
-        "tools",
-        "has_image",
-        "stream",
-        "messages",
-        "system",
-    }
-)
 
-_FAMILIES = ("opus", "sonnet", "haiku")
+@dataclass(frozen=True, eq=False)
+class FactType(Generic[T]):
+    """A fact's type in the rule language; `T` is the Python value the runtime holds for it."""
+
+    name: str  # as README and the checker's messages write it
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+STRING: FactType[str] = FactType("string")
+NUMBER: FactType[int] = FactType("number")
+BOOL: FactType[bool] = FactType("bool")
+LIST: FactType[tuple[str, ...]] = FactType("list of strings")
+FACT_TYPES = (STRING, NUMBER, BOOL, LIST)
 
 
 @dataclass(frozen=True)
+class FactSpec:
+    """The declaration of one fact; made by `@fact`, collected in FACTS."""
+
+    name: str
+    type: FactType[Any]
+    read: Callable[[Facts], FactValue]  # the request (as Facts) -> the value; never raises
+    about: str  # one line, as README's fact table shows it
+    values: tuple[str, ...] = ()  # the values it can take, when they are a known set
+    values_may_grow: bool = False  # the set follows Anthropic's API: another value is a warning, not an error
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.type, FactType):
+            raise TypeError(f"fact '{self.name}' is declared without a type")
+        if not callable(self.read):
+            raise TypeError(f"fact '{self.name}' is declared without a reader")
+        if not self.about.strip() or "\n" in self.about:
+            raise TypeError(f"fact '{self.name}' needs a one-line description")
+
+
+class _Lazy(Generic[T]):
+    """A fact on `Facts`: read on first access, then kept in the instance, which shadows this descriptor.
+
+    `functools.cached_property` without its per-property lock (Python 3.11): a Facts serves one request.
+    """
+
+    def __init__(self, spec: FactSpec, read: Callable[[Facts], T]) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.read: Callable[[Facts], T] = read  # spec.read, with its precise type
+
+    @overload
+    def __get__(self, facts: None, owner: type[Facts]) -> _Lazy[T]: ...
+
+    @overload
+    def __get__(self, facts: Facts, owner: type[Facts]) -> T: ...
+
+    def __get__(self, facts: Facts | None, owner: type[Facts]) -> _Lazy[T] | T:
+        if facts is None:
+            return self
+        value = self.read(facts)
+        facts.__dict__[self.name] = value
+        return value
+
+
+def fact(
+    type: FactType[T], about: str, *, values: tuple[str, ...] = (), values_may_grow: bool = False
+) -> Callable[[Callable[[Facts], T]], _Lazy[T]]:
+    """Declare the method below as a rule fact of `type` (mypy checks that the method returns that type)."""
+
+    def declare(read: Callable[[Facts], T]) -> _Lazy[T]:
+        return _Lazy(FactSpec(read.__name__, type, read, about, values, values_may_grow), read)
+
+    return declare
+
+
+FAMILIES = ("opus", "sonnet", "haiku")
+
+
 class Facts:
-    """The facts of one request. Read them as attributes, or by name with `get`."""
+    """The facts of one request. Read them as attributes, or by name with `get`; they cannot be set."""
 
-    model: str
-    family: str
-    max_tokens: int
-    thinking: bool
-    thinking_budget: int
-    effort: str
-    tools: tuple[str, ...]
-    stream: bool
-    messages: int
-    headers: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    body: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    body: Mapping[str, Any]
+    headers: Mapping[str, str]
 
-    @cached_property
+    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
+        self.__dict__.update(body=body, headers=headers)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"facts are read-only (tried to set '{name}')")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"facts are read-only (tried to delete '{name}')")
+
+    def __repr__(self) -> str:
+        read = ", ".join(f"{name}={self.__dict__[name]!r}" for name in FACTS if name in self.__dict__)
+        return f"Facts({read})"
+
+    # The facts, in the order explain prints them and README lists them.
+
+    @fact(STRING, "the model the client asked for")
+    def model(self) -> str:
+        return _str(self.body.get("model"))
+
+    @fact(
+        STRING, "`opus`, `sonnet`, `haiku` or `other` (substring of the model)", values=(*FAMILIES, "other")
+    )
+    def family(self) -> str:
+        return family_of(self.model)
+
+    @fact(NUMBER, 'estimated input tokens (see "Token counts")')
     def tokens(self) -> int:
-        """Estimated input tokens (runtime/tokens.py)."""
         return token_estimator.estimate(self.body)
 
-    @cached_property
+    @fact(NUMBER, "the request's `max_tokens`")
+    def max_tokens(self) -> int:
+        return _int(self.body.get("max_tokens"))
+
+    @fact(BOOL, "extended or adaptive thinking requested")
+    def thinking(self) -> bool:
+        return _object(self.body.get("thinking")).get("type") in ("enabled", "adaptive")
+
+    @fact(NUMBER, "`thinking.budget_tokens`, else 0")
+    def thinking_budget(self) -> int:
+        return _int(_object(self.body.get("thinking")).get("budget_tokens"))
+
+    @fact(
+        STRING,
+        '`output_config.effort` (`low` … `max`), else `""`',
+        values=("", "low", "medium", "high", "xhigh", "max"),
+        values_may_grow=True,
+    )
+    def effort(self) -> str:
+        return _str(_object(self.body.get("output_config")).get("effort"))
+
+    @fact(LIST, "names of the tools offered")
+    def tools(self) -> tuple[str, ...]:
+        return _tool_names(self.body.get("tools"))
+
+    @fact(BOOL, "an image anywhere, tool results included")
     def has_image(self) -> bool:
-        """An image block anywhere: in messages, in tool results, in document content."""
         return _has_image(self.body.get("messages"))
 
-    @cached_property
+    @fact(BOOL, "a streaming request")
+    def stream(self) -> bool:
+        return self.body.get("stream") is True
+
+    @fact(NUMBER, "number of messages")
+    def messages(self) -> int:
+        messages = self.body.get("messages")
+        return len(messages) if isinstance(messages, list) else 0
+
+    @fact(STRING, "the system prompt text")
     def system(self) -> str:
-        """The system prompt's text, blocks joined with newlines."""
         return _system_text(self.body.get("system"))
 
     def get(self, name: str) -> FactValue:
-        """The value of the fact `name` (one of FACT_NAMES); KeyError for anything else."""
-        if name not in FACT_NAMES:
+        """The value of the fact `name` (one of FACTS); KeyError for anything else."""
+        if name not in FACTS:
             raise KeyError(name)
         value: FactValue = getattr(self, name)
         return value
@@ -84,39 +191,30 @@ class Facts:
         return value if isinstance(value, str) else ""
 
     def as_dict(self) -> dict[str, FactValue]:
-        """Every fact by name (computes the lazy ones), for explain and logs."""
-        return {name: self.get(name) for name in sorted(FACT_NAMES)}
+        """Every fact by name, in declaration order (reads the lazy ones), for explain and logs."""
+        return {name: self.get(name) for name in FACTS}
+
+
+# The one declaration of the rule facts, by name, in the order of the class body.
+FACTS: dict[str, FactSpec] = {
+    attr.name: attr.spec for attr in vars(Facts).values() if isinstance(attr, _Lazy)
+}
+FACT_NAMES = frozenset(FACTS)
 
 
 def family_of(model: str) -> str:
     """opus / sonnet / haiku by substring of the lower-cased model name, else "other"."""
     lowered = model.lower()
-    return next((fam for fam in _FAMILIES if fam in lowered), "other")
+    return next((fam for fam in FAMILIES if fam in lowered), "other")
 
 
 def facts_from_request(body: Any, headers: Mapping[str, str] | None = None) -> Facts:
     """The facts of an Anthropic Messages request. Never raises: odd fields read as neutral values."""
-    if not isinstance(body, dict):
-        body = {}
-    model = _str(body.get("model"))
-    thinking = body.get("thinking")
-    thinking = thinking if isinstance(thinking, dict) else {}
-    output_config = body.get("output_config")
-    output_config = output_config if isinstance(output_config, dict) else {}
-    messages = body.get("messages")
-    return Facts(
-        model=model,
-        family=family_of(model),
-        max_tokens=_int(body.get("max_tokens")),
-        thinking=thinking.get("type") in ("enabled", "adaptive"),
-        thinking_budget=_int(thinking.get("budget_tokens")),
-        effort=_str(output_config.get("effort")),
-        tools=_tool_names(body.get("tools")),
-        stream=body.get("stream") is True,
-        messages=len(messages) if isinstance(messages, list) else 0,
-        headers=headers if headers is not None else {},
-        body=body,
-    )
+    return Facts(body if isinstance(body, dict) else {}, headers if headers is not None else {})
+
+
+def _object(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _str(value: Any) -> str:

@@ -8,18 +8,19 @@ AST (a hand-edited routes.json) is rejected at compile time with RuleError.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from claude_any.runtime.facts import FACT_NAMES, Facts
+from claude_any.runtime.facts import FACTS, Facts
+from claude_any.runtime.operators import OPERATORS, Members
+from claude_any.runtime.operators import Value as Value
 
-Value = Any  # str | int | float | bool | list | tuple: whatever a fact or literal holds
 Evaluator = Callable[[Facts], Value]
 
 _BOOL_OPS = {"and", "or", "not"}
-_COMPARE_OPS = {"==", "!=", "<", "<=", ">", ">=", "in", "contains", "matches"}
 
 
 class RuleError(ValueError):
@@ -74,7 +75,7 @@ def _reads(node: Any) -> list[tuple[str, Evaluator]]:
         children = [node.get("arg")]
     elif op in ("and", "or"):
         children = list(node.get("args") or [])
-    elif op in _COMPARE_OPS:
+    elif op in OPERATORS:
         children = [node.get("left"), node.get("right")]
     return [read for child in children for read in _reads(child)]
 
@@ -96,51 +97,25 @@ def _compile(node: Any) -> Evaluator:
         return lambda facts: value
     if op in _BOOL_OPS:
         return _boolean(op, node)
-    if op in _COMPARE_OPS:
+    if op in OPERATORS:
         return _comparison(op, node)
     raise RuleError(f"unknown rule operator {op!r}")
 
 
 def _fact(node: dict[str, Any]) -> Evaluator:
     name = node.get("name")
-    if name not in FACT_NAMES:
+    if not isinstance(name, str) or name not in FACTS:
         raise RuleError(f"unknown fact {name!r}")
-    # A bound attribute lookup: the lazy facts (tokens, has_image, system) compute on first read only.
-    return lambda facts: getattr(facts, name)
+    # An attribute read: each fact is computed on its first read only (facts.py), then a dict lookup.
+    return operator.attrgetter(name)
 
 
 def _literal(value: Any) -> Value:
     if isinstance(value, list):
-        return _Members([_literal(v) for v in value])
+        return Members([_literal(v) for v in value])
     if isinstance(value, str | int | float | bool):
         return value
     raise RuleError(f"unsupported literal {value!r:.80}")
-
-
-class _Members(tuple[Any, ...]):
-    """A literal list: a tuple (for traces and equality) with a typed set beside it for O(1) membership."""
-
-    _keys: frozenset[tuple[str, Any]]
-
-    def __new__(cls, items: list[Any]) -> _Members:
-        self = super().__new__(cls, items)
-        self._keys = frozenset(_key(item) for item in items)
-        return self
-
-    def __contains__(self, item: object) -> bool:
-        try:
-            return _key(item) in self._keys
-        except TypeError:  # unhashable: cannot be a member of a list of scalars
-            return False
-
-
-def _key(value: Any) -> tuple[str, Any]:
-    # Tag the kind so that `true in [1]` is false although True == 1 in Python.
-    if isinstance(value, bool):
-        return ("bool", value)
-    if isinstance(value, int | float):
-        return ("number", value)
-    return (type(value).__name__, value)
 
 
 def _boolean(op: str, node: dict[str, Any]) -> Evaluator:
@@ -158,66 +133,16 @@ def _boolean(op: str, node: dict[str, Any]) -> Evaluator:
 
 def _comparison(op: str, node: dict[str, Any]) -> Evaluator:
     left = _compile(node.get("left"))
-    if op == "matches":
+    test = OPERATORS[op].test
+    if OPERATORS[op].regex:
         right_node = node.get("right")
         pattern = right_node.get("value") if isinstance(right_node, dict) else None
         if not isinstance(pattern, str):
-            raise RuleError("'matches' needs a string literal on the right")
+            raise RuleError(f"'{op}' needs a string literal on the right")
         try:
             regex = re.compile(pattern)
         except re.error as exc:
             raise RuleError(f"invalid regular expression {pattern!r}: {exc}") from exc
-        # search, not match: anchor with ^ and $ in the pattern when needed (like grep).
-        return lambda facts: _matches(regex, left(facts))
+        return lambda facts: test(left(facts), regex)
     right = _compile(node.get("right"))
-    test = _TESTS[op]
     return lambda facts: test(left(facts), right(facts))
-
-
-def _matches(regex: re.Pattern[str], value: Value) -> bool:
-    return isinstance(value, str) and regex.search(value) is not None
-
-
-def _is_number(value: Value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _same_kind(a: Value, b: Value) -> bool:
-    # bools are ints in Python; `thinking == 1` must not be true.
-    return (_is_number(a) and _is_number(b)) or (type(a) is type(b) and not _is_number(a))
-
-
-def _eq(a: Value, b: Value) -> bool:
-    if isinstance(a, tuple | list) and isinstance(b, tuple | list):
-        return list(a) == list(b)
-    return _same_kind(a, b) and bool(a == b)
-
-
-def _ordered(cmp: Callable[[Any, Any], bool]) -> Callable[[Value, Value], bool]:
-    return lambda a, b: _is_number(a) and _is_number(b) and cmp(a, b)
-
-
-def _in(item: Value, collection: Value) -> bool:
-    if isinstance(collection, _Members):
-        return item in collection
-    if isinstance(collection, tuple | list):  # a list fact: tools, a tuple of strings
-        return isinstance(item, str) and item in collection
-    return False
-
-
-def _contains(container: Value, item: Value) -> bool:
-    if isinstance(container, str):
-        return isinstance(item, str) and item in container
-    return _in(item, container)
-
-
-_TESTS: dict[str, Callable[[Value, Value], bool]] = {
-    "==": _eq,
-    "!=": lambda a, b: not _eq(a, b),
-    "<": _ordered(lambda a, b: a < b),
-    "<=": _ordered(lambda a, b: a <= b),
-    ">": _ordered(lambda a, b: a > b),
-    ">=": _ordered(lambda a, b: a >= b),
-    "in": _in,
-    "contains": _contains,
-}

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from claude_any.grammar import FACTS, ExprError, always_true, check, parse, render_caret
-from claude_any.grammar.checker import always_false
-from claude_any.runtime.facts import FACT_NAMES
+from claude_any import suggest
+from claude_any.compiler import diagnostics
+from claude_any.grammar import FACTS, ExprError, always_true, check, checker, parse, render_caret, to_json
+from claude_any.grammar.checker import always_false, constant
+from claude_any.grammar.parser import _parser
+from claude_any.runtime.facts import (
+    BOOL,
+    FACT_NAMES,
+    FACT_TYPES,
+    LIST,
+    NUMBER,
+    STRING,
+    FactType,
+    facts_from_request,
+)
+from claude_any.runtime.operators import OPERATORS
+from claude_any.runtime.rules import compile_rule
 
 
 def errors(text: str) -> list[ExprError]:
@@ -181,3 +197,86 @@ def test_checker_messages_with_carets(snapshot: SnapshotAssertion) -> None:
 
 def test_checker_and_runtime_agree_on_fact_names() -> None:
     assert set(FACTS) == set(FACT_NAMES)
+
+
+# The checker follows the declarations in the runtime (runtime/facts.py, runtime/operators.py).
+
+LEFT = {STRING: "model", NUMBER: "tokens", BOOL: "thinking"}
+VALUE = {STRING: '"x"', NUMBER: "1", BOOL: "true"}
+
+
+def operand_pair(left: FactType[Any], right: FactType[Any]) -> tuple[str, str]:
+    """A left and a right operand of these types that are fine apart from the pair (lists hold the other)."""
+    if left is LIST and right is LIST:
+        return "tools", '["x"]'
+    if left is LIST:
+        return f"[{VALUE[right]}]", VALUE[right]
+    if right is LIST:
+        return LEFT[left], f"[{VALUE[left]}]"
+    return LEFT[left], VALUE[right]
+
+
+@pytest.mark.parametrize("symbol", list(OPERATORS))
+def test_the_checker_takes_exactly_the_operand_types_each_operator_declares(symbol: str) -> None:
+    for left in FACT_TYPES:
+        for right in FACT_TYPES:
+            left_text, right_text = operand_pair(left, right)
+            text = f"{left_text} {symbol} {right_text}"
+            accepted = (left, right) in OPERATORS[symbol].operands
+            assert (errors(text) == []) is accepted, (text, errors(text))
+
+
+def test_the_grammar_parses_exactly_the_declared_operators() -> None:
+    terminals = {t.name: t.pattern.value for t in _parser().terminals}
+    compare = terminals["COMPARE"].removeprefix("(?:").removesuffix(")").split("|")
+    assert {*compare, terminals["IN"], terminals["CONTAINS"], terminals["MATCHES"]} == set(OPERATORS)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '"abc" matches "b"',
+        '"abc" matches "^b"',
+        '"abc" contains "b"',
+        "1 == 1.0",
+        "2 >= 2",
+        "2 < 1.5",
+        '"a" != "b"',
+        "true == false",
+    ],
+)
+def test_constant_folding_gives_the_evaluators_answer(text: str) -> None:
+    expr = parse(text)
+    assert errors(text) == []
+    folded = constant(expr)
+    assert folded is not None
+    assert folded is compile_rule(to_json(expr))(facts_from_request({}))
+
+
+def test_folding_leaves_mistyped_and_invalid_comparisons_alone() -> None:
+    assert constant(parse("1 == true")) is None  # the checker reports it; true == 1 is no answer
+    assert constant(parse('"a" matches "("')) is None
+
+
+@pytest.mark.parametrize("name", list(FACTS))
+def test_every_declared_fact_checks_with_its_type(name: str) -> None:
+    typ = FACTS[name].type
+    sample = {STRING: f'{name} == ""', NUMBER: f"{name} > 0", BOOL: name, LIST: f'"x" in {name}'}[typ]
+    if FACTS[name].values:
+        sample = f'{name} == "{FACTS[name].values[0]}"'
+    assert errors(sample) == []
+
+
+def test_closed_values_come_from_the_declaration() -> None:
+    assert FACTS["family"].values == ("opus", "sonnet", "haiku", "other")
+    assert [(e.level, e.message) for e in errors('family == "sonet" or effort == "hihg"')] == [
+        ("error", "family is one of opus, sonnet, haiku, other; did you mean 'sonnet'?"),
+        ("warning", "effort is one of low, medium, high, xhigh, max (or empty); did you mean 'high'?"),
+    ]
+
+
+def test_one_did_you_mean_for_rules_and_config() -> None:
+    assert checker.did_you_mean is diagnostics.did_you_mean is suggest.did_you_mean
+    assert suggest.did_you_mean("tokns", FACTS) == "; did you mean 'tokens'?"
+    assert suggest.did_you_mean("zzz", FACTS) == ""
+    assert suggest.closest("opnai", ["openai", "azure"]) == "openai"

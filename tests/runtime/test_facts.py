@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from claude_any.runtime import tokens
-from claude_any.runtime.facts import FACT_NAMES, Facts, facts_from_request, family_of
+from claude_any.runtime.facts import (
+    BOOL,
+    FACT_NAMES,
+    FACT_TYPES,
+    FACTS,
+    LIST,
+    NUMBER,
+    STRING,
+    Facts,
+    FactSpec,
+    FactType,
+    fact,
+    facts_from_request,
+    family_of,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -225,3 +240,73 @@ def test_facts_is_frozen() -> None:
     with pytest.raises(AttributeError):
         facts.model = "other"  # type: ignore[misc]
     assert isinstance(facts, Facts)
+
+
+# The declaration: every fact has a type, a reader and a description, and the reader keeps to the type.
+
+PYTHON_TYPES: dict[FactType[Any], Callable[[Any], bool]] = {
+    STRING: lambda v: isinstance(v, str),
+    NUMBER: lambda v: isinstance(v, int) and not isinstance(v, bool),
+    BOOL: lambda v: isinstance(v, bool),
+    LIST: lambda v: isinstance(v, tuple) and all(isinstance(x, str) for x in v),
+}
+FULL_BODY = {
+    "model": "claude-opus-4-6",
+    "max_tokens": 32000,
+    "thinking": {"type": "enabled", "budget_tokens": 2048},
+    "output_config": {"effort": "high"},
+    "tools": [{"name": "Bash", "input_schema": {}}],
+    "system": [{"type": "text", "text": "be brief"}],
+    "messages": [{"role": "user", "content": [image_block()]}],
+    "stream": True,
+}
+
+
+@pytest.mark.parametrize("name", list(FACTS))
+def test_every_fact_is_declared_with_a_type_a_reader_and_a_description(name: str) -> None:
+    spec = FACTS[name]
+    assert spec.name == name
+    assert spec.type in FACT_TYPES
+    assert callable(spec.read)
+    assert spec.about.strip() and "\n" not in spec.about
+    for body in ({}, FULL_BODY, {"model": 3, "messages": "x", "tools": {}, "thinking": []}):
+        value = spec.read(facts_from_request(body))
+        assert PYTHON_TYPES[spec.type](value), (name, body, value)
+        assert facts_from_request(body).get(name) == value
+
+
+def test_the_full_body_gives_no_neutral_values() -> None:
+    facts = facts_from_request(FULL_BODY)
+    assert all(value not in ("", 0, False, ()) for value in facts.as_dict().values()), facts.as_dict()
+
+
+@pytest.mark.parametrize(
+    "declare",
+    [
+        lambda read: FactSpec("x", None, read, "a fact"),  # type: ignore[arg-type]
+        lambda read: FactSpec("x", STRING, None, "a fact"),  # type: ignore[arg-type]
+        lambda read: FactSpec("x", STRING, read, ""),
+        lambda read: FactSpec("x", STRING, read, "two\nlines"),
+        lambda read: fact(None, "a fact")(read),  # type: ignore[arg-type]
+    ],
+    ids=["no type", "no reader", "no description", "two-line description", "decorator without a type"],
+)
+def test_a_fact_without_a_type_a_reader_or_a_description_is_refused(declare: Callable[[Any], Any]) -> None:
+    with pytest.raises(TypeError, match=r"^fact '(x|<lambda>)' (is declared without|needs)"):
+        declare(lambda facts: "")
+
+
+def test_every_fact_is_lazy() -> None:
+    facts = facts_from_request(FULL_BODY, {})
+    assert set(vars(facts)) == {"body", "headers"}  # nothing read yet
+    assert facts.family == "opus"
+    assert set(vars(facts)) == {"body", "headers", "model", "family"}
+    assert repr(facts) == "Facts(model='claude-opus-4-6', family='opus')"
+
+
+def test_a_preset_fact_is_not_read_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # explain --tokens N presets the slot; the estimator must not run.
+    monkeypatch.setattr(tokens, "estimate", lambda body: pytest.fail("estimated"))
+    facts = facts_from_request(FULL_BODY)
+    facts.__dict__["tokens"] = 200_000
+    assert facts.tokens == facts.get("tokens") == 200_000

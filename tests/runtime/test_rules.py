@@ -8,6 +8,7 @@ import pytest
 
 from claude_any.runtime import tokens
 from claude_any.runtime.facts import facts_from_request
+from claude_any.runtime.operators import OPERATORS
 from claude_any.runtime.rules import RuleError, Trace, compile_rule, evaluate, referenced, trace
 
 SPAN = [0, 1]
@@ -162,3 +163,11 @@ def test_rules_only_compute_the_facts_they_read(monkeypatch: pytest.MonkeyPatch)
     assert calls == []
     assert compile_rule(cmp(">", fact("tokens"), lit(1)))(facts) is True
     assert len(calls) == 1
+
+
+def test_the_evaluator_runs_every_declared_operator_and_no_other() -> None:
+    for symbol, operator in OPERATORS.items():
+        right = lit("x") if operator.regex else fact("tools")
+        assert compile_rule(cmp(symbol, fact("model"), right))(FACTS) in (True, False)
+    with pytest.raises(RuleError, match="unknown rule operator"):
+        compile_rule(cmp("=~", fact("model"), lit("x")))
