@@ -162,6 +162,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     openai_body, ctx = dialect.request(
         body, destination.upstream, estimated_input_tokens=inbound.input_tokens
     )
+    ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
