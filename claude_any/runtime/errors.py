@@ -112,13 +112,23 @@ def not_an_answer(provider_name: str, what: str) -> AnthropicError:
     return err
 
 
-# Error codes an error object may carry instead of a status, as the HTTP status the same failure has.
+# Error codes (OpenAI's, and Anthropic's error types) an error object may carry instead of a status, as the
+# HTTP status the same failure comes with.
 _CODE_STATUS = {
     "rate_limit_exceeded": 429,
     "server_error": 500,
     "vector_store_timeout": 504,
     "context_length_exceeded": 400,
     "insufficient_quota": 429,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
 }
 
 
