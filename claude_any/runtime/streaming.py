@@ -238,7 +238,8 @@ async def forward_stream(
     The stream ends at the provider's `message_stop` (or error event); a body that ends without one gets
     an `event: error`."""
     finished = False
-    at_boundary = False  # nothing before the upstream's own message_start
+    sent = False
+    at_boundary = False  # after a whole event (no ping before the upstream's own message_start)
     end = _AnthropicEnd()
     try:
         ticks = with_ticks(body_chunks(response), ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
@@ -248,14 +249,13 @@ async def forward_stream(
                     if at_boundary:
                         yield PING
                     continue
-                at_boundary = chunk.endswith(b"\n\n")
+                sent, at_boundary = True, chunk.endswith(b"\n\n")
                 yield chunk
                 if end.feed(chunk):
                     break
             else:
                 if end.close() and not at_boundary:
                     yield b"\n\n"  # its last event lacked the blank line that makes the client dispatch it
-                    at_boundary = True
             finished = True
             if end.stopped:
                 yield END_OF_RESPONSE
@@ -265,12 +265,12 @@ async def forward_stream(
                 logger.warning(
                     "%s upstream %s: the stream ended before message_stop", log.request_id, destination.label
                 )
-                prefix = b"" if at_boundary else b"\n\n"
-                yield prefix + errors.sse_error(errors.stream_cut(destination.provider.name), log.request_id)
+                err = errors.stream_cut(destination.provider.name)
+                yield _frame_end(sent, at_boundary) + errors.sse_error(err, log.request_id)
     except IdleTimeout as exc:
         finished = True
-        prefix = b"" if at_boundary else b"\n\n"  # end a half-sent event so the error frame parses
-        yield prefix + errors.sse_error(stalled(destination, log, exc.idle_s), log.request_id)
+        err = stalled(destination, log, exc.idle_s)
+        yield _frame_end(sent, at_boundary) + errors.sse_error(err, log.request_id)
     except httpx.HTTPError as exc:
         err = transport_error(exc, destination.provider.name, destination.plain.url)
         log.note = f"upstream failed mid-stream: {err.message}"
@@ -279,3 +279,8 @@ async def forward_stream(
     finally:
         if not finished:
             log.note = "client disconnected"
+
+
+def _frame_end(sent: bool, at_boundary: bool) -> bytes:
+    """What ends a half-sent event, so that an error frame after it parses."""
+    return b"\n\n" if sent and not at_boundary else b""
