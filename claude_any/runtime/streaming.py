@@ -68,6 +68,7 @@ class SSEResponse(StreamingResponse):
         super().__init__(content, headers=headers)
         self._log = log
         self._upstream = upstream
+        self._sent_all = False  # the response ended at END_OF_RESPONSE: the generator's drain may run
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Starlette's own __call__ watches for a disconnect with an anyio task group per response.
@@ -75,9 +76,10 @@ class SSEResponse(StreamingResponse):
             with CancelOnDisconnect(receive):
                 await asyncio.sleep(0)  # a loop turn first, as Starlette's stream task took: app.py says why
                 await self.stream_response(send)
-            self._log.emit()  # the client's response is complete; what follows is not its time
-            async for _ in self.body_iterator:  # after END_OF_RESPONSE: the upstream drain, sending nothing
-                pass
+            if self._sent_all:
+                self._log.emit()  # the client's response is complete; what follows is not its time
+                async for _ in self.body_iterator:  # the upstream drain, sending nothing
+                    pass
         finally:
             aclose = getattr(self.body_iterator, "aclose", None)
             with anyio.CancelScope(shield=True):
@@ -92,6 +94,7 @@ class SSEResponse(StreamingResponse):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         async for chunk in self.body_iterator:
             if not chunk:
+                self._sent_all = True
                 break
             body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
             await send({"type": "http.response.body", "body": body, "more_body": True})

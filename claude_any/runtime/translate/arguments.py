@@ -128,13 +128,11 @@ def settle_call(name: str, raw: Any, *, provider: str, truncated: bool) -> Argum
     made-up call. Raises AnthropicError (502 api_error).
     """
     arguments = read_arguments(raw)
-    if truncated and (not arguments.whole or raw is None or (isinstance(raw, str) and not raw.strip())):
-        # No arguments at all is a call without any, unless the output was cut: they may never have come.
-        log.warning(
-            "tool call %r was cut off with the output (%s); not passed on as a tool_use",
-            name or "(no name)",
-            arguments.problem or ("its JSON is not closed" if arguments.closed else "it has no arguments yet"),
-        )
+    # No arguments at all is a call without any, unless the output was cut: they may never have come.
+    empty = raw is None or (isinstance(raw, str) and not raw.strip())
+    if truncated and (empty or not arguments.whole):
+        why = arguments.problem or ("its JSON is unclosed" if arguments.closed else "no arguments yet")
+        log.warning("tool call %r was cut off with the output (%s); not passed on", name or "(no name)", why)
         return None
     if not name:
         raise errors.not_an_answer(provider, "the answer has a tool call without a name")
