@@ -61,10 +61,11 @@ class ToolCall:
         return "".join(self.arguments)
 
     def ready(self) -> bool:
-        """True when the call may be sent before the answer's end: its arguments are a whole object (no
-        arguments yet is not: they may still come)."""
+        """True when the call may be sent before the answer's end: it has a name and its arguments are a
+        whole object (no arguments yet is not: they may still come). The finish judges the others."""
         raw = self.raw_arguments()
-        return not (isinstance(raw, str) and not raw.strip()) and read_arguments(raw).whole
+        empty = isinstance(raw, str) and not raw.strip()
+        return bool(self.name) and not empty and read_arguments(raw).whole
 
 
 CallT = TypeVar("CallT", bound=ToolCall)
@@ -177,7 +178,7 @@ class MessageStream(Generic[CallT]):
     def finish(self) -> bytes:
         """At the upstream's end: close blocks, then `message_delta` (stop, usage) and `message_stop` when
         the provider said its answer is complete; `event: error` when its stream just stopped, or when a
-        tool call it called finished is not whole."""
+        tool call it said was finished is not whole."""
         if self._closed():
             return b""
         out: list[bytes] = [] if self._started else [self.start()]

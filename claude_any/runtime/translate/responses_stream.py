@@ -27,7 +27,6 @@ with `event: error`.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from claude_any.runtime.translate.arguments import read_arguments
@@ -44,8 +43,6 @@ from claude_any.runtime.translate.responses_response import (
 )
 from claude_any.runtime.translate.sse import Event
 
-log = logging.getLogger(__name__)
-
 _REASONING_DELTAS = ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
 _TEXT_DELTAS = ("response.output_text.delta", "response.refusal.delta")
 _ENDS = ("response.completed", "response.incomplete")
@@ -61,7 +58,7 @@ class _Call(ToolCall):
         self.complete = False  # its output_item.done arrived: no more arguments will
 
     def ready(self) -> bool:
-        return self.complete and read_arguments(self.raw_arguments()).whole
+        return self.complete and bool(self.name) and read_arguments(self.raw_arguments()).whole
 
 
 class ResponsesStreamTranslator(MessageStream[_Call]):
