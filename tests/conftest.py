@@ -6,6 +6,7 @@ since this directory is on sys.path for the rootdir conftest).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 
 import pytest
@@ -55,6 +56,12 @@ def gateway(_gateway_servers: dict[str, ThreadServer]) -> Callable[..., str]:
         return _gateway_servers[key].url
 
     return start
+
+
+@pytest.fixture
+def propagating(monkeypatch: pytest.MonkeyPatch) -> None:
+    """caplog sees the gateway's log lines even after a test ran `serve` (which stops propagation)."""
+    monkeypatch.setattr(logging.getLogger("claude_any"), "propagate", True)
 
 
 @pytest.fixture

@@ -76,8 +76,8 @@ class ThreadServer:
 @dataclass
 class Reply:
     """One scripted upstream answer. `chunks` makes an SSE stream: dicts become `data: <json>` events,
-    strings are sent as they are (use them for `data: [DONE]`, comments or garbage); an exception
-    instance drops the connection at that point."""
+    strings are sent as they are (use them for `data: [DONE]`, comments or garbage); a number pauses that
+    many seconds with the body held open; an exception instance drops the connection at that point."""
 
     status: int = 200
     json: Any = None
@@ -162,6 +162,9 @@ class FakeUpstream:
                     await asyncio.sleep(reply.chunk_delay)
                 if isinstance(chunk, Exception):
                     raise chunk  # uvicorn drops the connection mid-body
+                if isinstance(chunk, int | float):
+                    await asyncio.sleep(chunk)
+                    continue
                 yield (sse(chunk) if isinstance(chunk, dict) else chunk).encode("utf-8")
             complete = True
         finally:

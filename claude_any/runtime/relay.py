@@ -7,8 +7,10 @@ Four wire protocols, one flow:
 - `echo`: no network; an in-process completion goes through the same translators as `openai`.
 Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
-Retry-After between rounds, bounded by the policy's attempts and time budget. After the first byte nothing
-is re-sent: a failure becomes an `event: error` (streaming.py: keep-alive pings, idle timeout).
+Retry-After between rounds, bounded by the policy's attempts and time budget. A 2xx that is not an answer
+(an HTML page, an error object, the wrong shape) is such a failure too (answer_check.py, the translators).
+After the first byte nothing is re-sent: a failure becomes an `event: error` (streaming.py: keep-alive
+pings, idle timeout, an answer the provider did not finish).
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import httpx
 from starlette.responses import JSONResponse, Response
 
-from claude_any.runtime import echo, errors, retry, tokens
+from claude_any.runtime import answer_check, echo, errors, retry, tokens
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.retry import Attempts
@@ -37,6 +40,8 @@ logger = logging.getLogger("claude_any")
 
 # Client headers an Anthropic upstream needs to honour the same request (beta features change the schema).
 _PASSTHROUGH_HEADERS = ("anthropic-beta",)
+# How long a 2xx that is not an answer may take to show what it is (its body is only read to say so).
+_NOT_AN_ANSWER_READ_S = 10.0
 
 
 def header_safe(value: str) -> str:
@@ -163,6 +168,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     openai_body, ctx = dialect.request(
         body, destination.upstream, estimated_input_tokens=inbound.input_tokens
     )
+    ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
@@ -176,12 +182,25 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         model=destination.target.model,
         first_byte_s=clients.timeouts.first_byte_s,
     )
+    await _check_content_type(response, destination, clients, stream)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         return _message_response(dialect.response(raw, ctx), destination, log)
     chunks = translate_stream(body_chunks(response), dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
+    )
+
+
+async def _check_content_type(
+    response: httpx.Response, destination: Destination, clients: Clients, stream: bool
+) -> None:
+    """A 2xx whose content type is not the answer's kind is the error it holds, before the first byte."""
+    await answer_check.check_content_type(
+        response,
+        stream=stream,
+        provider_name=destination.provider.name,
+        read_s=min(clients.timeouts.idle_s, _NOT_AN_ANSWER_READ_S),
     )
 
 
@@ -227,8 +246,10 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
         extra_headers=extra,
         first_byte_s=clients.timeouts.first_byte_s,
     )
+    await _check_content_type(response, destination, clients, stream)
     if not stream:
         message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
+        answer_check.check_anthropic_message(message, destination.provider.name)
         return _message_response(destination.scrub.value(message), destination, log)
     chunks = forward_stream(response, log, destination, clients.timeouts)
     return SSEResponse(

@@ -266,7 +266,61 @@ def test_any_upstream_stream_keeps_the_grammar(lines: list[str], cuts: list[int]
         out.append(translator.ping())
         last = cut
     out.append(translator.finish())
-    check_anthropic_sse(b"".join(out).decode("utf-8"))
+    events = check_anthropic_sse(b"".join(out).decode("utf-8"))
+    if events[-1]["type"] == "message_stop":
+        # Complete only where the provider said so: a finish_reason or [DONE] is in what it sent.
+        assert b"[DONE]" in raw or b'"finish_reason": "' in raw
+
+
+JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, list):
+        return set().union(*map(_strings, value)) if value else set()
+    if isinstance(value, dict):
+        return set(value).union(*map(_strings, value.values())) if value else set()
+    return set()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    obj=st.dictionaries(st.text(max_size=5), JSON_VALUE, max_size=4),
+    cut=st.integers(0, 10_000),
+    finish=st.sampled_from(["tool_calls", "stop", "length", None]),
+    done=st.booleans(),
+)
+def test_a_cut_tool_call_is_never_sent_as_a_whole_one(
+    obj: dict[str, Any], cut: int, finish: str | None, done: bool
+) -> None:
+    text = json.dumps(obj)
+    arguments = text[: cut % (len(text) + 1)]
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "T", "arguments": arguments}}
+    lines = [{"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}]
+    lines.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    raw = "".join(f"data: {json.dumps(line)}\n\n" for line in lines) + ("data: [DONE]\n\n" if done else "")
+    translator = StreamTranslator(_context())
+    out = translator.start() + translator.feed(raw.encode()) + translator.finish()
+    events = check_anthropic_sse(out.decode("utf-8"))
+    inputs = [
+        json.loads(e["delta"]["partial_json"])
+        for e in events
+        if e.get("delta", {}).get("type") == "input_json_delta"
+    ]
+    if arguments == text and (finish or done):
+        assert inputs == [obj]  # whole arguments go through untouched
+    for value in inputs:
+        # Closing brackets at most were added: no string was completed, no key or value made up.
+        assert _strings(value) <= _strings(obj)
+    if finish == "length" and arguments != text:
+        assert inputs == []  # the limit cut it: withheld
 
 
 # --- over HTTP ---------------------------------------------------------------------------------------------
