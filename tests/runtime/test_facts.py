@@ -1,17 +1,17 @@
-"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, real captures."""
+"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, Claude Code's
+requests (tests/fixtures/claude-code)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 
 from claude_any.runtime import tokens
 from claude_any.runtime.facts import FACT_NAMES, Facts, facts_from_request, family_of
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
@@ -173,10 +173,7 @@ def test_get_rejects_unknown_names() -> None:
 
 
 def load_fixture(name: str) -> Any:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip("shared fixtures not present")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
