@@ -1,4 +1,4 @@
-"""A complete OpenAI Chat Completions response turned into an Anthropic message (translation.md §12)."""
+"""A complete OpenAI Chat Completions response turned into an Anthropic message (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 
