@@ -564,8 +564,8 @@ def main() -> None:
         "--scenario",
         choices=("matrix", "sessions"),
         default="matrix",
-        help="matrix: the table above (default); sessions: many concurrent sessions whose tokens arrive one "
-        "by one",
+        help="matrix: every scenario at every concurrency against both upstreams (default); sessions: many "
+        "concurrent sessions whose tokens arrive one by one",
     )
     many.add_argument(
         "--sessions",
