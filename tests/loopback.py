@@ -30,8 +30,8 @@ from claude_any.capabilities import lookup
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "claude-code"
+# Requests shaped like Claude Code's, committed with the tests (tests/fixtures/build_claude_code.py).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude-code"
 
 
 # --- a uvicorn server in a thread --------------------------------------------------------------------------

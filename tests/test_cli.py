@@ -125,8 +125,7 @@ def test_explain_an_unroutable_model_says_why(tmp_path: Path) -> None:
     assert "routable: large, small" in result.stdout
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Claude Code fixtures (../shared) not present")
-def test_explain_a_real_request(tmp_path: Path) -> None:
+def test_explain_a_claude_code_request(tmp_path: Path) -> None:
     request = FIXTURES / "cc_tool_turn1_request.json"
     model = json.loads(request.read_text(encoding="utf-8"))["model"]
     result = claude_any(

@@ -42,7 +42,7 @@ logger = logging.getLogger("claude_any")
 MEGABYTE = 1024 * 1024
 
 # Model ids listed by /v1/models when the routes send them somewhere. Claude Code only uses listed ids that
-# start with claude/anthropic, so the families are listed as Claude ids (translation.md §1.1).
+# start with claude/anthropic, so the families are listed as Claude ids (docs/PROTOCOL.md "Model discovery").
 FAMILY_MODELS = (
     ("claude-opus-4-8", "Claude Opus 4.8"),
     ("claude-sonnet-4-6", "Claude Sonnet 4.6"),

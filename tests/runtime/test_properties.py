@@ -202,7 +202,7 @@ def test_any_request_translates_or_is_a_400(body: dict[str, Any], up: Upstream) 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=REQUEST, up=st.sampled_from(UPSTREAMS))
 def test_well_formed_requests_always_translate(body: dict[str, Any], up: Upstream) -> None:
-    """Unknown fields, block types and odd values are dropped or degraded, never refused (DESIGN.md),
+    """Unknown fields, block types and odd values are dropped or degraded, never refused (docs/PROTOCOL.md),
     as long as the JSON types of the known fields are right."""
     body["max_tokens"] = 1000
     for message in body["messages"]:
