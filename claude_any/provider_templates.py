@@ -167,9 +167,8 @@ class _Renderer:
 def _kind_value_problems(values: dict[str, Any]) -> list[tuple[str, str | None]]:
     problems: list[tuple[str, str | None]] = []
     for name in sorted(set(values) - set(_KIND_VALUES)):
-        problems.append(
-            (f"sets {name!r}; a kind template sets url, headers and body (name helpers _{name})", name)
-        )
+        why = "a kind template sets only url, headers and body (start a helper's name with _)"
+        problems.append((f"sets {name!r}, but {why}", name))
     if not isinstance(values.get("url"), str):
         problems.append(("must set `url` to a string", "url"))
     headers = values.get("headers", {})

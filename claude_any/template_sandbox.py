@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import jinja2
 from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.exceptions import SecurityError
 from jinja2.filters import FILTERS
 from jinja2.runtime import Context
@@ -71,8 +72,16 @@ class TemplateProblem(Exception):
         self.near = near
 
 
-def _too_big(what: str) -> SecurityError:
-    return SecurityError(f"{what} would be longer than {MAX_SIZE:,}; request templates are kept small")
+class _Refused(SecurityError):
+    """An operation the sandbox refuses; `near` is the operator or name to point at."""
+
+    def __init__(self, message: str, near: str | None = None) -> None:
+        super().__init__(message)
+        self.near = near
+
+
+def _too_big(what: str, near: str | None = None) -> _Refused:
+    return _Refused(f"{what} would be longer than {MAX_SIZE:,}; request templates are kept small", near)
 
 
 def _sized(value: Any) -> Any:
@@ -85,8 +94,16 @@ def bounded_range(*args: int) -> range:
     """`range`, refusing more than MAX_RANGE items."""
     numbers = range(*args)
     if len(numbers) > MAX_RANGE:
-        raise SecurityError(f"range of {len(numbers):,} items; request templates allow {MAX_RANGE:,}")
+        raise _Refused(f"range of {len(numbers):,} items; request templates allow {MAX_RANGE:,}", "range")
     return numbers
+
+
+def _joined(parts: Iterable[Any]) -> str:
+    """Template output and `~`, joined only when the result stays within MAX_SIZE."""
+    texts = [str(part) for part in parts]
+    if sum(len(text) for text in texts) > MAX_SIZE:
+        raise _too_big("the text")
+    return "".join(texts)
 
 
 def _join_size(separator: str, items: list[str]) -> int:
@@ -96,7 +113,7 @@ def _join_size(separator: str, items: list[str]) -> int:
 def _join(value: Iterable[Any], d: str = "") -> str:
     items = [str(item) for item in value]
     if _join_size(str(d), items) > MAX_SIZE:
-        raise _too_big("the joined text")
+        raise _too_big("the joined text", "join")
     return str(d).join(items)
 
 
@@ -110,14 +127,14 @@ def _replace_size(text: str, old: str, new: str, count: int = -1) -> int:
 def _replace(value: Any, old: Any, new: Any, count: int | None = None) -> str:
     text, limit = str(value), -1 if count is None else count
     if _replace_size(text, str(old), str(new), limit) > MAX_SIZE:
-        raise _too_big("the replaced text")
+        raise _too_big("the replaced text", "replace")
     return text.replace(str(old), str(new), limit)
 
 
 def _tojson(value: Any, indent: int | None = None) -> str:
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, indent=min(indent or 0, 8) or None)
     if len(text) > MAX_SIZE:
-        raise _too_big("the JSON text")
+        raise _too_big("the JSON text", "tojson")
     return text
 
 
@@ -127,7 +144,7 @@ def path_segment(value: Any) -> str:
     are refused: servers resolve them as steps up the path, encoded or not."""
     text = str(value)
     if text in ("", ".", ".."):
-        raise SecurityError(f"{text!r} cannot be a URL path segment")
+        raise _Refused(f"{text!r} cannot be a URL path segment", "segment")
     return quote(text, safe="")
 
 
@@ -145,20 +162,33 @@ _FILTERS: dict[str, Any] = {
 _FILTERS |= {"join": _join, "replace": _replace, "tojson": _tojson, "segment": path_segment}
 
 
+class _BoundedCodeGenerator(CodeGenerator):
+    """Jinja's code generator, with `~` joining through `_joined` (Jinja has no hook for it)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        self.write("environment.concat((")
+        for part in node.nodes:
+            self.visit(part, frame)
+            self.write(", ")
+        self.write("))")
+
+
 class _BoundedSandbox(SandboxedEnvironment):
     """Jinja's sandbox with the operators and calls that grow values bounded (the module docstring)."""
 
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+    code_generator_class = _BoundedCodeGenerator
+    concat = staticmethod(_joined)  # the output of a template and of `{% set x %}...{% endset %}`
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "%" and isinstance(left, str):
-            raise SecurityError("`%` string formatting is not allowed; join strings with `~`")
+            raise _Refused("`%` string formatting is not allowed; join strings with `~`", "%")
         if operator == "**" and _power_too_big(left, right):
-            raise SecurityError(f"{left!r} ** {right!r} is too large a number")
+            raise _Refused(f"{left!r} ** {right!r} is too large a number", "**")
         if operator == "*" and _repeats(left, right) > MAX_SIZE:
-            raise _too_big("the repeated value")
+            raise _too_big("the repeated value", "*")
         if operator == "+" and _lengths(left, right) > MAX_SIZE:
-            raise _too_big("the sum")
+            raise _too_big("the sum", "+")
         return super().call_binop(context, operator, left, right)
 
     def wrap_str_format(self, value: Any) -> None:
@@ -176,11 +206,11 @@ class _BoundedSandbox(SandboxedEnvironment):
         owner, name = getattr(__obj, "__self__", None), getattr(__obj, "__name__", "")
         if isinstance(owner, str) and name == "replace" and len(args) >= 2:
             if _replace_size(owner, str(args[0]), str(args[1]), *args[2:3]) > MAX_SIZE:
-                raise _too_big("the replaced text")
+                raise _too_big("the replaced text", "replace")
         elif isinstance(owner, str) and name == "join" and args:
             items = [str(item) for item in args[0]]
             if _join_size(owner, items) > MAX_SIZE:
-                raise _too_big("the joined text")
+                raise _too_big("the joined text", "join")
             args = (items, *args[1:])
         return _sized(super().call(__context, __obj, *args, **kwargs))
 
@@ -222,7 +252,7 @@ def compile_template(source: str) -> jinja2.Template:
     try:
         tree = ENV.parse(source)
     except jinja2.TemplateSyntaxError as exc:
-        raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
+        raise TemplateProblem(exc.message or "syntax error", exc.lineno, _quoted_name(str(exc))) from None
     except RecursionError:
         raise TemplateProblem("nested too deeply") from None
     for statement in tree.find_all(nodes.Stmt):
@@ -237,12 +267,15 @@ def compile_template(source: str) -> jinja2.Template:
     try:
         return ENV.from_string(tree)
     except jinja2.TemplateSyntaxError as exc:  # e.g. an unknown filter
-        raise TemplateProblem(exc.message or "syntax error", exc.lineno) from None
+        raise TemplateProblem(exc.message or "syntax error", exc.lineno, _quoted_name(str(exc))) from None
 
 
 def render_text(template: jinja2.Template, variables: dict[str, Any]) -> str:
     """The template's output; raises TemplateProblem."""
-    return str(_sized(_rendered(lambda: template.render(variables))))
+    text = str(_rendered(lambda: template.render(variables)))
+    if len(text) > MAX_SIZE:
+        raise TemplateProblem(f"renders to more than {MAX_SIZE:,} characters")
+    return text
 
 
 def render_module(template: jinja2.Template, variables: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +306,8 @@ def _rendered(run: Any) -> Any:
         try:
             ENV.handle_exception()  # raises it again, its traceback rewritten to template lines
         except Exception as exc:
-            raise TemplateProblem(_describe(exc), _template_line(exc), _quoted_name(str(exc))) from None
+            near = exc.near if isinstance(exc, _Refused) else _quoted_name(str(exc))
+            raise TemplateProblem(_describe(exc), _template_line(exc), near) from None
         raise  # unreachable: handle_exception always raises
 
 

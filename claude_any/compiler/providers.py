@@ -166,11 +166,11 @@ def _own_settings(reader: Reader, node: Mapping, path: str) -> dict[str, Any] | 
     settings_node = node.get("settings")
     if settings_node is None:
         return {}
-    mapping = reader.mapping(settings_node, f"{path}.settings", ())
-    if mapping is None:
+    if not isinstance(settings_node, Mapping):
+        reader.wrong_type(settings_node, f"{path}.settings", "a mapping of names to strings")
         return None
     values: dict[str, Any] = {}
-    for key, value in mapping.items:
+    for key, value in settings_node.items:
         where = f"{path}.settings.{key.text}"
         if isinstance(value, Scalar) and value.value is None:
             values[key.text] = None

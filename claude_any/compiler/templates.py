@@ -7,6 +7,7 @@ several lines); one in a template file at its file:line:col.
 from __future__ import annotations
 
 import os
+import re
 
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
@@ -15,6 +16,7 @@ from claude_any.table import KindTemplate, Position
 from claude_any.template_sandbox import TemplateProblem, compile_template
 
 MAX_TEMPLATE_BYTES = 64 * 1024  # a request template says a URL, a few headers and fields
+_COMMENT = re.compile(r"\{#.*?#\}", re.S)
 
 
 def template_strings(node: Node | None, path: str) -> dict[str, Scalar]:
@@ -82,14 +84,16 @@ def position(
 
 
 def _line_col(source: str, line: int | None, near: str | None) -> tuple[int, int]:
-    """1-based line and column of `near` on `line` (or anywhere, without a line); else the line's start."""
-    lines = source.split("\n")
+    """1-based line and column of `near` on `line` (or anywhere, without a line: as an attribute, `.near`,
+    first); else the start of the line."""
+    # Comments blanked out (same length, line breaks kept): a name mentioned in one is not the spot.
+    lines = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), source).split("\n")
     candidates = [line] if line is not None and 1 <= line <= len(lines) else range(1, len(lines) + 1)
-    for number in candidates:
-        text = lines[number - 1]
-        at = text.find(near) if near else -1
-        if at >= 0:
-            return number, at + 1
+    for needle in [f".{near}", near] if near else []:
+        for number in candidates:
+            at = lines[number - 1].find(needle)
+            if at >= 0:
+                return number, at + 1 + (needle != near)
     number = line if line is not None and 1 <= line <= len(lines) else 1
     text = lines[number - 1]
     return number, len(text) - len(text.lstrip()) + 1
