@@ -332,6 +332,6 @@ def _template_line(exc: BaseException) -> int | None:
 
 
 def _quoted_name(message: str) -> str | None:
-    """The last quoted name in a Jinja message (`'nope' is undefined`), to find the column by."""
-    names = re.findall(r"'([A-Za-z_][A-Za-z0-9_]*)'", message)
-    return names[-1] if names else None
+    """The first quoted name in a Jinja message (`'nope' is undefined`), to find the column by."""
+    found = re.search(r"'([A-Za-z_][A-Za-z0-9_]*)'", message)
+    return found.group(1) if found else None
