@@ -55,7 +55,7 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
     required = [s.name for s in kind.settings if s.required] + (["template"] if kind.own_settings else [])
     reader.mapping(node, path, _keys(kind), required, owner=key)
     settings = (
-        _own_settings(reader, node, path)
+        _own_settings(reader, kind, name, node, path)
         if kind.own_settings
         else _settings(reader, kind, name, key, node, path)
     )
@@ -161,7 +161,9 @@ def _settings(
     return values
 
 
-def _own_settings(reader: Reader, node: Mapping, path: str) -> dict[str, Any] | None:
+def _own_settings(
+    reader: Reader, kind: ProviderKind, name: str, node: Mapping, path: str
+) -> dict[str, Any] | None:
     """A `kind: template` provider's `settings:`: names to strings (`${VAR}` welcome) or null."""
     settings_node = node.get("settings")
     if settings_node is None:
@@ -170,6 +172,7 @@ def _own_settings(reader: Reader, node: Mapping, path: str) -> dict[str, Any] | 
         reader.wrong_type(settings_node, f"{path}.settings", "a mapping of names to strings")
         return None
     values: dict[str, Any] = {}
+    ok = True
     for key, value in settings_node.items:
         where = f"{path}.settings.{key.text}"
         if isinstance(value, Scalar) and value.value is None:
@@ -177,12 +180,12 @@ def _own_settings(reader: Reader, node: Mapping, path: str) -> dict[str, Any] | 
             continue
         text = reader.string(value, where)
         if text is None or not isinstance(value, Scalar):
-            return None
-        if KINDS["template"].is_secret(key.text):
-            variable = _secret_variable(None, path.split(".", 1)[1], key.text)
-            _warn_literal_secret(reader, value, where, variable)
+            ok = False
+            continue
+        if kind.is_secret(key.text):
+            _warn_literal_secret(reader, value, where, _secret_variable(None, name, key.text))
         values[key.text] = text
-    return values
+    return values if ok else None
 
 
 def _plain_http_remote(url: str) -> bool:
