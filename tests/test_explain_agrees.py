@@ -34,11 +34,13 @@ URL_SETTINGS = ("base_url", "endpoint", "host")
 TRANSPORT_HEADERS = {"host", "content-length", "content-type", "accept", "accept-encoding", "connection"}
 TRANSPORT_HEADERS |= {"user-agent"}
 
+SAMPLING = {"temperature": 0.5, "top_p": 0.9, "top_k": 5, "stop_sequences": ["###"]}
 VARIANTS: dict[str, dict[str, Any]] = {
     "stream": {"stream": True},
     "sync": {"stream": False},
     "thinking-stream": {"stream": True, "thinking": True},
     "thinking-tools-sync": {"stream": False, "thinking": True, "tools": ("Bash",)},
+    "sampling-stream": {"stream": True, "fields": SAMPLING},
 }
 
 
@@ -114,6 +116,8 @@ def _announced(changes: list[str]) -> set[tuple[Any, ...]]:
             claims.add(("stream usage",))
         elif line.startswith("request passed through unchanged"):
             claims.add(("passed through",))
+        elif m := re.fullmatch(r"(temperature|top_p|top_k) dropped .*", line):
+            claims.add(("dropped", m[1]))
     return claims
 
 
@@ -137,6 +141,11 @@ def _observed(sent: Recorded, request: dict[str, Any]) -> set[tuple[Any, ...]]:
         claims.add(("thinking dropped",))
     if (body.get("stream_options") or {}).get("include_usage") is True:
         claims.add(("stream usage",))
+    claims |= {
+        ("dropped", name)
+        for name in ("temperature", "top_p", "top_k")
+        if name in request and name not in body
+    }
     return claims
 
 
@@ -177,7 +186,7 @@ def _answer(recorded: Recorded) -> Reply:
 
 @pytest.mark.parametrize(("example", "target_id"), _cases())
 def test_explain_describes_what_the_provider_receives(
-    example: str, target_id: str, upstream: FakeUpstream, gateway: Callable[..., str]
+    example: str, target_id: str, upstream: FakeUpstream, gateway: Callable[..., str], tmp_path: Path
 ) -> None:
     table = _pointed_at(_table(example), upstream.url)
     env = _fake_env(table)
@@ -187,14 +196,16 @@ def test_explain_describes_what_the_provider_receives(
     for variant, flags in VARIANTS.items():
         upstream.requests.clear()
         thinking, tools = bool(flags.get("thinking")), tuple(flags.get("tools", ()))
-        text, routable = explain(
-            table, model=target_id, source=example, thinking=thinking, tools=tools, stream=flags["stream"]
-        )
-        assert routable
-        said = _described(text)
         request = build_request(
             target_id, thinking=thinking, image=False, tools=tools, stream=flags["stream"], request_file=None
         )
+        request |= flags.get("fields", {})
+        # explain reads the very body the gateway is sent
+        written = tmp_path / f"{variant}.json"
+        written.write_text(json.dumps(request), encoding="utf-8")
+        text, routable = explain(table, model=target_id, source=example, request_file=str(written))
+        assert routable
+        said = _described(text)
         answer = httpx.post(f"{url}/v1/messages", json=request, headers={"x-api-key": token}, timeout=30)
         assert answer.status_code == 200, (variant, answer.text)
         where = f"{example} {target_id} {variant}"
