@@ -376,10 +376,15 @@ def _broken_kind_template(table: dict[str, Any]) -> None:
     table["providers"]["corp"]["template"]["source"] = CORP_TEMPLATE + "{% set headers = {'A': %}\n"
 
 
+def _unknown_kind(table: dict[str, Any]) -> None:
+    table["providers"]["local"]["kind"] = "nosuch"
+
+
 BAD_ROUTES = {
     "include": (_include_header, "providers.local.headers.X-Team: `{% include %}` is not allowed"),
     "range": (_range_body, "providers.local.body.user: range of 1,000,000,000 items"),
-    "kind-template": (_broken_kind_template, "providers.corp.template ("),
+    "kind-template": (_broken_kind_template, "corp.j2:2): unexpected '%'"),
+    "unknown-kind": (_unknown_kind, "providers.local: unknown provider kind 'nosuch'"),
 }
 
 
@@ -391,7 +396,8 @@ def test_run_stops_on_a_hand_edited_routes_json_with_a_bad_template(case: str, t
     assert result.returncode == 2
     assert_no_traceback(result)
     assert "serving" not in result.stdout
-    assert result.stderr.startswith("claude-any: error: " + message), result.stderr
+    assert result.stderr.startswith("claude-any: error: providers."), result.stderr
+    assert message in result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
 
 

@@ -3,8 +3,8 @@
 Three wire protocols, one flow:
 - `chat` / `responses`: translate the request (Chat Completions or Responses API), call the provider,
   translate the response or the SSE stream back;
-- `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched (also to the
-  in-process `echo` provider, an Anthropic server behind its own client: runtime/echo.py).
+- `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched; the in-process
+  `echo` provider is one too, an Anthropic server behind its own client (runtime/echo.py).
 Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
 Retry-After between rounds, bounded by the policy's attempts and time budget. After the first byte nothing
