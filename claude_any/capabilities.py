@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from claude_any.provider_kinds import KINDS, MAX_COMPLETION_TOKENS, MAX_TOKENS
+
 # What Claude Code assumes about the model it talks to, for `explain`'s advice on smaller upstreams.
 CLAUDE_CONTEXT = 200_000
 CLAUDE_MAX_OUTPUT = 32_000
@@ -20,8 +22,8 @@ CLAUDE_MAX_OUTPUT = 32_000
 # reasoning_effort values from lowest to highest (2026 OpenAI SDK enum); used to pick the nearest value.
 EFFORT_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
-MCT = "max_completion_tokens"
-MT = "max_tokens"
+MCT = MAX_COMPLETION_TOKENS
+MT = MAX_TOKENS
 
 # Every key lookup() returns; the compiler rejects other keys in a config's `capabilities:` override.
 CAPABILITY_KEYS: tuple[str, ...] = (
@@ -41,13 +43,6 @@ CAPABILITY_KEYS: tuple[str, ...] = (
     "responses_only",
     "reasoning_field",
 )
-
-# Only OpenAI itself documents PDF file parts on /chat/completions; elsewhere it is unverified (MODELS.md,
-# defaults), so a row's `pdf: True` counts only for these kinds unless the config says otherwise.
-_PDF_KINDS = frozenset({"openai"})
-
-# Kinds that speak OpenAI's current dialect, where max_completion_tokens is the token field.
-_MCT_KINDS = frozenset({"openai", "azure"})
 
 _BASE: dict[str, Any] = {
     "family": "unknown",
@@ -324,23 +319,13 @@ def lookup(kind: str, model: str) -> dict[str, Any]:
             break
     else:  # unreachable: the last row matches everything
         facts = {}
-    caps: dict[str, Any] = {**_BASE, "token_param": MCT if kind in _MCT_KINDS else MT, **facts}
+    # The token field and PDF parts are the kind's (provider_kinds.py): OpenAI's current dialect takes
+    # max_completion_tokens (§4.4), and only OpenAI itself documents PDF file parts on /chat/completions
+    # (§4.1), so a row's `pdf: True` counts only there unless the config says otherwise.
+    declared = KINDS.get(kind)
+    token_param = declared.token_param if declared is not None else MT
+    caps: dict[str, Any] = {**_BASE, "token_param": token_param, **facts}
     caps["efforts"] = list(caps["efforts"])  # callers may mutate their copy
-    if kind not in _PDF_KINDS:
+    if declared is None or not declared.pdf_parts:
         caps["pdf"] = False
     return caps
-
-
-# Provider kinds with a Responses API surface: OpenAI (and compatible servers), Azure's /openai/v1, and
-# Databricks' /serving-endpoints/responses (OpenAI models only, per the Databricks docs).
-RESPONSES_KINDS = frozenset({"openai", "azure", "databricks"})
-
-
-def api_for(kind: str, configured: str | None, caps: dict[str, Any]) -> str:
-    """The upstream API a target uses: `configured` (the provider's `api:` as written) when given, else
-    "responses" for a Responses-only model on a kind that has that API, else "chat"."""
-    if kind not in RESPONSES_KINDS:
-        return "chat"
-    if configured is not None:
-        return configured
-    return "responses" if caps.get("responses_only") else "chat"

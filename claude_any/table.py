@@ -43,17 +43,35 @@ def _pos_json(pos: Position | None) -> JSON | None:
 
 
 @dataclass(frozen=True)
+class KindTemplate:
+    """A `kind: template` provider's own request template: the file it was read from, and its text."""
+
+    file: str
+    source: str
+
+    def to_json(self) -> JSON:
+        return {"file": self.file, "source": self.source}
+
+    @staticmethod
+    def from_json(data: JSON) -> KindTemplate:
+        if not isinstance(data.get("file"), str) or not isinstance(data.get("source"), str):
+            raise TypeError("a provider template needs a string file and source")
+        return KindTemplate(data["file"], data["source"])
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
-    kind: str  # openai | azure | databricks | anthropic | echo
-    api: str  # chat | responses
+    kind: str  # a provider_kinds.KINDS name: openai | azure | databricks | anthropic | echo | template
+    api: str  # chat | responses (a `kind: template` provider: also anthropic)
     settings: dict[str, Any]  # kind-specific fields; strings may hold ${VAR} references
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
     pos: Position | None = None
+    template: KindTemplate | None = None  # `kind: template` only
 
     def to_json(self) -> JSON:
-        return {
+        data = {
             "name": self.name,
             "kind": self.kind,
             "api": self.api,
@@ -62,9 +80,13 @@ class Provider:
             "body": self.body,
             "pos": _pos_json(self.pos),
         }
+        if self.template is not None:  # absent otherwise, so other providers' JSON is as it was
+            data["template"] = self.template.to_json()
+        return data
 
     @staticmethod
     def from_json(data: JSON) -> Provider:
+        template = data.get("template")
         return Provider(
             name=data["name"],
             kind=data["kind"],
@@ -73,6 +95,7 @@ class Provider:
             headers=dict(data["headers"]),
             body=dict(data["body"]),
             pos=Position.from_json(data.get("pos")),
+            template=KindTemplate.from_json(template) if template is not None else None,
         )
 
 

@@ -103,6 +103,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""  # the path as it came on the wire, percent-encoding kept (`path` is decoded)
 
 
 class FakeUpstream:
@@ -133,7 +134,10 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        recorded = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1")
+        recorded = Recorded(
+            request.method, request.url.path, request.url.query, dict(request.headers), body, raw_path
+        )
         self.requests.append(recorded)
         if self.responder is not None:
             reply = self.responder(recorded)

@@ -34,7 +34,9 @@ def _explain(table: RoutingTable, model: str, **kwargs: Any) -> tuple[str, bool]
     return explain(table, model=model, source="config.yaml", **kwargs)
 
 
-@pytest.mark.parametrize("example", ["quickstart", "openai", "azure", "databricks", "local", "mixed"])
+@pytest.mark.parametrize(
+    "example", ["quickstart", "openai", "azure", "databricks", "local", "mixed", "gateway"]
+)
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-haiku-4-5"])
 def test_every_example(example: str, model: str, snapshot: SnapshotAssertion) -> None:
     text, routable = _explain(_table(example), model)

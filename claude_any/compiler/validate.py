@@ -13,6 +13,7 @@ from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities, read_params
 from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
+from claude_any.compiler.templates import template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.network import is_loopback
 from claude_any.suggest import closest
@@ -136,14 +137,16 @@ def _category(reader: Reader, key: Scalar, node: Node, path: str) -> CategorySpe
         base = reader.string(base_node, f"{path}.base_model") if base_node is not None else None
         caps = read_capabilities(reader, caps_node, f"{path}.capabilities") if caps_node is not None else {}
         params = read_params(reader, node, path)
+        strings = template_strings(node.get("headers"), f"{path}.headers")
+        strings |= template_strings(node.get("body"), f"{path}.body")
     elif isinstance(node, Scalar):
-        target, base, caps, params = _model_ref(reader, node, path), None, {}, empty_params()
+        target, base, caps, params, strings = _model_ref(reader, node, path), None, {}, empty_params(), {}
     else:
         reader.wrong_type(node, path, "provider/model or a mapping with `target:`")
         return None
     if target is None:
         return None
-    return CategorySpec(key.text, target, base, caps, params, key.pos)
+    return CategorySpec(key.text, target, base, caps, params, key.pos, strings)
 
 
 def _model_ref(reader: Reader, node: Node, path: str) -> Ref | None:

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from claude_any.runtime import errors, tokens
+from claude_any.runtime import echo, errors, tokens
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
@@ -314,11 +314,15 @@ def create_app(
     the table's (tests)."""
     router = Router(table)
     token = resolve_auth_token(table, env)
+    destinations = Destinations(table, env, router.ad_hoc_target)
+    clients = Clients(timeouts or table.timeouts)
+    for name in destinations.in_process_providers():
+        clients.mount(name, echo.client())
     gateway = Gateway(
         table=table,
         router=router,
-        destinations=Destinations(table, env, router.ad_hoc_target),
-        clients=Clients(timeouts or table.timeouts),
+        destinations=destinations,
+        clients=clients,
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table, router),
         scrub=Scrubber.for_table(table, env),
@@ -329,7 +333,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
         # anyio's event-loop backend, which it imports on first use.
-        gateway.clients.open(p.name for p in table.providers.values() if p.kind != "echo")
+        gateway.clients.open(table.providers)
         async with anyio.create_task_group():
             pass
         yield
