@@ -4,8 +4,8 @@ A `Destination` pairs the translation view of a target (`Upstream`) with its pre
 streaming and non-streaming calls send the same URL and headers) and the translators of its wire protocol
 (`Dialect`: Chat Completions or Responses; an Anthropic pass-through needs none). Declared targets are built
 eagerly so a missing `${VAR}` or a broken template stops the server before it listens; ad-hoc
-`provider/model` targets are built on first use and cached (a bounded number of them), and one whose model cannot be put in its URL is
-a 400 for that request.
+`provider/model` targets are built on first use and cached (a bounded number of them), and one whose model
+cannot be put in its URL is a 400 for that request.
 """
 
 from __future__ import annotations
