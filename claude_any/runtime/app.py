@@ -27,7 +27,7 @@ from starlette.routing import Route
 from claude_any.runtime import errors, tokens
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.log import RequestLog, printable
 from claude_any.runtime.relay import Inbound, relay
 from claude_any.runtime.router import NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
@@ -152,8 +152,8 @@ async def messages(request: Request, log: RequestLog) -> Response:
     log.model = body["model"]
     try:
         decision = gateway.router.pick(body, request.headers)
-    except NoRoute as exc:
-        raise errors.not_found(str(exc)) from None
+    except NoRoute as exc:  # the model as the client wrote it: escaped and cut, as in the log line
+        raise errors.not_found(str(NoRoute(printable(exc.model), exc.routable, exc.rules))) from None
     log.rule = decision.route.name if decision.route is not None else "direct"
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens)
@@ -266,11 +266,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (unknown path) and 405 (wrong method), in the Anthropic envelope."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    path = request.url.path
+    path = printable(request.scope["path"])  # what the client sent, shown escaped and cut
     if status == 404:
-        err = errors.not_found(f"not found: {request.method} {path}")
+        err = errors.not_found(f"not found: {printable(request.method)} {path}")
     elif status == 405:
-        err = errors.method_not_allowed(f"method {request.method} is not allowed on {path}")
+        err = errors.method_not_allowed(f"method {printable(request.method)} is not allowed on {path}")
     else:
         err = AnthropicError(status, "invalid_request_error", f"HTTP {status} on {path}")
     response = error_response(err, errors.new_request_id())

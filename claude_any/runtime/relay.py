@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 
 from claude_any.runtime import echo, errors, retry, tokens
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.log import HEADER_CHARS, RequestLog, printable
 from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
@@ -40,8 +40,9 @@ _PASSTHROUGH_HEADERS = ("anthropic-beta",)
 
 
 def header_safe(value: str) -> str:
-    """`value` as an HTTP header value: printable ASCII only (a model name may hold anything)."""
-    return "".join(c if " " <= c <= "~" else "?" for c in value)
+    """`value` as an HTTP header value: escaped printable ASCII, length-capped (a model name may hold
+    anything, and an ad hoc target id is built from it)."""
+    return printable(value, HEADER_CHARS)
 
 
 def _headers(request_id: str, destination: Destination, stream: bool) -> dict[str, str]:
