@@ -8,18 +8,22 @@ done once per distinct value instead of once per request.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 from claude_any.runtime.translate import json_codec
 
 V = TypeVar("V")
+_MISSING = object()
 
 
 class JSONMemo(Generic[V]):
     """`compute(value)`, remembered by the JSON encoding of `value`; oldest entries go first when full.
 
-    Results are shared between requests, so callers must treat them as read-only.
+    Results are shared between requests, so callers must treat them as read-only. Safe to call from the
+    event loop and the large-body worker thread at once (runtime/offload.py): a hit is one atomic dict
+    read; a miss computes unlocked and takes the lock only to evict and insert.
     """
 
     def __init__(self, compute: Callable[[Any], V], *, max_entries: int = 1024, max_key_bytes: int = 256_000):
@@ -27,19 +31,22 @@ class JSONMemo(Generic[V]):
         self._max_entries = max_entries
         self._max_key_bytes = max_key_bytes  # a larger value is computed, not kept
         self._entries: dict[bytes, V] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, value: Any) -> V:
         try:
             key = json_codec.dumps(value)
         except (TypeError, ValueError):  # not JSON (cannot come from a parsed request): nothing to key on
             return self._compute(value)
-        if key in self._entries:
-            return self._entries[key]
+        found = self._entries.get(key, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
         result = self._compute(value)
         if len(key) <= self._max_key_bytes:
-            if len(self._entries) >= self._max_entries:
-                del self._entries[next(iter(self._entries))]
-            self._entries[key] = result
+            with self._lock:
+                if len(self._entries) >= self._max_entries:
+                    del self._entries[next(iter(self._entries))]
+                self._entries[key] = result
         return result
 
     def __len__(self) -> int:

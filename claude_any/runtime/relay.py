@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 from starlette.responses import JSONResponse, Response
 
-from claude_any.runtime import echo, errors, retry, tokens
+from claude_any.runtime import echo, errors, offload, retry, tokens
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import HEADER_CHARS, RequestLog, printable
 from claude_any.runtime.retry import Attempts
@@ -62,6 +62,7 @@ class Inbound:
     headers: Mapping[str, str]
     log: RequestLog
     input_tokens: int | None = None  # the estimate routing already made, so it is not made twice
+    large: bool = False  # a body of offload.LARGE_BODY_BYTES or more: translated on the worker thread
 
     @property
     def stream(self) -> bool:
@@ -160,9 +161,13 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         log.tokens_in = tokens.estimate(body) if inbound.input_tokens is None else inbound.input_tokens
         return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
-    openai_body, ctx = dialect.request(
-        body, destination.upstream, estimated_input_tokens=inbound.input_tokens
-    )
+    estimate = inbound.input_tokens
+    if inbound.large:  # on the worker thread: the event loop serves other clients meanwhile
+        openai_body, ctx = await offload.run(
+            dialect.request, body, destination.upstream, estimated_input_tokens=estimate
+        )
+    else:
+        openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=estimate)
     log.tokens_in = ctx.estimated_input_tokens or None
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
