@@ -19,11 +19,12 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claude_any.runtime import errors, offload, request_body, tokens
+from claude_any.runtime.client_protocol import REFUSAL
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog, printable
@@ -33,6 +34,7 @@ from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
 from claude_any.runtime.upstream import Clients
+from claude_any.runtime.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")
@@ -63,6 +65,7 @@ class Gateway:
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
+    guard: WebGuard  # refuses what a web page sends (Host, Origin)
 
 
 # --- request body ---------------------------------------------------------------------------------------
@@ -204,7 +207,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
         try:
-            token = _gateway(request).auth_token
+            gateway = _gateway(request)
+            refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
+            if refusal is not None:
+                raise refusal
+            token = gateway.auth_token
             if auth and token is not None and not _authorized(request.headers, token):
                 raise errors.authentication(
                     "invalid or missing API key: send the server's auth_token as x-api-key or a Bearer token"
@@ -214,6 +221,9 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             log.status, log.note = err.status, log.note or err.type
             err.message = _gateway(request).scrub(err.message)
             response = error_response(err, log.request_id)
+        except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
+            log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
+            response = Response(status_code=log.status)  # nobody is listening; the status is for the log
         except Exception:
             # Unreachable for bad input by design; the traceback names code, never request data or keys.
             logger.exception("%s unexpected error", log.request_id)
@@ -287,6 +297,7 @@ def create_app(
         models=_model_list(table, router),
         scrub=Scrubber.for_table(table, env),
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        guard=WebGuard(table.server),
     )
 
     @asynccontextmanager
