@@ -1,7 +1,9 @@
 """The Starlette app: the Anthropic Messages API surface Claude Code talks to.
 
 Flat on purpose: one Route list, a handful of endpoint functions, one wrapper that gives every request an id,
-checks the inbound token, renders every error as Anthropic's envelope and writes the request log line.
+refuses what a web page sends (web_guard.py), checks the inbound token, renders every error as Anthropic's
+envelope and writes the request log line. Bodies are read and checked by request_body.py; large ones are
+worked on off the event loop (offload.py).
 The start-up state (router, prepared targets, HTTP pools) is built once in `create_app`.
 """
 

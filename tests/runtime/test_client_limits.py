@@ -195,3 +195,18 @@ def test_run_serves_with_the_limits_of_the_table() -> None:
     config = uvicorn_config(create_app(table, TEST_ENV), limits)
     config.load()
     assert config.http_protocol_class is ClientProtocol and config.limits == limits
+
+
+def test_a_client_gone_during_its_body_is_a_499_line_not_a_traceback(
+    serve: Callable[[ClientLimits], ThreadServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    sock = _connect(serve(SHORT))
+    head = b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    with caplog.at_level(logging.INFO, logger="claude_any"):
+        sock.sendall(head + b'content-length: 1000\r\n\r\n{"model": ')
+        time.sleep(0.1)
+        sock.close()
+        time.sleep(0.3)
+    lines = [r.getMessage() for r in caplog.records if r.name == "claude_any"]
+    assert len(lines) == 1, lines
+    assert "POST /v1/messages status=499" in lines[0] and "client disconnected during its body" in lines[0]

@@ -5,11 +5,12 @@ refused with a 4xx in Anthropic's envelope saying what to change, while API clie
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
 
 import anthropic
 import httpx
@@ -23,6 +24,7 @@ from claude_any.table import Server
 Gateway = Callable[..., str]
 JSON = {"content-type": "application/json"}
 APP = "https://app.example.com"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -186,26 +188,23 @@ def test_the_anthropic_sdk_is_answered(url: str) -> None:
     )
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_curl_as_the_readme_shows_it(url: str) -> None:
-    def curl(*extra: str) -> dict[str, Any]:
-        out = subprocess.run(
-            [
-                "curl",
-                "-s",
-                url + "/v1/messages",
-                *extra,
-                "-d",
-                '{"model": "large", "max_tokens": 9, "messages": []}',
-            ],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        parsed: dict[str, Any] = json.loads(out.stdout)
-        return parsed
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+README_CURLS = [block for block in BASH_BLOCKS if block.startswith("curl ")]
 
-    assert curl("-H", "content-type: application/json")["type"] == "message"
-    refused = curl()  # curl -d alone sends a form content type
-    assert "got 'application/x-www-form-urlencoded'" in refused["error"]["message"]
+
+def test_every_readme_curl_example_sends_json() -> None:
+    assert README_CURLS
+    for command in README_CURLS:
+        assert "-H 'content-type: application/json'" in command, command
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@pytest.mark.parametrize("command", README_CURLS)
+def test_the_readme_curl_example_is_answered(url: str, command: str) -> None:
+    shown = command.replace("http://127.0.0.1:8082", url)
+    out = subprocess.run(["bash", "-c", shown], capture_output=True, text=True, timeout=30, check=True)
+    assert json.loads(out.stdout)["type"] == "message"
+    without = shown.replace("-H 'content-type: application/json'", "")  # curl -d alone posts a form
+    refused = subprocess.run(["bash", "-c", without], capture_output=True, text=True, timeout=30, check=True)
+    assert "got 'application/x-www-form-urlencoded'" in json.loads(refused.stdout)["error"]["message"]
