@@ -70,8 +70,8 @@ def overloaded(limit: int) -> Any:
     """The ASGI app that answers the requests of a connection beyond `limit`: 529 and close."""
 
     async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        log = RequestLog(str(scope.get("method", "-")), printable(str(scope.get("path", "-"))), "")
-        log.request_id = errors.new_request_id()
+        path = printable(str(scope.get("path", "-")))
+        log = RequestLog(str(scope.get("method", "-")), path, errors.new_request_id())
         err = errors.overloaded(
             f"claude-any has its maximum of {limit} client connections open (server.max_connections); "
             "retry in a moment"
@@ -190,9 +190,8 @@ class ClientProtocol(HttpToolsProtocol):
             return
         cycle = self.cycle if self.cycle is not None and not self.cycle.response_complete else None
         if cycle is not None and (cycle.scope is not self.scope or cycle.response_started):
-            cycle.keep_alive = (
-                False  # an answer is on its way (to this or a pipelined request): close after it
-            )
+            # An answer is on its way (to this request, or to one before it, pipelined): close after it.
+            cycle.keep_alive = False
             self.flow.pause_reading()
             return
         request_id = errors.new_request_id()
