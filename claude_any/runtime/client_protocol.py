@@ -25,7 +25,7 @@ import logging
 from typing import Any
 
 import uvicorn
-from uvicorn._types import ASGIReceiveCallable, ASGISendCallable, Scope
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
@@ -66,10 +66,10 @@ def _response(status: int, err: AnthropicError, request_id: str) -> tuple[list[t
     return headers, body
 
 
-def overloaded(limit: int) -> Any:
+def overloaded(limit: int) -> ASGIApp:
     """The ASGI app that answers the requests of a connection beyond `limit`: 529 and close."""
 
-    async def app(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         path = printable(str(scope.get("path", "-")))
         log = RequestLog(str(scope.get("method", "-")), path, errors.new_request_id())
         err = errors.overloaded(
