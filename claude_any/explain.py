@@ -14,6 +14,7 @@ from typing import Any
 from claude_any import capabilities, provider_templates
 from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
 from claude_any.provider_templates import TemplateError
+from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.facts import FACTS, Facts, facts_from_request
 from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
@@ -297,13 +298,16 @@ def _resilience_lines(table: RoutingTable, decision: Decision) -> list[str]:
         origin = f"{decision.route.name}.retry"
     else:
         origin = "defaults" if table.retry == RetryPolicy() else "retry:"
-    t = table.timeouts
+    t, server = table.timeouts, table.server
+    origins = ", ".join(server.allowed_origins) or "none (requests from web pages are refused)"
     return [
         f"retry:  up to {policy.attempts} tries per target, backoff {policy.initial_backoff_ms} ms doubling "
         f"to {policy.max_backoff_ms} ms (or the provider's Retry-After), budget {policy.budget_s:g} s "
         f"[{origin}]",
         f"timeouts: connect {t.connect_s:g} s, first byte {t.first_byte_s:g} s, idle {t.idle_s:g} s, "
-        f"keep-alive ping every {t.ping_s:g} s",
+        f"keep-alive ping every {t.ping_s:g} s, client write {t.client_write_s:g} s",
+        f"clients:  request headers within {ClientLimits.header_s:g} s, up to {server.max_connections} "
+        f"connections, bodies up to {server.max_body_mb} MB, web origins: {origins}",
     ]
 
 

@@ -23,6 +23,8 @@ from dataclasses import replace
 import uvicorn
 
 from claude_any.runtime.app import create_app
+from claude_any.runtime.log import OneLine
+from claude_any.runtime.server import client_limits, uvicorn_config
 from claude_any.runtime.targets import StartupError
 from claude_any.table import RoutingTable
 
@@ -59,6 +61,7 @@ def _log_to_file() -> str:
     fd, path = tempfile.mkstemp(prefix="claude-any-", suffix=".log")
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/log.py)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("claude_any")
     logger.handlers[:] = [handler]
@@ -78,7 +81,8 @@ class BackgroundServer:
         self.port: int = self.sock.getsockname()[1]
         one_time = replace(table, server=replace(table.server, host="127.0.0.1", auth_token=self.token))
         app = create_app(one_time, env)  # StartupError (missing ${VAR}, bad template) surfaces here
-        config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, lifespan="off")
+        limits = client_limits(one_time)
+        config = uvicorn_config(app, limits, log_level="warning", log_config=None, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

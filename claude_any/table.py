@@ -189,6 +189,8 @@ class Timeouts:
     first_byte_s: float = 600.0  # request sent -> upstream response headers
     idle_s: float = 300.0  # longest upstream silence once the response has started
     ping_s: float = 10.0
+    # Longest a client may leave the gateway unable to write to it (it stopped reading) before it is cut.
+    client_write_s: float = 60.0
 
     def to_json(self) -> JSON:
         return {
@@ -196,6 +198,7 @@ class Timeouts:
             "first_byte_s": self.first_byte_s,
             "idle_s": self.idle_s,
             "ping_s": self.ping_s,
+            "client_write_s": self.client_write_s,
         }
 
     @staticmethod
@@ -209,6 +212,7 @@ class Timeouts:
             first_byte_s=float(data.get("first_byte_s", default.first_byte_s)),
             idle_s=float(data.get("idle_s", default.idle_s)),
             ping_s=float(data.get("ping_s", default.ping_s)),
+            client_write_s=float(data.get("client_write_s", default.client_write_s)),
         )
 
 
@@ -253,6 +257,11 @@ class Server:
     port: int = 8082
     auth_token: str | None = None  # usually a ${VAR} reference
     max_body_mb: int = 32  # Anthropic's own request size limit
+    # Web origins (`https://app.example.com`, lower case, no default port) whose pages may call the gateway;
+    # a request with any other Origin header is refused.
+    allowed_origins: tuple[str, ...] = ()
+    # Open client connections; beyond it, requests get 529 overloaded_error (idle keep-alive ones count).
+    max_connections: int = 4096
 
     def to_json(self) -> JSON:
         return {
@@ -260,6 +269,8 @@ class Server:
             "port": self.port,
             "auth_token": self.auth_token,
             "max_body_mb": self.max_body_mb,
+            "allowed_origins": list(self.allowed_origins),
+            "max_connections": self.max_connections,
         }
 
     @staticmethod
@@ -269,6 +280,8 @@ class Server:
             port=int(data["port"]),
             auth_token=data.get("auth_token"),
             max_body_mb=int(data.get("max_body_mb", Server.max_body_mb)),
+            allowed_origins=tuple(str(origin) for origin in data.get("allowed_origins", ())),
+            max_connections=int(data.get("max_connections", Server.max_connections)),
         )
 
 

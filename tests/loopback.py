@@ -27,6 +27,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.client_limits import ClientLimits
+from claude_any.runtime.server import uvicorn_config
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
@@ -38,15 +40,19 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude-code"
 
 
 class ThreadServer:
-    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread."""
+    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread; with `limits`, configured as
+    `claude-any run` configures it (runtime/server.py: uvloop, the client-limiting protocol)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, limits: ClientLimits | None = None) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        if limits is not None:
+            config: uvicorn.Config = uvicorn_config(app, limits, log_level="warning", lifespan="on")
+        else:
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True

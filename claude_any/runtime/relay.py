@@ -24,9 +24,9 @@ import anyio
 import httpx
 from starlette.responses import JSONResponse, Response
 
-from claude_any.runtime import answer_check, errors, retry, tokens
+from claude_any.runtime import answer_check, errors, offload, retry, tokens
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.log import HEADER_CHARS, RequestLog, printable
 from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
@@ -42,8 +42,9 @@ _NOT_AN_ANSWER_READ_S = 10.0
 
 
 def header_safe(value: str) -> str:
-    """`value` as an HTTP header value: printable ASCII only (a model name may hold anything)."""
-    return "".join(c if " " <= c <= "~" else "?" for c in value)
+    """`value` as an HTTP header value: escaped printable ASCII, length-capped (a model name may hold
+    anything, and an ad hoc target id is built from it)."""
+    return printable(value, HEADER_CHARS)
 
 
 def _headers(request_id: str, destination: Destination, stream: bool) -> dict[str, str]:
@@ -63,6 +64,7 @@ class Inbound:
     headers: Mapping[str, str]
     log: RequestLog
     input_tokens: int | None = None  # the estimate routing already made, so it is not made twice
+    large: bool = False  # a body of offload.LARGE_BODY_BYTES or more: translated on the worker thread
 
     @property
     def stream(self) -> bool:
@@ -162,9 +164,13 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         log.tokens_in = tokens.estimate(body) if inbound.input_tokens is None else inbound.input_tokens
         return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
-    openai_body, ctx = dialect.request(
-        body, destination.upstream, estimated_input_tokens=inbound.input_tokens
-    )
+    estimate = inbound.input_tokens
+    if inbound.large:  # on the worker thread: the event loop serves other clients meanwhile
+        openai_body, ctx = await offload.run(
+            dialect.request, body, destination.upstream, estimated_input_tokens=estimate
+        )
+    else:
+        openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=estimate)
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     prepared = destination.request(stream)

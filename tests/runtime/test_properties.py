@@ -22,8 +22,8 @@ from loopback import FakeUpstream, Reply
 from translate.sse_check import check_anthropic_sse
 
 from claude_any.capabilities import lookup
-from claude_any.runtime.app import _check_messages_request
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.request_body import check_messages_request
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.stream import StreamTranslator
@@ -174,7 +174,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 def _answer(body: dict[str, Any], up: Upstream) -> dict[str, Any] | AnthropicError:
     """What the gateway does before calling upstream: the app's checks, then the translator."""
     try:
-        _check_messages_request(body)
+        check_messages_request(body)
         sent, _ = to_openai(copy.deepcopy(body), up)
     except AnthropicError as err:
         return err
