@@ -121,7 +121,9 @@ async def messages(request: Request, log: RequestLog) -> Response:
     del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
     if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
-        raise errors.not_found(str(NoRoute(printable(decision.model), decision.routable, decision.rules)))
+        raise errors.not_found(
+            str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
+        )
     log.rule = decision.route.name if decision.route is not None else "direct"
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)

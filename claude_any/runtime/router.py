@@ -34,6 +34,7 @@ class NoRoute(Exception):
         self.model = model
         self.routable = routable
         self.rules = rules or []
+        self.why = why
         listed = ", ".join(routable) if routable else "nothing"
         if self.rules:
             listed += "; or a request matching one of: " + "; ".join(self.rules)

@@ -17,6 +17,7 @@ from loopback import FakeUpstream, Reply
 
 from claude_any.runtime import log
 from claude_any.runtime.log import FIELD_CHARS, HEADER_CHARS, LINE_CHARS, printable
+from claude_any.runtime.router import MAX_AD_HOC_MODEL_CHARS
 
 FORGED = "gpt-4o\r\n2026-01-01 12:00:00 INFO claude_any: req_forged POST /v1/messages status=200\x1b[2J"
 
@@ -32,13 +33,23 @@ def url(upstream: FakeUpstream, gateway: Callable[..., str]) -> str:
 
 
 def test_a_huge_model_name_makes_headers_every_client_accepts(url: str) -> None:
-    model = "fake/" + "m" * 100_000  # an ad hoc target: its id is the client's string
+    # An ad hoc target's id is the client's string: the longest one routed still makes valid headers.
+    model = "fake/" + "m" * MAX_AD_HOC_MODEL_CHARS
     response = httpx.post(url + "/v1/messages", json=request_body(model=model), timeout=10)
     assert response.status_code == 200
     for name in ("x-claude-any-target", "x-claude-any-attempts"):
         value = response.headers[name]
         assert len(value) <= HEADER_CHARS and _printable_ascii(value)
-        assert value.startswith("fake/mmmm") and "chars]" in value
+        assert value.startswith("fake/mmmm")
+
+
+def test_a_model_name_beyond_any_real_one_gets_a_short_printable_404(url: str) -> None:
+    model = "fake/" + "m\r\n" * 50_000
+    response = httpx.post(url + "/v1/messages", json=request_body(model=model), timeout=10)
+    assert response.status_code == 404
+    message = response.json()["error"]["message"]
+    assert len(message) < 1_000 and message.isprintable()
+    assert all(len(value) <= HEADER_CHARS and _printable_ascii(value) for value in response.headers.values())
 
 
 def test_control_characters_in_a_model_cannot_add_a_header(url: str) -> None:
