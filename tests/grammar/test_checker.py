@@ -85,9 +85,18 @@ def test_valid_rules_have_no_errors(text: str) -> None:
         ("model matches 3", "'matches' needs a quoted regular expression on the right"),
         ('tokens matches "x"', "'matches' needs text on the left; 'tokens' is a number"),
         ('model matches "("', "invalid regular expression: missing ), unterminated subpattern"),
-        ('family == "opuss"', "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'opus'?"),
-        ('family != "Sonnet"', "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'sonnet'?"),
-        ('family in ["opus", "hiaku"]', "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'haiku'?"),
+        (
+            'family == "opuss"',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'opus'?",
+        ),
+        (
+            'family != "Sonnet"',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'sonnet'?",
+        ),
+        (
+            'family in ["opus", "hiaku"]',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'haiku'?",
+        ),
         ("model", "a rule must be true or false, but 'model' is a string (compare it, e.g. model == \"…\")"),
         ("tokens", "a rule must be true or false, but 'tokens' is a number (compare it, e.g. tokens > 0)"),
         (
