@@ -111,7 +111,7 @@ def test_request_file_from_claude_code(tmp_path: Path) -> None:
 CLAUDE_CODE_MODELS = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-2"]
 
 
-@pytest.mark.parametrize("example", ["quickstart", "openai", "azure", "databricks", "local", "mixed"])
+@pytest.mark.parametrize("example", sorted(p.stem for p in (ROOT / "examples").glob("*.yaml")))
 def test_no_example_sends_claude_codes_everyday_traffic_by_a_rule(example: str) -> None:
     # Claude Code asks for adaptive thinking on every turn: a rule on `thinking` would take all of its
     # traffic (two examples did, to a reasoning model). Its everyday turns, its housekeeping, each family,

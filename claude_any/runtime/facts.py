@@ -234,7 +234,9 @@ class Facts:
     def header(self, name: str) -> str:
         """A request header by case-insensitive name, "" when absent."""
         value = self.headers.get(name)
-        if value is None:
+        # A server's headers (Starlette's) are looked up case-insensitively already; only a plain dict
+        # (explain, tests) needs the scan, which would decode every header again on each absent one.
+        if value is None and isinstance(self.headers, dict):
             lowered = name.lower()
             value = next((v for k, v in self.headers.items() if k.lower() == lowered), None)
         return value if isinstance(value, str) else ""

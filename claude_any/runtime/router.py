@@ -32,6 +32,7 @@ LISTED_PREFIX = "claude-any/"
 # Real model and deployment names are under 100 characters (Azure's at most 64). A longer name after a
 # declared `provider/` is refused: it would reach the upstream URL and the caches keyed by target id.
 MAX_AD_HOC_MODEL_CHARS = 256
+LOGGED_MODELS = 256  # models of a family no rule names, remembered so each is logged once
 
 
 class NoRoute(Exception):
@@ -88,7 +89,7 @@ class Router:
         self.table = table
         self.sessions = sessions  # scales the `tokens` fact by what the provider counted per session
         # Models already logged as sent to the catch-all default: one line per model, not per request.
-        self._logged_models: LRU[str, bool] = LRU(256, 64_000, len)
+        self.logged_models: LRU[str, bool] = LRU(LOGGED_MODELS, 64_000, len)
         self._routes: tuple[tuple[Route, Callable[[Facts], bool]], ...] = tuple(
             (route, rules.compile_rule(route.when)) for route in table.routes
         )
@@ -116,9 +117,9 @@ class Router:
 
     def _log_unnamed_family(self, decision: Decision) -> None:
         model = decision.facts.model
-        if model in self._logged_models:
+        if model in self.logged_models:
             return
-        self._logged_models.put(model, True)
+        self.logged_models.put(model, True)
         family = decision.facts.family
         logger.warning(
             "model %r (family %r) is named by no rule: sent to %s by the built-in default; a route such as "

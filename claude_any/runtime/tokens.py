@@ -321,9 +321,11 @@ class SessionScale:
     HIGHEST = 2.0
     MIN_ESTIMATE = 1_000  # below this a request is mostly framing: its ratio says little about the window
     MAX_SESSION_ID_CHARS = 128  # Claude Code's ids are UUIDs (36 characters)
+    MAX_SESSIONS = 1024
 
-    def __init__(self, max_sessions: int = 1024) -> None:
-        self._ratios: LRU[str, float] = LRU(max_sessions, max_sessions * self.MAX_SESSION_ID_CHARS, len)
+    def __init__(self, max_sessions: int | None = None) -> None:
+        entries = self.MAX_SESSIONS if max_sessions is None else max_sessions
+        self._ratios: LRU[str, float] = LRU(entries, entries * self.MAX_SESSION_ID_CHARS, len)
 
     def scale(self, session: str, estimate: int) -> int:
         """`estimate` in the provider's tokens for this session; unchanged for an unknown or empty one."""
