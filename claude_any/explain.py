@@ -1,6 +1,7 @@
 """`claude-any explain MODEL`: how one request would be routed, offline, from the same code the server runs.
 
-The facts come from a real request body (`--request`) or from a request built from the flags; the rules are
+The facts come from a real request body (`--request`) or from a sample request (by default a turn of Claude
+Code as it really sends it, `--as` for others: sample_requests.py) with the flags applied; the rules are
 traced with the runtime's evaluator; the parameter changes are what the runtime's translator really does to
 that request for each target of the chain. Credentials are never resolved: headers show `${VAR}` or ***.
 """
@@ -21,9 +22,9 @@ from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.sample_requests import DEFAULT_PRESET, sample_request
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
-DEFAULT_MAX_TOKENS = 32_000  # what Claude Code asks for on most models
 FACTS_PER_LINE = 8  # the request facts, in their declared order, this many to a line
 
 
@@ -35,12 +36,15 @@ def build_request(
     model: str,
     *,
     thinking: bool,
+    effort: str | None = None,
     image: bool,
     tools: Sequence[str],
     stream: bool,
     request_file: str | None,
+    preset: str = DEFAULT_PRESET,
 ) -> dict[str, Any]:
-    """The request to explain: the file's body with `model` replaced, or a small one made from the flags."""
+    """The request to explain: the file's body with `model` replaced, or the preset's (sample_requests.py),
+    with the flags applied."""
     if request_file:
         try:
             with open(request_file, encoding="utf-8") as fh:
@@ -52,21 +56,24 @@ def build_request(
         if not isinstance(raw, dict):
             raise ExplainError(f"{request_file}: expected an Anthropic Messages request (a JSON object)")
         loaded: dict[str, Any] = {**raw, "model": model}
-        _overlay_flags(loaded, thinking=thinking, image=image, tools=tools)
+        _overlay_flags(loaded, thinking=thinking, effort=effort, image=image, tools=tools)
         return loaded
-    body: dict[str, Any] = {
-        "model": model,
-        "max_tokens": DEFAULT_MAX_TOKENS,
-        "stream": stream,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
-    }
-    _overlay_flags(body, thinking=thinking, image=image, tools=tools)
+    body, _ = sample_request(preset, model, stream=stream)
+    _overlay_flags(body, thinking=thinking, effort=effort, image=image, tools=tools)
     return body
 
 
-def _overlay_flags(body: dict[str, Any], *, thinking: bool, image: bool, tools: Sequence[str]) -> None:
+def _overlay_flags(
+    body: dict[str, Any], *, thinking: bool, effort: str | None, image: bool, tools: Sequence[str]
+) -> None:
     if thinking:
         body["thinking"] = {"type": "enabled", "budget_tokens": 16_000}
+    if effort is not None:
+        output_config = body.get("output_config")
+        body["output_config"] = {
+            **(output_config if isinstance(output_config, dict) else {}),
+            "effort": effort,
+        }
     if image:
         pixel = (
             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -318,24 +325,35 @@ def explain(
     source: str,
     tokens: int | None = None,
     thinking: bool = False,
+    effort: str | None = None,
     image: bool = False,
     tools: Sequence[str] = (),
     headers: Sequence[str] = (),
     request_file: str | None = None,
     stream: bool = True,
+    preset: str = DEFAULT_PRESET,
 ) -> tuple[str, bool]:
     """The explanation text and whether the model is routable (the CLI exits 0 or 2 on it)."""
     body = build_request(
-        model, thinking=thinking, image=image, tools=tools, stream=stream, request_file=request_file
+        model,
+        thinking=thinking,
+        effort=effort,
+        image=image,
+        tools=tools,
+        stream=stream,
+        request_file=request_file,
+        preset=preset,
     )
-    header_map: Mapping[str, str] = parse_headers(headers)
+    sample_headers = {} if request_file else sample_request(preset, model, stream=stream)[1]
+    header_map: Mapping[str, str] = sample_headers | parse_headers(headers)
     router = Router(table)
     facts = facts_from_request(body, header_map)
     if tokens is not None:
         facts.__dict__["tokens"] = (
             tokens  # an explicit --tokens wins over the estimate (cached_property slot)
         )
-    lines = [f"claude-any explain {model}   (routes from {source})", ""]
+    shown = f"request from {request_file}" if request_file else f"request: --as {preset}"
+    lines = [f"claude-any explain {model}   (routes from {source}; {shown})", ""]
     lines += _facts_lines(facts)
     lines.append("")
     try:

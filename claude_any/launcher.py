@@ -33,6 +33,12 @@ START_TIMEOUT_S = 10.0
 
 # Client credentials Claude Code would otherwise send instead of (or beside) the one-time token.
 _CLIENT_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+# Claude Code's gateway features, unless the user set them: /model lists the config's targets (it reads
+# GET /v1/models), and each request says what it is (x-claude-code-request-class: the `background` fact).
+_GATEWAY_FEATURES = {
+    "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+    "CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1",
+}
 
 
 class LaunchError(Exception):
@@ -107,7 +113,7 @@ class BackgroundServer:
 
 def claude_environment(env: Mapping[str, str], url: str, token: str) -> dict[str, str]:
     """Claude Code's environment: the gateway's URL and one-time token, no other Anthropic credential."""
-    child = {k: v for k, v in env.items() if k not in _CLIENT_CREDENTIALS}
+    child = _GATEWAY_FEATURES | {k: v for k, v in env.items() if k not in _CLIENT_CREDENTIALS}
     child["ANTHROPIC_BASE_URL"] = url
     child["ANTHROPIC_AUTH_TOKEN"] = token
     return child

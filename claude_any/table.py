@@ -216,6 +216,11 @@ class Timeouts:
         )
 
 
+# The built-in default for a Claude model whose family no rule names (a new family): the compiler adds it
+# last, the router logs each model it sends there.
+OTHER_CLAUDE_DEFAULT = "default: other Claude models"
+
+
 @dataclass(frozen=True)
 class Route:
     name: str

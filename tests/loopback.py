@@ -3,7 +3,8 @@
 - `FakeUpstream`: a scriptable fake OpenAI-compatible (or Anthropic) server that records every request and
   answers from a script of `Reply` values (JSON, SSE chunk lists, statuses, delays).
 - `ThreadServer`: any ASGI app under uvicorn on a free 127.0.0.1 port, in a background thread.
-- `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (no compiler involved).
+- `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (only the default routes
+  come from the compiler, so they are the ones it adds).
 - `black_hole`: a listening socket whose connects hang (Linux), for connect timeouts and races.
 """
 
@@ -27,6 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
+from claude_any.compiler.rules import DEFAULT_RULES, default_rule
 from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.server import uvicorn_config
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
@@ -185,32 +187,10 @@ class FakeUpstream:
 # --- routing tables ----------------------------------------------------------------------------------------
 
 
-def _family_rule(families: list[str]) -> dict[str, Any]:
-    """The JSON AST of `family == "a" or family == "b"` (spans are not used at run time)."""
-    nodes = [
-        {
-            "op": "==",
-            "left": {"op": "fact", "name": "family", "span": [0, 6]},
-            "right": {"op": "lit", "value": f, "span": [10, 10 + len(f) + 2]},
-            "span": [0, 10 + len(f) + 2],
-        }
-        for f in families
-    ]
-    node = nodes[0]
-    for other in nodes[1:]:
-        node = {"op": "or", "args": [node, other], "span": [0, 0]}
-    return node
-
-
-DEFAULT_ROUTES = (
-    TableRoute("default: haiku", 'family == "haiku"', _family_rule(["haiku"]), ("small",), "default"),
-    TableRoute(
-        "default: sonnet/opus",
-        'family == "sonnet" or family == "opus"',
-        _family_rule(["sonnet", "opus"]),
-        ("large",),
-        "default",
-    ),
+# The compiler's own default routes (background and haiku -> small, sonnet/opus/other Claude -> large).
+DEFAULT_ROUTES = tuple(
+    TableRoute(name, source, default_rule(source).when, (category,), "default")
+    for name, source, category in DEFAULT_RULES
 )
 
 

@@ -47,6 +47,12 @@ def test_every_example(example: str, model: str, snapshot: SnapshotAssertion) ->
 MIXED_CASES: dict[str, dict[str, Any]] = {
     "long-context": {"model": "claude-sonnet-4-6", "tokens": 200_000},
     "opus-thinking": {"model": "claude-opus-4-8", "thinking": True},
+    "high-effort": {"model": "claude-opus-5-5", "effort": "high"},
+    "subagent": {"model": "claude-opus-5-5", "preset": "claude-code-subagent"},
+    "background": {"model": "claude-opus-5-5", "preset": "claude-code-background"},
+    "fable": {"model": "claude-fable-5-2"},
+    "listed-id": {"model": "claude-any/deep"},
+    "plain-request": {"model": "claude-sonnet-4-6", "preset": "plain"},
     "image": {"model": "claude-sonnet-4-6", "image": True},
     "web-search-tool": {"model": "claude-sonnet-4-6", "tools": ["WebSearch", "Bash"]},
     "header-rule": {"model": "claude-opus-4-8", "headers": ["X-Project=secret-sauce"]},
@@ -98,8 +104,27 @@ def test_request_file_from_claude_code(tmp_path: Path) -> None:
     body = json.loads(fixture.read_text())
     assert f"tools = [{json.dumps(body['tools'][0]['name'])}" in text
     assert "thinking = true" in text
-    assert 'chosen: routes[2]: thinking and family == "opus"' in text
+    assert 'chosen: default: sonnet/opus: family == "sonnet" or family == "opus"' in text  # effort medium
     assert "tools: " in text  # the deferred placeholder tool is dropped, and explain says so
+
+
+CLAUDE_CODE_MODELS = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-2"]
+
+
+@pytest.mark.parametrize("example", sorted(p.stem for p in (ROOT / "examples").glob("*.yaml")))
+def test_no_example_sends_claude_codes_everyday_traffic_by_a_rule(example: str) -> None:
+    # Claude Code asks for adaptive thinking on every turn: a rule on `thinking` would take all of its
+    # traffic (two examples did, to a reasoning model). Its everyday turns, its housekeeping, each family,
+    # must reach the categories the defaults choose.
+    table = _table(example)
+    for model in CLAUDE_CODE_MODELS:
+        turn, _ = _explain(table, model)
+        expected = "default: haiku" if "haiku" in model else "default: sonnet/opus"
+        if "fable" in model:
+            expected = "default: other Claude models"
+        assert f"chosen: {expected}:" in turn, (model, turn)
+        background, _ = _explain(table, model, preset="claude-code-background")
+        assert "chosen: default: background: background" in background, (model, background)
 
 
 def test_request_file_errors(tmp_path: Path) -> None:

@@ -29,12 +29,14 @@ from claude_any.runtime import echo, errors, offload, request_body, tokens
 from claude_any.runtime.client_protocol import REFUSAL
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.facts import SESSION_HEADER, Facts
 from claude_any.runtime.log import RequestLog, printable
 from claude_any.runtime.relay import Inbound, relay
-from claude_any.runtime.router import Decision, NoRoute, Router
+from claude_any.runtime.router import Decision, NoRoute, Router, listed_id
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
+from claude_any.runtime.tokens import SessionScale
 from claude_any.runtime.upstream import Clients
 from claude_any.runtime.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
@@ -43,14 +45,10 @@ logger = logging.getLogger("claude_any")
 
 MEGABYTE = request_body.MEGABYTE
 
-# Model ids listed by /v1/models when the routes send them somewhere. Claude Code only uses listed ids that
-# start with claude/anthropic, so the families are listed as Claude ids (docs/PROTOCOL.md "Model discovery").
-FAMILY_MODELS = (
-    ("claude-opus-4-8", "Claude Opus 4.8"),
-    ("claude-sonnet-4-6", "Claude Sonnet 4.6"),
-    ("claude-haiku-4-5", "Claude Haiku 4.5"),
-)
-_LISTED_AT = "2025-01-01T00:00:00Z"
+# /v1/models: Anthropic's ModelInfo needs a release date, and allows the epoch when it is unknown.
+_LISTED_AT = "1970-01-01T00:00:00Z"
+_PAGE_DEFAULT, _PAGE_MAX = 20, 1000  # Anthropic's `limit`: 20 unless given, 1 to 1000
+_LIFECYCLES = ("active", "deprecated", "retired")
 
 Handler = Callable[[Request, RequestLog], Awaitable[Response]]
 
@@ -68,6 +66,7 @@ class Gateway:
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
     guard: WebGuard  # refuses what a web page sends (Host, Origin)
+    sessions: SessionScale  # per session, the provider's count against the estimate (the `tokens` fact)
 
 
 # --- request body ---------------------------------------------------------------------------------------
@@ -125,6 +124,7 @@ async def messages(request: Request, log: RequestLog) -> Response:
             str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
         )
     log.rule = decision.route.name if decision.route is not None else "direct"
+    _learn_session_scale(gateway.sessions, decision.facts, log)
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
     call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
@@ -133,6 +133,21 @@ async def messages(request: Request, log: RequestLog) -> Response:
         log.status, log.note = 499, "client disconnected before the answer started"
         return Response(status_code=499)  # nobody is listening; the status is for the log line
     return response
+
+
+def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) -> None:
+    """Once the answer is over, compare what the provider counted with the estimate, for the session's
+    next requests. Background requests go elsewhere (small) and are mostly framing: not learned from."""
+    session = facts.session
+    if not session or facts.background:
+        return
+    estimate = facts.estimated_tokens
+
+    def learn(done: RequestLog) -> None:
+        if done.status == 200:
+            sessions.learn(session, estimate, done.tokens_in)
+
+    log.on_emit = learn
 
 
 async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> Response | None:
@@ -153,26 +168,74 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
 
 
 async def count_tokens(request: Request, log: RequestLog) -> Response:
-    """POST /v1/messages/count_tokens: the offline estimate (no upstream call)."""
+    """POST /v1/messages/count_tokens: the offline estimate (no upstream call), in the provider's tokens
+    once the session has had an answer."""
     raw = await _json_body(request)
     if len(raw) >= offload.LARGE_BODY_BYTES:
-        body, log.tokens_in = await offload.run(_parse_and_count, raw)
+        body, estimate = await offload.run(_parse_and_count, raw)
     else:
-        body, log.tokens_in = _parse_and_count(raw)
+        body, estimate = _parse_and_count(raw)
     log.model = body["model"]
+    session = request.headers.get(SESSION_HEADER, "")
+    log.tokens_in = _gateway(request).sessions.scale(session, estimate)
     return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
 
 
 async def models(request: Request, log: RequestLog) -> Response:
-    """GET /v1/models: the routable Claude family ids and every target id."""
+    """GET /v1/models: every target under the id Claude Code's model picker keeps, one page of them
+    (Anthropic's `limit`, `after_id`, `before_id`, `lifecycle`)."""
+    query = request.query_params
     data = _gateway(request).models
-    page = {
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+    lifecycles = query.getlist("lifecycle[]") + query.getlist("lifecycle")
+    for value in lifecycles:
+        if value not in _LIFECYCLES:
+            raise errors.invalid_request(
+                f"lifecycle: expected one of {', '.join(_LIFECYCLES)}, got {value!r}"
+            )
+    if lifecycles and "active" not in lifecycles:
+        data = []  # every target is active
+    limit = _page_limit(query.get("limit"))
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise errors.invalid_request("after_id and before_id cannot be given together")
+    if before is not None:
+        end = _position(data, before, "before_id")
+        start = max(0, end - limit)
+        page, has_more = data[start:end], start > 0
+    else:
+        start = _position(data, after, "after_id") + 1 if after is not None else 0
+        page, has_more = data[start : start + limit], start + limit < len(data)
+    body = {
+        "data": page,
+        "has_more": has_more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
     }
-    return JSONResponse(page, headers={"request-id": log.request_id})
+    return JSONResponse(body, headers={"request-id": log.request_id})
+
+
+def _page_limit(raw: str | None) -> int:
+    if raw is None:
+        return _PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= _PAGE_MAX:
+        raise errors.invalid_request(f"limit: expected an integer from 1 to {_PAGE_MAX}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _position(data: list[dict[str, Any]], model_id: str, param: str) -> int:
+    for index, entry in enumerate(data):
+        if entry["id"] == model_id:
+            return index
+    raise errors.invalid_request(f"{param}: no model {model_id[:200]!r} in this list")
+
+
+async def model(request: Request, log: RequestLog) -> Response:
+    """GET /v1/models/{model_id}: one listed model."""
+    model_id = request.path_params["model_id"]
+    found = next((m for m in _gateway(request).models if m["id"] == model_id), None)
+    if found is None:
+        raise errors.not_found(f"model {model_id[:200]!r} is not listed here; GET /v1/models lists them")
+    return JSONResponse(found, headers={"request-id": log.request_id})
 
 
 async def hello(request: Request, log: RequestLog) -> Response:
@@ -261,6 +324,7 @@ ROUTES = [
     Route("/v1/messages", endpoint(messages, auth=True), methods=["POST"]),
     Route("/v1/messages/count_tokens", endpoint(count_tokens, auth=True), methods=["POST"]),
     Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
+    Route("/v1/models/{model_id:path}", endpoint(model, auth=True), methods=["GET"]),
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
@@ -270,18 +334,30 @@ ROUTES = [
 # --- start-up ----------------------------------------------------------------------------------------------
 
 
-def _model_list(table: RoutingTable, router: Router) -> list[dict[str, Any]]:
+def _model_list(table: RoutingTable) -> list[dict[str, Any]]:
+    """Anthropic's ModelInfo for every target, categories first: `claude-any/large`, shown as
+    `large → openai/gpt-4.1` (Claude Code's /model picker shows `display_name`)."""
     entries: list[dict[str, Any]] = []
-    for model_id, display in FAMILY_MODELS:
-        try:
-            decision = router.pick({"model": model_id, "messages": [], "max_tokens": 1}, {})
-        except NoRoute:
-            continue
-        first = decision.chain[0] if decision.chain else "?"
-        entries.append({"id": model_id, "display_name": f"{display} (claude-any: {first})"})
-    for target_id, target in table.targets.items():
-        entries.append({"id": target_id, "display_name": f"{target_id} ({target.provider}/{target.model})"})
-    return [{"type": "model", "created_at": _LISTED_AT, **entry} for entry in entries]
+    for target_id in sorted(table.targets, key=lambda tid: ("/" in tid, tid)):
+        target = table.targets[target_id]
+        upstream = f"{target.provider}/{target.model}"
+        context, max_output = target.capabilities.get("context"), target.capabilities.get("max_output")
+        entries.append(
+            {
+                "type": "model",
+                "id": listed_id(target_id),
+                "display_name": upstream if upstream == target_id else f"{target_id} → {upstream}",
+                "created_at": _LISTED_AT,
+                "lifecycle": "active",
+                "deprecated_at": None,
+                "retires_at": None,
+                "line": None,  # the model line of a Claude model; these are not Claude's
+                "capabilities": None,
+                "max_input_tokens": context if isinstance(context, int) else None,
+                "max_tokens": max_output if isinstance(max_output, int) else None,
+            }
+        )
+    return entries
 
 
 def create_app(
@@ -290,7 +366,8 @@ def create_app(
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
     the table's (tests)."""
-    router = Router(table)
+    sessions = SessionScale()
+    router = Router(table, sessions)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
     clients = Clients(timeouts or table.timeouts)
@@ -302,10 +379,11 @@ def create_app(
         destinations=destinations,
         clients=clients,
         auth_token=token.encode("utf-8") if token is not None else None,
-        models=_model_list(table, router),
+        models=_model_list(table),
         scrub=Scrubber.for_table(table, env),
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
         guard=WebGuard(table.server),
+        sessions=sessions,
     )
 
     @asynccontextmanager

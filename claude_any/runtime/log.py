@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +79,7 @@ class RequestLog:
     tokens_in: int | None = None
     tokens_out: int | None = None
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
+    on_emit: Callable[[RequestLog], None] | None = None  # called once, when the request is over
     _emitted: bool = False
 
     def count_usage(self, usage: Any) -> None:
@@ -99,6 +100,8 @@ class RequestLog:
         if self._emitted:
             return
         self._emitted = True
+        if self.on_emit is not None:
+            self.on_emit(self)
         millis = (time.perf_counter() - self.started) * 1000
         parts = [self.request_id, self.method, self.path]
         if self.model != "-":

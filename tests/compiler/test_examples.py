@@ -121,8 +121,10 @@ def test_classic_seed_config_compiles_unchanged(
         ("routes[0]", ("long",), "config"),
         ("routes[1]", ("azure/o3-deployment",), "config"),
         ("routes[2]", ("openai/gpt-4o", "azure/gpt-4o-deployment"), "config"),
+        ("default: background", ("small",), "default"),
         ("default: haiku", ("small",), "default"),
         ("default: sonnet/opus", ("large",), "default"),
+        ("default: other Claude models", ("large",), "default"),
     ]
     # Azure deployments without base_model are guessed from their names, and the compiler says so.
     assert {d.line for d in result.diagnostics if d.level == "warning"} == {9, 14, 16}

@@ -108,7 +108,9 @@ def test_ad_hoc_targets_get_the_api_too() -> None:
 
 def test_explain_says_why_the_api_was_chosen() -> None:
     table = table_of("providers:\n  openai: {api_key: ${OPENAI_API_KEY}}\n" + CATEGORIES)
-    text, routable = explain(table, model="claude-opus-4-6", source="t.yaml", thinking=True, tools=["Read"])
+    text, routable = explain(
+        table, model="claude-opus-4-6", source="t.yaml", thinking=True, tools=["Read"], preset="plain"
+    )
     assert routable
     assert "provider   openai (kind openai, api responses (automatic: gpt-5-pro is Responses-only))" in text
     assert "request    POST https://api.openai.com/v1/responses" in text

@@ -63,6 +63,8 @@ def test_every_fact_from_a_full_request() -> None:
         "stream": True,
         "messages": 3,
         "system": "first\nsecond",
+        "background": False,
+        "subagent": False,
     }
     assert set(facts.as_dict()) == FACT_NAMES
     assert facts.header("x-team") == "infra"
@@ -272,8 +274,12 @@ def test_every_fact_is_declared_with_a_type_a_reader_and_a_description(name: str
         assert facts_from_request(body).get(name) == value
 
 
+# A subagent's housekeeping request, as Claude Code marks it with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1.
+FULL_HEADERS = {"x-claude-code-agent-id": "a5c6d4c7b1b158289", "x-claude-code-request-class": "auxiliary"}
+
+
 def test_the_full_body_gives_no_neutral_values() -> None:
-    facts = facts_from_request(FULL_BODY)
+    facts = facts_from_request(FULL_BODY, FULL_HEADERS)
     assert all(value not in ("", 0, False, ()) for value in facts.as_dict().values()), facts.as_dict()
 
 
@@ -295,9 +301,9 @@ def test_a_fact_without_a_type_a_reader_or_a_description_is_refused(declare: Cal
 
 def test_every_fact_is_lazy() -> None:
     facts = facts_from_request(FULL_BODY, {})
-    assert set(vars(facts)) == {"body", "headers"}  # nothing read yet
+    assert set(vars(facts)) == {"body", "headers", "sessions"}  # nothing read yet
     assert facts.family == "opus"
-    assert set(vars(facts)) == {"body", "headers", "model", "family"}
+    assert set(vars(facts)) == {"body", "headers", "sessions", "model", "family"}
     assert repr(facts) == "Facts(model='claude-opus-4-6', family='opus')"
 
 
