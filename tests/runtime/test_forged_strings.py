@@ -108,7 +108,8 @@ def test_printable_is_bounded_printable_ascii_and_idempotent(value: str, limit: 
         assert shown == value
 
 
-@pytest.mark.parametrize("model", [FORGED, "m" * 100_000, "claude-\x00\x1b[31m-red"])
+# Without "claude" in them: every Claude-looking model routes to `large` by the built-in default.
+@pytest.mark.parametrize("model", [FORGED.replace("claude_any", "gw"), "m" * 100_000, "gpt-\x00\x1b[31m-red"])
 def test_the_404_for_an_unknown_model_shows_it_escaped_and_cut(openai_gateway: str, model: str) -> None:
     response = httpx.post(openai_gateway + "/v1/messages", json=request_body(model=model), timeout=10)
     assert response.status_code == 404
