@@ -35,6 +35,7 @@ MAX_IN_FLIGHT = 100
 KEEPALIVE_EXPIRY_S = 60.0
 
 _PROXY_SCHEMES = ("http", "https")
+_MB = 1024 * 1024
 # How a request on a connection the server had already closed fails: no answer, or a reset.
 _STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
 # Headers that describe the body as it came over the wire; the body handed on is already decoded.
@@ -252,7 +253,7 @@ class ResponseBody(httpx.AsyncByteStream):
                     end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
                     line = len(chunk) - 1 - end if end >= 0 else line + len(chunk)
                     if line > limit:
-                        raise AnswerTooLarge(f"sent a line longer than {limit // 1_000_000} MB")
+                        raise AnswerTooLarge(f"sent a line longer than {limit // _MB} MB")
                 yield chunk
         except (aiohttp.ClientError, OSError) as exc:
             raise as_httpx_error(exc) from None

@@ -33,7 +33,8 @@ from claude_any.table import Timeouts
 
 # The most a provider's answer may hold: a non-streamed body (decoded: a gzip bomb stops here too), or one
 # line of a stream. Past it the answer is an error, not a hang or a MemoryError.
-MAX_ANSWER_BYTES = 32 * 1024 * 1024
+_MB = 1024 * 1024
+MAX_ANSWER_BYTES = 32 * _MB
 
 
 class AnswerError(AnthropicError):
@@ -192,7 +193,7 @@ async def _read_body(
                 if truncate:
                     parts.append(chunk[: len(chunk) - (size - limit)])
                     break
-                raise AnswerTooLarge(f"sent an answer larger than {limit // 1_000_000} MB")
+                raise AnswerTooLarge(f"sent an answer larger than {limit // _MB} MB")
             parts.append(chunk)
             if idle_s is not None:
                 clock.reschedule(loop.time() + idle_s)
