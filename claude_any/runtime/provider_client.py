@@ -28,6 +28,11 @@ import httpx
 
 from claude_any.runtime.proxies import ProxySettings
 
+try:  # SOCKS proxies are optional: `pip install aiohttp-socks`
+    import aiohttp_socks
+except ImportError:  # pragma: no cover - exercised only without the package
+    aiohttp_socks = None  # type: ignore[assignment]
+
 USER_AGENT = "claude-any"
 # Per provider: at most this many requests in flight (more wait for a free connection).
 MAX_IN_FLIGHT = 100
@@ -35,9 +40,23 @@ MAX_IN_FLIGHT = 100
 KEEPALIVE_EXPIRY_S = 60.0
 
 _PROXY_SCHEMES = ("http", "https")
+# SOCKS proxies, each on its own connector (aiohttp-socks): scheme -> (the scheme it parses, remote DNS).
+_SOCKS_SCHEMES = {
+    "socks5": ("socks5", False),
+    "socks5h": ("socks5", True),
+    "socks4": ("socks4", False),
+    "socks4a": ("socks4", True),
+}
 _MB = 1024 * 1024
 # How a request on a connection the server had already closed fails: no answer, or a reset.
 _STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+# What a request can fail with: aiohttp's errors, the OS's, a refused header; SOCKS proxies' own.
+_SOCKS_FAILURES: tuple[type[Exception], ...] = (
+    ()
+    if aiohttp_socks is None
+    else (aiohttp_socks.ProxyError, aiohttp_socks.ProxyConnectionError, aiohttp_socks.ProxyTimeoutError)
+)
+_FAILURES: tuple[type[Exception], ...] = (aiohttp.ClientError, OSError, ValueError, *_SOCKS_FAILURES)
 # Headers that describe the body as it came over the wire; the body handed on is already decoded.
 _WIRE_ONLY = frozenset({b"content-encoding", b"content-length"})
 
@@ -113,6 +132,7 @@ class ProviderClient:
         self._max_in_flight = max_in_flight
         self._keepalive_expiry_s = keepalive_expiry_s
         self._session: aiohttp.ClientSession | None = None
+        self._socks: dict[str, aiohttp.ClientSession] = {}  # by proxy URL
         self._closed = False
         self._proxies: dict[str, str | None] = {}
 
@@ -130,25 +150,47 @@ class ProviderClient:
         self._get_session()
 
     def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("the provider client is closed")
+        """The session of direct and HTTP(S)-proxied requests, made if needed."""
         session = self._session
         if session is None or session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self._max_in_flight,
-                limit_per_host=0,
-                keepalive_timeout=self._keepalive_expiry_s,
-                ssl=tls_context(),
-            )
-            session = self._session = aiohttp.ClientSession(
-                connector=connector,
-                cookie_jar=aiohttp.DummyCookieJar(),
-                headers={"User-Agent": USER_AGENT},
-                timeout=self._timeout,
-                trust_env=False,  # proxies come from `proxies`; netrc is of no use to an API client
-                trace_configs=[_trace_config()],
-            )
+            session = self._session = self._new_session(aiohttp.TCPConnector(**self._pool_options()))
         return session
+
+    def _socks_session(self, proxy: str) -> aiohttp.ClientSession:
+        """The session of the requests through one SOCKS proxy (a connector that dials through it)."""
+        session = self._socks.get(proxy)
+        if session is None or session.closed:
+            scheme, rest = proxy.split("://", 1)
+            parsed_scheme, remote_dns = _SOCKS_SCHEMES[scheme.lower()]
+            if aiohttp_socks is None:
+                raise httpx.ProxyError(
+                    f"the {scheme} proxy from the environment needs `pip install aiohttp-socks`"
+                )
+            connector = aiohttp_socks.ProxyConnector.from_url(
+                f"{parsed_scheme}://{rest}", rdns=remote_dns, **self._pool_options()
+            )
+            session = self._socks[proxy] = self._new_session(connector)
+        return session
+
+    def _pool_options(self) -> dict[str, Any]:
+        return {
+            "limit": self._max_in_flight,
+            "limit_per_host": 0,
+            "keepalive_timeout": self._keepalive_expiry_s,
+            "ssl": tls_context(),
+        }
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the provider client is closed")
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": USER_AGENT},
+            timeout=self._timeout,
+            trust_env=False,  # proxies come from `proxies`; netrc is of no use to an API client
+            trace_configs=[_trace_config()],
+        )
 
     def proxy_for(self, url: str) -> str | None:
         """The proxy a request to `url` goes through, or None (direct); decided once per URL."""
@@ -157,10 +199,11 @@ class ProviderClient:
         except KeyError:
             pass
         proxy = self._proxy.proxy_for(httpx.URL(url)) if self._proxy.proxies else None
-        if proxy is not None and proxy.split("://", 1)[0].lower() not in _PROXY_SCHEMES:
-            # the proxy URL may hold credentials: only its scheme is named
+        if proxy is not None:
             scheme = proxy.split("://", 1)[0]
-            raise httpx.ProxyError(f"the {scheme} proxy from the environment is unusable (http, https only)")
+            if scheme.lower() not in _PROXY_SCHEMES and scheme.lower() not in _SOCKS_SCHEMES:
+                # the proxy URL may hold credentials: only its scheme is named
+                raise httpx.ProxyError(f"the {scheme} proxy from the environment is unusable")
         if len(self._proxies) < 1024:  # target URLs are a handful per table
             self._proxies[url] = proxy
         return proxy
@@ -170,8 +213,11 @@ class ProviderClient:
     ) -> httpx.Response:
         """Send a request and return its response once the head has arrived; the body is unread and the
         caller must close the response. Failures raise httpx's exceptions."""
-        session = self._get_session()
         proxy = self.proxy_for(url)
+        if proxy is not None and proxy.split("://", 1)[0].lower() in _SOCKS_SCHEMES:
+            session, proxy = self._socks_session(proxy), None
+        else:
+            session = self._get_session()
         data = content or None
         try:
             attempt = _Attempt()
@@ -199,24 +245,26 @@ class ProviderClient:
                     allow_redirects=False,
                     trace_request_ctx=_Attempt(),
                 )
-        except (aiohttp.ClientError, OSError, ValueError) as exc:
+        except _FAILURES as exc:
             raise as_httpx_error(exc) from None
         return _response(method, url, answer)
 
     def connections(self) -> list[PooledConnection]:
         """The open connections, idle or in use (for tests and diagnostics: aiohttp has no public view,
-        so this reads the connector's bookkeeping)."""
-        session = self._session
-        if session is None or session.closed:
-            return []
-        connector: Any = session.connector
-        idle = [proto for queue in getattr(connector, "_conns", {}).values() for proto, _ in queue]
-        busy = list(getattr(connector, "_acquired", ()))
-        return [
-            PooledConnection(proto in idle, proto.transport)
-            for proto in (*idle, *busy)
-            if proto.transport is not None
-        ]
+        so this reads the connectors' bookkeeping)."""
+        found: list[PooledConnection] = []
+        for session in (self._session, *self._socks.values()):
+            if session is None or session.closed:
+                continue
+            connector: Any = session.connector
+            idle = [proto for queue in getattr(connector, "_conns", {}).values() for proto, _ in queue]
+            busy = list(getattr(connector, "_acquired", ()))
+            found += [
+                PooledConnection(proto in idle, proto.transport)
+                for proto in (*idle, *busy)
+                if proto.transport is not None
+            ]
+        return found
 
     async def __aenter__(self) -> ProviderClient:
         return self
@@ -227,9 +275,11 @@ class ProviderClient:
     async def aclose(self) -> None:
         """Close the session and every connection (at shutdown)."""
         self._closed = True
-        session, self._session = self._session, None
-        if session is not None:
-            await session.close()
+        sessions = [self._session, *self._socks.values()]
+        self._session, self._socks = None, {}
+        for session in sessions:
+            if session is not None:
+                await session.close()
 
 
 class ResponseBody(httpx.AsyncByteStream):
@@ -289,6 +339,10 @@ def as_httpx_error(exc: BaseException) -> httpx.HTTPError:
     credentials in them)."""
     if isinstance(exc, httpx.HTTPError):
         return exc
+    if aiohttp_socks is not None and isinstance(exc, _SOCKS_FAILURES):  # they name the proxy's host and port
+        if isinstance(exc, aiohttp_socks.ProxyTimeoutError):
+            return httpx.ConnectTimeout(f"the proxy timed out: {exc}")
+        return httpx.ProxyError(f"the proxy failed: {exc}")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
         return httpx.ConnectTimeout(str(exc))
     if isinstance(exc, aiohttp.ServerTimeoutError):

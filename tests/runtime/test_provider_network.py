@@ -15,6 +15,7 @@ test's own loop.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -188,6 +189,31 @@ class ConnectProxy:
         host, _, port = authority.rpartition(":")
         up_reader, up_writer = await asyncio.open_connection(host, int(port))
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+class Socks5Proxy:
+    """A tiny SOCKS5 proxy (no authentication, CONNECT only), recording each destination as it was asked."""
+
+    def __init__(self) -> None:
+        self.destinations: list[tuple[str, int]] = []
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, count = await reader.readexactly(2)
+        await reader.readexactly(count)  # the methods offered
+        writer.write(b"\x05\x00")  # no authentication
+        _, command, _, kind = await reader.readexactly(4)
+        if kind == 1:
+            host = socket.inet_ntoa(await reader.readexactly(4))
+        elif kind == 3:
+            host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+        else:
+            writer.close()
+            return
+        port = int.from_bytes(await reader.readexactly(2), "big")
+        self.destinations.append((host, port))
+        up_reader, up_writer = await asyncio.open_connection(host, port)
+        writer.write(b"\x05\x00\x00\x01" + socket.inet_aton("127.0.0.1") + b"\x00\x00")
         await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
@@ -590,6 +616,87 @@ def test_a_gateway_request_takes_the_proxy_unless_its_host_is_exempt(
 
     assert run(scenario()) == _digest(b'{"a":1}')
     assert proxy.requests == ([f"CONNECT 127.0.0.1:{tls.port} HTTP/1.1"] if proxied else [])
+
+
+@pytest.mark.parametrize(("scheme", "host"), [("socks5", "127.0.0.1"), ("socks5h", "localhost")])
+def test_a_request_through_a_socks_proxy(
+    scheme: str, host: str, plain: ThreadServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`socks5h` leaves the name to the proxy to resolve; both keep the tunnel alive for the next request."""
+    pytest.importorskip("aiohttp_socks")
+    proxy = Socks5Proxy()
+
+    async def scenario() -> list[str]:
+        async with serving(proxy.handle) as proxy_url:
+            monkeypatch.setenv("HTTP_PROXY", proxy_url.replace("http://", f"{scheme}://"))
+            async with provider_client() as client:
+                return [(await fetch(client, "GET", f"http://{host}:{plain.port}/")).text for _ in range(2)]
+
+    assert run(scenario()) == ["hello", "hello"]
+    assert proxy.destinations == [(host, plain.port)]
+
+
+def test_a_socks_proxy_that_cannot_be_reached_is_a_502(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("aiohttp_socks")
+    target = PreparedTarget(protocol="openai", url="https://provider.example/v1/chat/completions", headers={})
+
+    async def scenario() -> None:
+        monkeypatch.setenv("HTTPS_PROXY", f"socks5://user:s3cret@127.0.0.1:{sock.getsockname()[1]}")
+        async with provider_client() as client:
+            await upstream.open_response(client, target, {}, stream=False, provider_name="p", model="m")
+
+    with socket.socket() as sock, pytest.raises(AnthropicError) as caught:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        run(scenario())
+    assert (caught.value.status, caught.value.cause) == (502, "connect")
+    assert "s3cret" not in caught.value.message
+
+
+def test_a_proxy_s_credentials_go_to_it_and_never_into_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The proxy refuses (407) the tunnel: the request had offered the URL's credentials to the proxy, and
+    the gateway's error names neither the password nor the proxy URL."""
+    heads: list[bytes] = []
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        heads.append(await reader.readuntil(b"\r\n\r\n"))
+        writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    target = PreparedTarget(protocol="openai", url="https://provider.example/v1/chat/completions", headers={})
+
+    async def scenario() -> None:
+        async with serving(refuse) as proxy_url:
+            monkeypatch.setenv("HTTPS_PROXY", proxy_url.replace("http://", "http://user:s3cret@"))
+            async with provider_client() as client:
+                await upstream.open_response(client, target, {}, stream=False, provider_name="p", model="m")
+
+    with pytest.raises(AnthropicError) as caught:
+        run(scenario())
+    assert caught.value.status == 502
+    assert "407" in caught.value.message
+    assert "s3cret" not in caught.value.message and "user" not in caught.value.message
+    request_line, *header_lines = heads[0].decode("latin-1").split("\r\n")
+    assert request_line == "CONNECT provider.example:443 HTTP/1.1"
+    authorization = base64.b64encode(b"user:s3cret").decode()
+    assert f"Proxy-Authorization: Basic {authorization}" in header_lines
+
+
+def test_a_proxy_that_cannot_be_reached_is_a_502_naming_no_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    target = PreparedTarget(protocol="openai", url="https://provider.example/v1/chat/completions", headers={})
+
+    async def scenario() -> None:
+        monkeypatch.setenv("HTTPS_PROXY", f"http://user:s3cret@127.0.0.1:{sock.getsockname()[1]}")
+        async with provider_client() as client:
+            await upstream.open_response(client, target, {}, stream=False, provider_name="p", model="m")
+
+    with socket.socket() as sock, pytest.raises(AnthropicError) as caught:
+        sock.bind(("127.0.0.1", 0))  # bound, not listening: refused
+        run(scenario())
+    assert (caught.value.status, caught.value.cause) == (502, "connect")
+    assert "s3cret" not in caught.value.message
 
 
 def test_an_untrusted_certificate_is_a_connect_error(tls: TLSThreadServer) -> None:
