@@ -1058,11 +1058,11 @@ def test_an_idle_connection_the_server_closed_is_replaced(scheme: str, trust_ca:
 def test_an_idle_connection_older_than_keepalive_expiry_is_replaced() -> None:
     async def scenario() -> Server:
         server = Server()
-        async with serving(server.handle) as url, provider_client(keepalive_expiry_s=0.3) as client:
+        async with serving(server.handle) as url, provider_client(keepalive_expiry_s=0.5) as client:
             await fetch(client, "GET", url)
             await fetch(client, "GET", url)  # right away: reused (the control)
             assert server.connection_numbers() == [0, 0]
-            await asyncio.sleep(0.35)
+            await asyncio.sleep(0.6)
             await fetch(client, "GET", url)
             await _until(lambda: server.eofs == 1)  # the expired one was closed, not just left
             assert len(_connections(client)) == 1
