@@ -208,8 +208,9 @@ async def read_json(
     limit: int = MAX_ANSWER_BYTES,
 ) -> dict[str, Any]:
     """The JSON object body of an open response (closed afterwards). The provider may take as long as it
-    likes, but may not be silent for `idle_s` seconds nor send more than `limit` bytes. Every failure is an
-    `AnswerError`: the answer had started, so it is not retried."""
+    likes, but may not be silent for `idle_s` seconds nor send more than `limit` bytes: a failure to read
+    the body is an `AnswerError`, not retried (the answer had started). A body read whole that is not a
+    JSON object is a plain 502, like any 2xx that is no answer."""
     url = str(response.request.url)
     try:
         raw = await _read_body(response, idle_s, limit)
@@ -230,9 +231,8 @@ async def read_json(
         data = json.loads(raw)
     except ValueError:
         data = None
-    if not isinstance(data, dict):
-        message = f"{provider_name}: upstream returned a body that is not a JSON object"
-        raise AnswerError(502, "api_error", message)
+    if not isinstance(data, dict):  # read whole, it is no answer: retryable like any 2xx that is not one
+        raise errors.api_error(f"{provider_name}: upstream returned a body that is not a JSON object", 502)
     return data
 
 
