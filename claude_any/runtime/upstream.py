@@ -253,5 +253,8 @@ def body_chunks(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -
 
 async def close(response: httpx.Response) -> None:
     """Close a response even while the surrounding task is being cancelled (client went away)."""
+    if isinstance(response.stream, ResponseBody):  # its close never waits: nothing to shield
+        await response.aclose()
+        return
     with anyio.CancelScope(shield=True):
         await response.aclose()
