@@ -66,10 +66,19 @@ class Clients:
         # client's own read timeout is only a backstop that must never fire before them.
         self._read_s = max(t.first_byte_s, t.idle_s) + 1
         self._clients: dict[str, ProviderClient] = {}
+        self._mounted: dict[str, httpx.AsyncClient] = {}
         self._proxy = proxies.from_environment()
 
-    def get(self, provider_name: str) -> ProviderClient:
+    def mount(self, provider_name: str, client: httpx.AsyncClient) -> None:
+        """Answer a provider's requests with `client` (an httpx client on a transport of its own, such as
+        an in-process provider's) instead of the network."""
+        self._mounted[provider_name] = client
+
+    def get(self, provider_name: str) -> ProviderClient | httpx.AsyncClient:
         """The provider's client, created if needed."""
+        mounted = self._mounted.get(provider_name)
+        if mounted is not None:
+            return mounted
         client = self._clients.get(provider_name)
         if client is None:
             client = ProviderClient(
@@ -91,11 +100,14 @@ class Clients:
         """Create the clients of these providers now (and their pools, inside an event loop), so no
         request pays for it."""
         for name in provider_names:
-            self.get(name).open()
+            client = self.get(name)
+            if isinstance(client, ProviderClient):
+                client.open()
 
     async def aclose(self) -> None:
         """Close every client (at application shutdown)."""
-        clients, self._clients = list(self._clients.values()), {}
+        clients: list[ProviderClient | httpx.AsyncClient] = [*self._clients.values(), *self._mounted.values()]
+        self._clients, self._mounted = {}, {}
         for client in clients:
             await client.aclose()
 
@@ -135,8 +147,18 @@ def first_byte_timeout(provider_name: str, url: str, seconds: float) -> Anthropi
     return err
 
 
+async def _send(
+    client: ProviderClient | httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes
+) -> httpx.Response:
+    """POST through the provider's client; a mounted httpx client (`Clients.mount`) gets it as httpx sends."""
+    if isinstance(client, ProviderClient):
+        return await client.request("POST", url, headers, content)
+    request = client.build_request("POST", url, headers=headers, content=content)
+    return await client.send(request, stream=True)
+
+
 async def open_response(
-    client: ProviderClient,
+    client: ProviderClient | httpx.AsyncClient,
     prepared: PreparedTarget,
     body: dict[str, Any],
     *,
@@ -162,7 +184,7 @@ async def open_response(
     content = json_codec.dumps({**body, **prepared.body_extras})
     try:
         async with asyncio.timeout(first_byte_s):  # anyio.fail_after cost 1.5% of a request's CPU
-            response = await client.request("POST", prepared.url, headers, content)
+            response = await _send(client, prepared.url, headers, content)
     except httpx.HTTPError as exc:
         raise transport_error(exc, provider_name, prepared.url) from None
     except TimeoutError:

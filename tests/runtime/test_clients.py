@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from loopback import ThreadServer
 from starlette.applications import Starlette
@@ -13,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from claude_any.runtime import provider_client
+from claude_any.provider_templates import PreparedTarget
+from claude_any.runtime import provider_client, upstream
 from claude_any.runtime.upstream import Clients
 
 
@@ -99,3 +101,36 @@ def test_one_tls_context_for_all_providers_speaking_http_1_1() -> None:
         return contexts
 
     assert asyncio.run(scenario()) == {id(provider_client.tls_context())}
+
+
+def test_a_mounted_client_answers_its_provider_s_requests_instead_of_the_network() -> None:
+    """An in-process provider's httpx client (`Clients.mount`) goes through the same open/read/stream
+    functions as the network's."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if b'"stream":true' in request.content:
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"data: {}\n\n")
+        return httpx.Response(200, json={"answered": "in-process"})
+
+    target = PreparedTarget(protocol="openai", url="http://in-process.invalid/v1/chat/completions")
+
+    async def scenario() -> tuple[dict[str, object], bytes]:
+        clients = Clients()
+        clients.mount("inproc", httpx.AsyncClient(transport=httpx.MockTransport(answer)))
+        clients.open(["inproc"])  # nothing to open for a mounted client
+        client = clients.get("inproc")
+        kwargs = {"provider_name": "inproc", "model": "m"}
+        plain = await upstream.open_response(client, target, {"stream": False}, stream=False, **kwargs)
+        message = await upstream.read_json(plain, "inproc")
+        streamed = await upstream.open_response(client, target, {"stream": True}, stream=True, **kwargs)
+        body = b"".join([chunk async for chunk in upstream.body_chunks(streamed)])
+        await upstream.close(streamed)
+        await clients.aclose()
+        return message, body
+
+    message, body = asyncio.run(scenario())
+    assert message == {"answered": "in-process"}
+    assert body == b"data: {}\n\n"
+    assert [request.headers["accept"] for request in seen] == ["application/json", "text/event-stream"]
