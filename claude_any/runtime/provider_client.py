@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import yarl
 
 from claude_any.runtime.proxies import ProxySettings
 
@@ -50,6 +52,8 @@ _SOCKS_SCHEMES = {
 _MB = 1024 * 1024
 # How a request on a connection the server had already closed fails: no answer, or a reset.
 _STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+# A URL made only of these is already in wire form (percent-encoded where needed) and goes out as it is.
+_WIRE_FORM = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
 # What a request can fail with: aiohttp's errors, the OS's, a refused header; SOCKS proxies' own.
 _SOCKS_FAILURES: tuple[type[Exception], ...] = (
     ()
@@ -219,12 +223,13 @@ class ProviderClient:
         else:
             session = self._get_session()
         data = content or None
+        target = _wire_url(url)
         try:
             attempt = _Attempt()
             try:
                 answer = await session.request(
                     method,
-                    url,
+                    target,
                     headers=headers,
                     data=data,
                     proxy=proxy,
@@ -238,7 +243,7 @@ class ProviderClient:
                 # raced ours): nothing was answered, so the request goes again, at once, on another one.
                 answer = await session.request(
                     method,
-                    url,
+                    target,
                     headers=headers,
                     data=data,
                     proxy=proxy,
@@ -310,6 +315,14 @@ class ResponseBody(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._answer.release()
+
+
+@functools.lru_cache(maxsize=1024)
+def _wire_url(url: str) -> yarl.URL:
+    """The URL to send, parsed once per target URL. One already in wire form goes out exactly as written:
+    yarl would otherwise re-encode its path (`%3D` becoming `=`), and the templates chose that encoding
+    (a model name is one path segment)."""
+    return yarl.URL(url, encoded=_WIRE_FORM.fullmatch(url) is not None)
 
 
 @functools.lru_cache(maxsize=1024)

@@ -50,6 +50,9 @@ def short_idle(upstream: FakeUpstream, gateway: Gateway) -> str:
     return gateway(resilient_table([fake_provider(upstream.url)], timeouts=SHORT_IDLE))
 
 
+JSON = {"content-type": "application/json"}  # a non-streamed answer sent in pieces is still JSON
+
+
 def _pieces(text: str, count: int) -> list[str]:
     size = -(-len(text) // count)
     return [text[i : i + size] for i in range(0, len(text), size)]
@@ -126,7 +129,7 @@ def test_a_body_arriving_steadily_for_longer_than_idle_s_is_fine(
 ) -> None:
     """idle_s (0.5 s here) is the longest silence, not a deadline for the whole body: this one takes 1.5 s."""
     pieces = _pieces(json.dumps(completion("slow but steady")), 15)
-    upstream.script(Reply(chunks=pieces, chunk_delay=0.1))
+    upstream.script(Reply(chunks=pieces, chunk_delay=0.1, headers=JSON))
     response = post(short_idle, request_body())
     assert response.status_code == 200
     assert response.json()["content"][0]["text"] == "slow but steady"
@@ -137,7 +140,7 @@ def test_a_body_silent_for_idle_s_is_a_timeout_and_not_retried(
     upstream: FakeUpstream, short_idle: str
 ) -> None:
     pieces = _pieces(json.dumps(completion("too slow")), 2)
-    upstream.script(*[Reply(chunks=pieces, chunk_delay=4 * IDLE_S) for _ in range(3)])
+    upstream.script(*[Reply(chunks=pieces, chunk_delay=4 * IDLE_S, headers=JSON) for _ in range(3)])
     response = post(short_idle, request_body())
     assert response.status_code == 504
     assert response.json()["error"]["type"] == "timeout_error"
@@ -148,7 +151,7 @@ def test_a_body_silent_for_idle_s_is_a_timeout_and_not_retried(
 
 def test_a_body_cut_midway_is_an_error_and_not_retried(upstream: FakeUpstream, single: str) -> None:
     start = json.dumps(completion("cut"))[:20]
-    upstream.script(*[Reply(chunks=[start, RuntimeError("cut")]) for _ in range(3)])
+    upstream.script(*[Reply(chunks=[start, RuntimeError("cut")], headers=JSON) for _ in range(3)])
     response = post(single, request_body())
     assert response.status_code == 502
     assert response.json()["error"]["type"] == "api_error"

@@ -474,6 +474,20 @@ def test_requests_carry_the_gateway_s_user_agent_and_ask_for_gzip() -> None:
     assert b"gzip" in head.split(b"\r\naccept-encoding: ", 1)[1].split(b"\r\n", 1)[0]
 
 
+def test_a_url_in_wire_form_goes_out_exactly_as_written() -> None:
+    """The templates percent-encode a model name into one path segment; nothing may decode it again."""
+    path = "/openai/deployments/x%2F..%2Fadmin%3Fapi-version%3D1%23frag%252F/chat/completions?api-version=1"
+
+    async def scenario() -> Server:
+        server = Server()
+        async with serving(server.handle) as url, provider_client() as client:
+            await fetch(client, "POST", url + path, b"{}")
+        return server
+
+    request_line = run(scenario()).requests[0][1].split(b"\r\n", 1)[0]
+    assert request_line == f"POST {path} HTTP/1.1".encode()
+
+
 def test_a_large_upload_to_a_slow_reader_completes(plain: ThreadServer) -> None:
     async def scenario() -> httpx.Response:
         async with provider_client() as client:
