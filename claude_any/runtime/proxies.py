@@ -1,9 +1,9 @@
 """Proxies from the environment (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY), the way curl reads them.
 
-httpx reads these variables itself only when it picks its own transport; the provider clients bring theirs
-(`pool.PooledTransport`), so `ProxyRouter` does the choosing: each request goes to the proxy of its URL's
-scheme (ALL_PROXY for any scheme without one), through httpx's stock proxy transport, unless NO_PROXY
-exempts its host; everything else goes to the direct pool.
+The provider clients (`provider_client.ProviderClient`) read no proxy variable themselves; they ask
+`ProxySettings.proxy_for` once per URL and hand the answer to aiohttp with each request: the proxy of the
+URL's scheme (ALL_PROXY for any scheme without one) unless NO_PROXY exempts its host, else none. (aiohttp's
+and httpx's own readings know no NO_PROXY networks.)
 
 NO_PROXY entries, comma-separated: `*` (no proxy at all); a name, which covers itself and its subdomains
 (`example.com`: also `api.example.com`); a name with a leading dot, only the subdomains; an IP address or a
@@ -13,7 +13,6 @@ network (`10.0.0.0/8`, `fd00::/8`, `[::1]`); `scheme://host[:port]` for one orig
 from __future__ import annotations
 
 import ipaddress
-import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -83,47 +82,3 @@ def from_environment() -> ProxySettings:
         except ValueError:
             names.append(entry.lower())
     return ProxySettings(proxies, tuple(names), tuple(networks), tuple(origins))
-
-
-class ProxyRouter(httpx.AsyncBaseTransport):
-    """Sends each request through its proxy (httpx's stock transport, one per proxy URL, made on first
-    use) or to `direct`."""
-
-    def __init__(
-        self,
-        direct: httpx.AsyncBaseTransport,
-        settings: ProxySettings,
-        *,
-        verify: ssl.SSLContext,
-        limits: httpx.Limits,
-    ) -> None:
-        self.direct = direct
-        self.settings = settings
-        self._verify = verify
-        self._limits = limits
-        self._proxied: dict[str, httpx.AsyncBaseTransport] = {}
-
-    def pick(self, url: httpx.URL) -> httpx.AsyncBaseTransport:
-        proxy = self.settings.proxy_for(url)
-        return self.direct if proxy is None else self._proxy_transport(proxy)
-
-    def _proxy_transport(self, proxy: str) -> httpx.AsyncBaseTransport:
-        transport = self._proxied.get(proxy)
-        if transport is None:
-            try:
-                transport = httpx.AsyncHTTPTransport(proxy=proxy, verify=self._verify, limits=self._limits)
-            except (ImportError, ValueError, httpx.InvalidURL) as exc:  # socks5 without socksio, a bad URL
-                # the proxy URL may hold credentials: only its scheme is named
-                scheme = proxy.split("://", 1)[0]
-                raise httpx.ProxyError(
-                    f"the {scheme} proxy from the environment is unusable: {exc}"
-                ) from None
-            self._proxied[proxy] = transport
-        return transport
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.pick(request.url).handle_async_request(request)
-
-    async def aclose(self) -> None:
-        for transport in (self.direct, *self._proxied.values()):
-            await transport.aclose()

@@ -1,19 +1,17 @@
-"""The HTTP client side: one pooled httpx client per provider, and sending a prepared request.
+"""The HTTP client side: one pooled client per provider, sending a prepared request, reading the answer.
 
 `open_response` returns only a 2xx response whose body is still unread (so streams start as soon as the
 provider answers); any failure before that point is an `AnthropicError` with the right status, which the
-app can still return as a real HTTP error or use to move on along a fallback chain.
+app can still return as a real HTTP error or use to move on along a fallback chain. Failures while reading
+the answer after that (`read_json`) are `AnswerError`s, which are never retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
-import ssl
 from collections.abc import AsyncIterator, Iterable
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import httpx
@@ -21,152 +19,96 @@ import httpx
 from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime import errors, proxies
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.http1 import Connection
-from claude_any.runtime.pool import PooledTransport, origin_of, request_start, wire_request
+from claude_any.runtime.provider_client import (
+    KEEPALIVE_EXPIRY_S,
+    MAX_IN_FLIGHT,
+    AnswerTooLarge,
+    PooledConnection,
+    ProviderClient,
+    ResponseBody,
+)
 from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 
-USER_AGENT = "claude-any"
-# What httpx's client would add to a request, for those sent without it (`_send`); the request's own win.
-_DIRECT_HEADERS = {"user-agent": USER_AGENT, "accept-encoding": "gzip, deflate", "connection": "keep-alive"}
-
-# Per provider: at most this many requests in flight (more wait for a free connection), and idle
-# connections kept for this long. Proxied requests use httpx's own transports, with the same limits.
-_MAX_CONNECTIONS = 100
-_KEEPALIVE_EXPIRY_S = 60.0
-_LIMITS = httpx.Limits(
-    max_connections=_MAX_CONNECTIONS,
-    max_keepalive_connections=_MAX_CONNECTIONS,
-    keepalive_expiry=_KEEPALIVE_EXPIRY_S,
-)
+# The most a provider's answer may hold: a non-streamed body (decoded: a gzip bomb stops here too), or one
+# line of a stream. Past it the answer is an error, not a hang or a MemoryError.
+_MB = 1024 * 1024
+MAX_ANSWER_BYTES = 32 * _MB
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """One TLS context for every provider client (SSL_CERT_FILE / SSL_CERT_DIR apply): loading the CA
-    bundle takes 30-50 ms, which each client would otherwise pay again. HTTP/1.1 is all they speak."""
-    context = httpx.create_ssl_context(trust_env=True)
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+class AnswerError(AnthropicError):
+    """A failure once the provider's answer had started (its status line came): never retried or sent to
+    a fallback, since the provider may already have generated, and billed, the answer. The client may
+    still retry the request as a whole."""
 
-
-class ProviderClient(httpx.AsyncClient):
-    """A provider's httpx client, on its own pool (or a proxy, `proxies.ProxyRouter`). Requests that go
-    direct are sent to the pool by `open_response` itself, skipping what httpx does per request - merging
-    headers three times, auth and redirect steps, a cookie jar - which was a tenth of a streamed request's
-    CPU. (The gateway wants none of it: redirects are off, and cookies one user's answer set must not ride
-    along on another user's request.)"""
-
-    def __init__(
-        self, *, pool: PooledTransport, proxy: proxies.ProxySettings, timeout: httpx.Timeout
-    ) -> None:
-        self.router = proxies.ProxyRouter(pool, proxy, verify=_tls_context(), limits=_LIMITS)
-        super().__init__(
-            transport=self.router,
-            timeout=timeout,
-            headers={"user-agent": USER_AGENT},
-            follow_redirects=False,
-            trust_env=False,  # proxies come from `proxy`; netrc is of no use to an API client
-            cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),  # keeps none (proxied requests)
-        )
-        self.pool = pool
-        self.timeouts = timeout.as_dict()
-
-    def goes_direct(self, url: str) -> bool:
-        """True when a request to `url` goes to the pool, not through a proxy."""
-        return not self.router.settings.proxies or self.router.pick(_url(url)) is self.pool
+    @property
+    def retryable(self) -> bool:
+        return False
 
 
 class Clients:
-    """One keep-alive HTTP/1.1 client per provider (on `pool.PooledTransport`), created on first use (or
-    by `open`) and closed at shutdown. Providers never share connections, so one slow host cannot starve
-    another."""
+    """One client per provider (`ProviderClient`, a keep-alive pool on aiohttp), created on first use
+    (or by `open`) and closed at shutdown. Providers never share connections, so one slow host cannot
+    starve another."""
 
-    def __init__(self, timeouts: Timeouts | None = None) -> None:
+    def __init__(
+        self,
+        timeouts: Timeouts | None = None,
+        *,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
+    ) -> None:
         self.timeouts = t = timeouts or Timeouts()
-        # The first-byte and idle limits are enforced by `open_response` and the stream reader; httpx's own
-        # read timeout is only a backstop that must never fire before them. Waiting for a free pooled
-        # connection counts towards the first byte, hence no separate pool timeout.
-        backstop = max(t.first_byte_s, t.idle_s) + 1
-        self._timeout = httpx.Timeout(connect=t.connect_s, read=backstop, write=60.0, pool=None)
+        self._max_in_flight = max_in_flight
+        self._keepalive_expiry_s = keepalive_expiry_s
+        # The first-byte and idle limits are enforced by `open_response` and the stream reader; the
+        # client's own read timeout is only a backstop that must never fire before them.
+        self._read_s = max(t.first_byte_s, t.idle_s) + 1
         self._clients: dict[str, ProviderClient] = {}
         self._mounted: dict[str, httpx.AsyncClient] = {}
         self._proxy = proxies.from_environment()
 
     def mount(self, provider_name: str, client: httpx.AsyncClient) -> None:
-        """Answer a provider's requests with `client` instead of the network (the in-process echo)."""
+        """Answer a provider's requests with `client` (an httpx client on a transport of its own, such as
+        an in-process provider's) instead of the network."""
         self._mounted[provider_name] = client
 
-    def get(self, provider_name: str) -> httpx.AsyncClient:
+    def get(self, provider_name: str) -> ProviderClient | httpx.AsyncClient:
         """The provider's client, created if needed."""
         mounted = self._mounted.get(provider_name)
         if mounted is not None:
             return mounted
         client = self._clients.get(provider_name)
         if client is None:
-            pool = PooledTransport(
-                ssl_context=_tls_context(),
-                max_connections=_MAX_CONNECTIONS,
-                keepalive_expiry=_KEEPALIVE_EXPIRY_S,
+            client = ProviderClient(
+                self._proxy,
+                connect_s=self.timeouts.connect_s,
+                read_s=self._read_s,
+                max_in_flight=self._max_in_flight,
+                keepalive_expiry_s=self._keepalive_expiry_s,
             )
-            client = ProviderClient(pool=pool, proxy=self._proxy, timeout=self._timeout)
             self._clients[provider_name] = client
         return client
 
-    def connections(self, provider_name: str) -> list[Connection]:
-        """The provider's open direct connections, idle or in use (for tests and diagnostics)."""
+    def connections(self, provider_name: str) -> list[PooledConnection]:
+        """The provider's open connections, idle or in use (for tests and diagnostics)."""
         client = self._clients.get(provider_name)
-        return [] if client is None else client.pool.connections()
+        return [] if client is None else client.connections()
 
     def open(self, provider_names: Iterable[str]) -> None:
-        """Create the clients of these providers now, so no request pays for it."""
+        """Create the clients of these providers now (and their pools, inside an event loop), so no
+        request pays for it."""
         for name in provider_names:
-            self.get(name)
+            client = self.get(name)
+            if isinstance(client, ProviderClient):
+                client.open()
 
     async def aclose(self) -> None:
         """Close every client (at application shutdown)."""
-        clients: list[httpx.AsyncClient] = [*self._clients.values(), *self._mounted.values()]
+        clients: list[ProviderClient | httpx.AsyncClient] = [*self._clients.values(), *self._mounted.values()]
         self._clients, self._mounted = {}, {}
         for client in clients:
             await client.aclose()
-
-
-class _Endpoint:
-    """What every request to one target URL shares, prepared once: the pool key, the request line and
-    Host header, and a bare request for the responses to name (httpx errors and `read_json` read its URL)."""
-
-    def __init__(self, url: str) -> None:
-        parsed = _url(url)
-        self.origin = origin_of(parsed)
-        self.start = request_start("POST", parsed)
-        self.request = httpx.Request("POST", parsed)
-
-
-@functools.lru_cache(maxsize=1024)
-def _endpoint(url: str) -> _Endpoint:
-    return _Endpoint(url)
-
-
-@functools.lru_cache(maxsize=1024)
-def _url(url: str) -> httpx.URL:
-    """The parsed URL of a prepared target (a handful per table), parsed once instead of on every request
-    (httpx's URL parsing showed in the profiles)."""
-    return httpx.URL(url)
-
-
-async def _send(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes
-) -> httpx.Response:
-    """POST through the provider's pool directly when no proxy applies, else through httpx."""
-    if isinstance(client, ProviderClient) and client.goes_direct(url):
-        endpoint = _endpoint(url)
-        merged = _DIRECT_HEADERS | {name.lower(): value for name, value in headers.items()}
-        data = wire_request(endpoint.start, merged, content)
-        response = await client.pool.send(endpoint.origin, data, client.timeouts)
-        response.request = endpoint.request
-        return response
-    request = client.build_request("POST", _url(url), headers=headers, content=content)
-    return await client.send(request, stream=True)
 
 
 def _host(url: str) -> str:
@@ -179,12 +121,15 @@ def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicEr
     if isinstance(exc, httpx.TimeoutException):
         err = errors.timeout(f"{provider_name}: upstream {host} timed out ({type(exc).__name__})")
         err.cause = "timeout"
-    elif isinstance(exc, httpx.ProxyError):  # its message names no secret (proxies.py, httpcore)
+    elif isinstance(exc, httpx.ProxyError):  # its message names no secret (provider_client.py)
         err = errors.api_error(f"{provider_name}: proxy for {host} failed: {exc}", status=502)
         err.cause = "connect"
     elif isinstance(exc, httpx.ConnectError):
         err = errors.api_error(f"{provider_name}: cannot connect to {host}", status=502)
         err.cause = "connect"
+    elif isinstance(exc, AnswerTooLarge):
+        err = errors.api_error(f"{provider_name}: upstream {host} {exc}", status=502)
+        err.cause = "too-large"
     else:
         err = errors.api_error(f"{provider_name}: upstream {host} failed: {type(exc).__name__}", status=502)
         err.cause = "network"
@@ -201,8 +146,18 @@ def first_byte_timeout(provider_name: str, url: str, seconds: float) -> Anthropi
     return err
 
 
+async def _send(
+    client: ProviderClient | httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes
+) -> httpx.Response:
+    """POST through the provider's client; a mounted httpx client (`Clients.mount`) gets it as httpx sends."""
+    if isinstance(client, ProviderClient):
+        return await client.request("POST", url, headers, content)
+    request = client.build_request("POST", url, headers=headers, content=content)
+    return await client.send(request, stream=True)
+
+
 async def open_response(
-    client: httpx.AsyncClient,
+    client: ProviderClient | httpx.AsyncClient,
     prepared: PreparedTarget,
     body: dict[str, Any],
     *,
@@ -214,9 +169,10 @@ async def open_response(
 ) -> httpx.Response:
     """POST `body` (merged with the target's fixed body fields) and return the open 2xx response.
 
-    The caller must close it (`aclose`). A non-2xx status is read, closed and raised as the mapped
-    AnthropicError; transport failures become 502/504 errors, and so does no response headers within
-    `first_byte_s` (None: only the client's backstop read timeout applies).
+    The caller must close it (`aclose`). A non-2xx status is read (up to `MAX_ANSWER_BYTES`), closed and
+    raised as the mapped AnthropicError; transport failures become 502/504 errors, and so does no response
+    headers within `first_byte_s` (None: only the client's backstop read timeout applies). Waiting for a
+    free connection counts towards `first_byte_s`.
     """
     headers = {
         "content-type": "application/json",
@@ -234,9 +190,8 @@ async def open_response(
         raise first_byte_timeout(provider_name, prepared.url, first_byte_s or 0) from None
     if response.is_success:
         return response
-    try:
-        async with asyncio.timeout(first_byte_s):  # an error body that never ends must not hold the request
-            raw = await response.aread()
+    try:  # an error body that never ends, or never stops, must not hold the request
+        raw = await _read_body(response, first_byte_s, MAX_ANSWER_BYTES, truncate=True)
     except (httpx.HTTPError, TimeoutError):
         raw = b""
     finally:
@@ -244,20 +199,50 @@ async def open_response(
     raise errors.from_upstream(response.status_code, raw, dict(response.headers), provider_name, model)
 
 
+async def _read_body(
+    response: httpx.Response, idle_s: float | None, limit: int, *, truncate: bool = False
+) -> bytes:
+    """The body of an open response, each wait for more bounded by `idle_s` (silence, not a total
+    deadline); over `limit` bytes it raises AnswerTooLarge, or with `truncate` returns the first `limit`."""
+    loop = asyncio.get_running_loop()
+    parts: list[bytes] = []
+    size = 0
+    async with asyncio.timeout(None if idle_s is None else loop.time() + idle_s) as clock:
+        async for chunk in cast(httpx.AsyncByteStream, response.stream):
+            size += len(chunk)
+            if size > limit:
+                if truncate:
+                    parts.append(chunk[: len(chunk) - (size - limit)])
+                    break
+                raise AnswerTooLarge(f"sent an answer larger than {limit // _MB} MB")
+            parts.append(chunk)
+            if idle_s is not None:
+                clock.reschedule(loop.time() + idle_s)
+    return b"".join(parts)
+
+
 async def read_json(
-    response: httpx.Response, provider_name: str, idle_s: float | None = None
+    response: httpx.Response,
+    provider_name: str,
+    idle_s: float | None = None,
+    *,
+    limit: int = MAX_ANSWER_BYTES,
 ) -> dict[str, Any]:
-    """The JSON object body of an open response (closed afterwards), read within `idle_s` seconds."""
+    """The JSON object body of an open response (closed afterwards). The provider may take as long as it
+    likes, but may not be silent for `idle_s` seconds nor send more than `limit` bytes: a failure to read
+    the body is an `AnswerError`, not retried (the answer had started). A body read whole that is not a
+    JSON object is a plain 502, like any 2xx that is no answer."""
     url = str(response.request.url)
     try:
-        async with asyncio.timeout(idle_s):
-            raw = await response.aread()
+        raw = await _read_body(response, idle_s, limit)
     except httpx.HTTPError as exc:
-        raise transport_error(exc, provider_name, url) from None
+        raise _answer_error(transport_error(exc, provider_name, url)) from None
     except TimeoutError:
-        err = errors.timeout(
-            f"{provider_name}: upstream {_host(url)} did not finish its answer within {idle_s:g} s "
-            "(timeouts.idle_s)"
+        err = AnswerError(
+            504,
+            "timeout_error",
+            f"{provider_name}: upstream {_host(url)} sent nothing for {idle_s:g} s in the middle of its "
+            "answer (timeouts.idle_s)",
         )
         err.cause = "timeout"
         raise err from None
@@ -267,25 +252,30 @@ async def read_json(
         data = json.loads(raw)
     except ValueError:
         data = None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict):  # read whole, it is no answer: retryable like any 2xx that is not one
         raise errors.api_error(f"{provider_name}: upstream returned a body that is not a JSON object", 502)
     return data
 
 
-def body_chunks(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The body of an open response, chunk by chunk as it arrives.
+def _answer_error(err: AnthropicError) -> AnswerError:
+    answer = AnswerError(err.status, err.type, err.message, err.headers)
+    answer.cause = err.cause
+    return answer
 
-    An uncompressed body is read straight from the transport's stream: httpx's decoding and re-chunking
-    layers add two generators to every chunk, about 6% of a streamed request's CPU. A content-encoded body
-    goes through httpx's decoders. Either way `close` ends it.
-    """
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity") and isinstance(response.stream, httpx.AsyncByteStream):
-        return aiter(response.stream)
-    return response.aiter_bytes()
+
+def body_chunks(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -> AsyncIterator[bytes]:
+    """The body of an open response, chunk by chunk as it arrives (decoded); a line longer than
+    `max_line` bytes ends it with `AnswerTooLarge` (an httpx.HTTPError). `close` ends it."""
+    stream = response.stream
+    if isinstance(stream, ResponseBody):  # it checks the lines as it reads them
+        stream.max_line = max_line
+    return aiter(cast(httpx.AsyncByteStream, stream))
 
 
 async def close(response: httpx.Response) -> None:
     """Close a response even while the surrounding task is being cancelled (client went away)."""
+    if isinstance(response.stream, ResponseBody):  # its close never waits: nothing to shield
+        await response.aclose()
+        return
     with anyio.CancelScope(shield=True):
         await response.aclose()
