@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from claude_any import prices
 from claude_any.runtime import errors, tokens
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
@@ -31,6 +32,7 @@ from claude_any.runtime.log import RequestLog
 from claude_any.runtime.relay import Inbound, relay
 from claude_any.runtime.router import NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.sessions import Sessions
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
 from claude_any.runtime.translate import json_codec
@@ -65,6 +67,7 @@ class Gateway:
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
+    sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
 
 
 # --- request body ----------------------------------------------------------------------------------------
@@ -150,6 +153,7 @@ async def messages(request: Request, log: RequestLog) -> Response:
     body = await _json_object(request)
     _check_messages_request(body)
     log.model = body["model"]
+    gateway.sessions.follow(log, request.headers)
     try:
         decision = gateway.router.pick(body, request.headers)
     except NoRoute as exc:
@@ -202,6 +206,12 @@ async def models(request: Request, log: RequestLog) -> Response:
         "last_id": data[-1]["id"] if data else None,
     }
     return JSONResponse(page, headers={"request-id": log.request_id})
+
+
+async def session_summary(request: Request, log: RequestLog) -> Response:
+    """GET /v1/claude-any/sessions/{id}: what answered a Claude Code session, its tokens and cost."""
+    summary = _gateway(request).sessions.describe(request.path_params["session_id"])
+    return JSONResponse(summary, headers={"request-id": log.request_id})
 
 
 async def hello(request: Request, log: RequestLog) -> Response:
@@ -283,6 +293,7 @@ ROUTES = [
     Route("/v1/messages", endpoint(messages, auth=True), methods=["POST"]),
     Route("/v1/messages/count_tokens", endpoint(count_tokens, auth=True), methods=["POST"]),
     Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
+    Route("/v1/claude-any/sessions/{session_id}", endpoint(session_summary, auth=True), methods=["GET"]),
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
@@ -314,15 +325,17 @@ def create_app(
     the table's (tests)."""
     router = Router(table)
     token = resolve_auth_token(table, env)
+    destinations = Destinations(table, env, router.ad_hoc_target)
     gateway = Gateway(
         table=table,
         router=router,
-        destinations=Destinations(table, env, router.ad_hoc_target),
+        destinations=destinations,
         clients=Clients(timeouts or table.timeouts),
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table, router),
         scrub=Scrubber.for_table(table, env),
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
     )
 
     @asynccontextmanager

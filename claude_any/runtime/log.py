@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,8 +31,11 @@ class RequestLog:
     stream: bool = False
     tokens_in: int | None = None
     tokens_out: int | None = None
+    cache_read: int = 0  # of tokens_in: read from the provider's prompt cache
+    cache_write: int = 0  # of tokens_in: written to it
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
     _emitted: bool = False
+    on_emit: Callable[[RequestLog], None] | None = None  # told once the line is written (sessions.py)
 
     def count_usage(self, usage: Any) -> None:
         """Token counts from an Anthropic usage dict: input includes cache reads and writes."""
@@ -40,10 +43,10 @@ class RequestLog:
             return
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
         if isinstance(tokens_in, int):
-            for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
-                extra = usage.get(key)
-                tokens_in += extra if isinstance(extra, int) else 0
-            self.tokens_in = tokens_in
+            read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+            self.cache_read = read if isinstance(read, int) else 0
+            self.cache_write = write if isinstance(write, int) else 0
+            self.tokens_in = tokens_in + self.cache_read + self.cache_write
         if isinstance(tokens_out, int):
             self.tokens_out = tokens_out
 
@@ -64,6 +67,8 @@ class RequestLog:
         if self.note:
             parts.append(f"note={self.note!r}")
         logger.info("%s", " ".join(parts))
+        if self.on_emit is not None:
+            self.on_emit(self)
 
 
 def _num(value: int | None) -> str:
