@@ -60,12 +60,14 @@ def test_every_mistake_is_reported_at_its_position() -> None:
     result = compile_text(text, "p.yaml")
     assert result.table is None
     assert [d.render().splitlines()[0] for d in result.errors] == [
-        "p.yaml:8:3: error: prices.olama: not a provider, a category or provider/model; did you mean 'ollama'?",
+        "p.yaml:8:3: error: prices.olama: not a provider, a category or provider/model; "
+        "did you mean 'ollama'?",
         "p.yaml:9:3: error: prices.small: missing required key 'output'",
         "p.yaml:9:18: error: prices.small.input: -1 is out of range; expected a number between 0 and 100000",
         "p.yaml:9:22: error: unknown key 'outptu' in prices.small; did you mean 'output'?",
         "p.yaml:10:17: error: prices.openai/gpt-5: expected a mapping, got a number",
-        "p.yaml:11:18: error: prices.large.input: .inf is out of range; expected a number between 0 and 100000",
+        "p.yaml:11:18: error: prices.large.input: .inf is out of range; "
+        "expected a number between 0 and 100000",
     ]
 
 
