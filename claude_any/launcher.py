@@ -95,6 +95,7 @@ def print_env_lines(table: RoutingTable, env: Mapping[str, str], source: str, po
     """Shell lines that set up Claude Code for a gateway started with `claude-any run SOURCE`. The token is
     never printed: it is referenced by the variable the config reads it from."""
     host = table.server.host if table.server.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = f"[{host}]" if ":" in host else host
     url = f"http://{host}:{port if port is not None else table.server.port}"
     lines = [
         f"# Claude Code through claude-any: start the gateway with `claude-any run {source}`,",

@@ -40,8 +40,9 @@ _MANAGED = (
 
 
 def command() -> str:
-    """The shell command Claude Code runs: this Python, so it works whether or not claude-any is on PATH."""
-    return f"{shlex.quote(sys.executable)} -m claude_any statusline"
+    """The shell command Claude Code runs: this Python, so it works whether or not claude-any is on PATH;
+    `-P` keeps a `claude_any` folder in the project Claude Code runs in from being imported instead."""
+    return f"{shlex.quote(sys.executable)} -P -m claude_any statusline"
 
 
 def settings_json() -> str:

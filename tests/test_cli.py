@@ -428,7 +428,7 @@ def test_code_gives_claude_code_the_settings_its_targets_need(tmp_path: Path, fa
     status_line = json.loads(saw["args"][1])["statusLine"]
     assert status_line == {
         "type": "command",
-        "command": f"{sys.executable} -m claude_any statusline",
+        "command": f"{sys.executable} -P -m claude_any statusline",
         "padding": 0,
     }
     assert not (tmp_path / ".claude").exists()
@@ -621,7 +621,7 @@ def test_print_env_prints_shell_lines_and_never_the_token(tmp_path: Path) -> Non
         {
             "statusLine": {
                 "type": "command",
-                "command": f"{sys.executable} -m claude_any statusline",
+                "command": f"{sys.executable} -P -m claude_any statusline",
                 "padding": 0,
             }
         }
@@ -701,3 +701,22 @@ def test_statusline_never_fails(tmp_path: Path) -> None:
     for expected, (stdin, env) in cases.items():
         result = statusline(stdin, tmp_path, **env)
         assert (result.returncode, result.stdout, result.stderr) == (0, f"claude-any: {expected}\n", "")
+
+
+def test_the_status_line_command_ignores_a_claude_any_folder_in_the_project(tmp_path: Path) -> None:
+    from claude_any.statusline import command
+
+    planted = tmp_path / "claude_any"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "__main__.py").write_text("print('a project file ran')\n")
+    result = subprocess.run(
+        ["sh", "-c", command()],
+        cwd=tmp_path,  # Claude Code runs the status line in the project's folder
+        env=bare_env(tmp_path),
+        input='{"session_id": "s"}',
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.stdout == "claude-any: ANTHROPIC_BASE_URL is not set\n", result.stderr

@@ -21,7 +21,7 @@ import pytest
 from loopback import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
-CLAUDE_VERSION = "2.1.330"
+CLAUDE_VERSION = "2.1.332"
 INSTALLED = REPO / ".e2e" / "claude-code" / "node_modules" / ".bin" / "claude"
 INSTALL_HINT = (
     f"npm install --prefix .e2e/claude-code @anthropic-ai/claude-code@{CLAUDE_VERSION} --no-audit --no-fund"
