@@ -218,6 +218,7 @@ def _exit_status(returncode: int) -> int:
 
 
 def _wait(child: subprocess.Popen[bytes]) -> int:
+    """Claude Code's return code, however many signals arrive meanwhile."""
     while True:
         try:
             return child.wait()
@@ -246,9 +247,12 @@ def run_claude_code(
     args = statusline.with_status_line(claude_args, env, os.getcwd())
     print(f"claude-any: gateway on {server.url} (log: {log_path})", file=sys.stderr, flush=True)
     try:
-        child = subprocess.Popen(
-            [claude, *args], env=claude_environment(env, server.url, server.token, table)
-        )
+        try:
+            child = subprocess.Popen(
+                [claude, *args], env=claude_environment(env, server.url, server.token, table)
+            )
+        except OSError as exc:
+            raise LaunchError(f"cannot start {claude}: {exc.strerror or exc}") from None
         with _ForwardSignals(child):
             status = _exit_status(_wait(child))
     finally:

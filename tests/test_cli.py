@@ -720,3 +720,23 @@ def test_the_status_line_command_ignores_a_claude_any_folder_in_the_project(tmp_
         timeout=START_TIMEOUT_S,
     )
     assert result.stdout == "claude-any: ANTHROPIC_BASE_URL is not set\n", result.stderr
+
+
+def test_code_with_a_claude_that_cannot_start_says_so(tmp_path: Path) -> None:
+    broken = tmp_path / "claude"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code", "--config", str(QUICKSTART)],
+        cwd=REPO,
+        env={**bare_env(tmp_path), "CLAUDE_ANY_CLAUDE": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"claude-any: error: cannot start {broken}: No such file or directory"
+    )

@@ -4,11 +4,13 @@ Claude Code sends `x-claude-code-session-id` with every request of a conversatio
 is written, its target, token counts and cost are added to that session's summary, which
 `GET /v1/claude-any/sessions/{id}` serves to `claude-any statusline`. Session ids are the client's to choose,
 so at most `MAX_SESSIONS` summaries are kept (least recently used out first), each of a fixed size, and an
-id longer than `MAX_ID_CHARS` is not recorded.
+id longer than `MAX_ID_CHARS`, or with characters other than letters, digits and `._:-`, is not recorded
+(`claude-any code` prints the last one in a shell command).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -22,6 +24,7 @@ from claude_any.table import Price
 SESSION_HEADER = "x-claude-code-session-id"
 MAX_SESSIONS = 1024
 MAX_ID_CHARS = 128  # Claude Code's ids are UUIDs (36 characters)
+_SESSION_ID = re.compile(rf"[\w.:-]{{1,{MAX_ID_CHARS}}}", re.ASCII)
 
 
 @dataclass
@@ -75,7 +78,7 @@ class Sessions:
     def follow(self, log: RequestLog, headers: Mapping[str, str]) -> None:
         """Have `log` add its request to its session's summary once it is written."""
         session_id = headers.get(SESSION_HEADER, "")
-        if session_id and len(session_id) <= MAX_ID_CHARS:
+        if _SESSION_ID.fullmatch(session_id):
             log.on_emit = partial(self._record, session_id)
 
     def _record(self, session_id: str, log: RequestLog) -> None:

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -105,12 +106,14 @@ def test_sessions_are_kept_apart_and_unknown_ones_are_empty(
     assert empty["requests"] == 0 and empty["target"] == "" and empty["cost_usd"] == 0
 
 
-def test_an_overlong_session_id_is_not_kept(upstream: FakeUpstream, gateway: Callable[..., str]) -> None:
+@pytest.mark.parametrize("odd_id", ["s" * (MAX_ID_CHARS + 1), "a b", "x;rm -rf ~"])
+def test_an_overlong_or_odd_session_id_is_not_kept(
+    upstream: FakeUpstream, gateway: Callable[..., str], odd_id: str
+) -> None:
     url = gateway(priced_table(upstream))
-    long_id = "s" * (MAX_ID_CHARS + 1)
     upstream.script(Reply(json=completion(prompt=10, cached=0, out=1)))
-    assert send(url, long_id, "claude-sonnet-4-6").status_code == 200
-    assert summary(url, long_id)["requests"] == 0
+    assert send(url, odd_id, "claude-sonnet-4-6").status_code == 200
+    assert summary(url, quote(odd_id, safe=""))["requests"] == 0
 
 
 def test_the_summary_needs_the_gateway_token(upstream: FakeUpstream, gateway: Callable[..., str]) -> None:
