@@ -13,6 +13,9 @@ from typing import Any
 
 from claude_any import provider_templates
 from claude_any.claude_code_settings import claude_code_settings
+from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
+from claude_any.provider_templates import TemplateError
+from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.facts import FACTS, Facts, facts_from_request
 from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
@@ -135,13 +138,16 @@ def _rule_lines(traces: list[RuleTrace], direct: bool) -> list[str]:
     return out
 
 
-def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
-    """What the runtime's translator does to this request for this target, in words."""
-    if kind in ("anthropic", "echo"):
-        what = "passed through unchanged (model replaced)" if kind == "anthropic" else "answered in-process"
-        return [f"request {what}"]
+def _changes(body: dict[str, Any], target: Target, request: Mapping[str, Any], kind: str) -> list[str]:
+    """What the runtime does to this request for this target, in words: the translator's changes (run on
+    the request), or that it is passed through or answered in-process."""
+    if request["in_process"]:
+        return ["request answered in-process"]
+    if request["protocol"] == ANTHROPIC:
+        replaced = " (model replaced)" if "model" in request["body"] else ""
+        return [f"request passed through unchanged{replaced}"]
     up = Upstream(model=target.model, capabilities=target.capabilities, params=target.params, kind=kind)
-    responses = target.api == "responses"
+    responses = request["protocol"] == RESPONSES
     translate = to_responses if responses else to_openai
     try:
         sent, _ = translate(body, up, estimated_input_tokens=0)
@@ -211,11 +217,18 @@ def _tool_name(sent_tool: dict[str, Any]) -> Any:
     return sent_tool["name"] if "name" in sent_tool else sent_tool["function"]["name"]
 
 
-def _api(provider: Provider, target: Target) -> str:
-    """The API a target uses, saying so when it was chosen for the model rather than configured."""
-    if target.api != provider.api and target.api == "responses":
-        return f"responses (automatic: {target.base_model} is Responses-only)"
-    return target.api
+def _api(provider: Provider, target: Target, request: Mapping[str, Any]) -> str:
+    """`api X` for the API a target uses, saying why when it was not simply configured."""
+    kind = kind_named(provider.kind)
+    if request["in_process"]:
+        return "answered in-process"
+    if request["protocol"] == ANTHROPIC and kind.protocol is None and kind.anthropic_models:
+        return f"api anthropic (pass-through: {kind.anthropic_models}* models are served natively)"
+    if request["protocol"] == ANTHROPIC:
+        return "api anthropic (pass-through)"
+    if request["api"] != provider.api and request["api"] == RESPONSES:
+        return f"api responses (automatic: {target.base_model} is Responses-only)"
+    return f"api {request['api']}"
 
 
 def _limits(target: Target) -> str:
@@ -237,23 +250,26 @@ def _limits(target: Target) -> str:
 def _target_lines(
     router: Router, table: RoutingTable, target_id: str, role: str, body: dict[str, Any]
 ) -> list[str]:
-    target = table.targets.get(target_id) or router.ad_hoc_target(target_id)
-    provider: Provider = table.providers[target.provider]
-    request = provider_templates.describe(provider, target, stream=bool(body.get("stream")))
+    try:
+        target = table.targets.get(target_id) or router.ad_hoc_target(target_id)
+        provider: Provider = table.providers[target.provider]
+        request = provider_templates.describe(provider, target)
+    except (TemplateError, UnknownKind) as exc:
+        raise ExplainError(f"{target_id}: the gateway cannot call this target: {exc}") from None
     out = [f"{role} {target_id}"]
-    out.append(f"  provider   {provider.name} (kind {provider.kind}, api {_api(provider, target)})")
+    out.append(f"  provider   {provider.name} (kind {provider.kind}, {_api(provider, target, request)})")
     base = f" (capabilities of {target.base_model})" if target.base_model != target.model else ""
     out.append(f"  model      {target.model}{base}")
     out.append(f"  limits     {_limits(target)}")
-    if request["protocol"] == "echo":
-        out.append("  request    none: the echo provider answers in-process")
+    if request["in_process"]:
+        out.append(f"  request    none: the {provider.kind} provider answers in-process")
     else:
         out.append(f"  request    {request['method']} {request['url']}")
         for name, value in sorted(request["headers"].items()):
             out.append(f"  header     {name}: {value}")
         for name, value in sorted(request["body"].items()):
             out.append(f"  body       {name}: {json.dumps(value)}")
-    for line in _changes(body, target, provider.kind):
+    for line in _changes(body, target, request, provider.kind):
         out.append(f"  change     {line}")
     settings = claude_code_settings([target])
     if settings:
@@ -270,13 +286,16 @@ def _resilience_lines(table: RoutingTable, decision: Decision) -> list[str]:
         origin = f"{decision.route.name}.retry"
     else:
         origin = "defaults" if table.retry == RetryPolicy() else "retry:"
-    t = table.timeouts
+    t, server = table.timeouts, table.server
+    origins = ", ".join(server.allowed_origins) or "none (requests from web pages are refused)"
     return [
         f"retry:  up to {policy.attempts} tries per target, backoff {policy.initial_backoff_ms} ms doubling "
         f"to {policy.max_backoff_ms} ms (or the provider's Retry-After), budget {policy.budget_s:g} s "
         f"[{origin}]",
         f"timeouts: connect {t.connect_s:g} s, first byte {t.first_byte_s:g} s, idle {t.idle_s:g} s, "
-        f"keep-alive ping every {t.ping_s:g} s",
+        f"keep-alive ping every {t.ping_s:g} s, client write {t.client_write_s:g} s",
+        f"clients:  request headers within {ClientLimits.header_s:g} s, up to {server.max_connections} "
+        f"connections, bodies up to {server.max_body_mb} MB, web origins: {origins}",
     ]
 
 

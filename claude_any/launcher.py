@@ -31,6 +31,8 @@ import uvicorn
 from claude_any import statusline
 from claude_any.claude_code_settings import claude_code_settings
 from claude_any.runtime.app import create_app
+from claude_any.runtime.log import OneLine
+from claude_any.runtime.server import client_limits, uvicorn_config
 from claude_any.runtime.sessions import Sessions
 from claude_any.runtime.targets import StartupError
 from claude_any.secrets import references
@@ -126,6 +128,7 @@ def _log_to_file(level: str) -> str:
     fd, path = tempfile.mkstemp(prefix="claude-any-", suffix=".log")
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/log.py)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("claude_any")
     logger.handlers[:] = [handler]
@@ -154,7 +157,8 @@ class BackgroundServer:
             self.sock.close()
             raise
         self.sessions: Sessions = app.state.gateway.sessions
-        config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, lifespan="off")
+        limits = client_limits(one_time)
+        config = uvicorn_config(app, limits, log_level="warning", log_config=None, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -27,26 +27,32 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.client_limits import ClientLimits
+from claude_any.runtime.server import uvicorn_config
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "claude-code"
+# Requests shaped like Claude Code's, committed with the tests (tests/fixtures/build_claude_code.py).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude-code"
 
 
 # --- a uvicorn server in a thread --------------------------------------------------------------------------
 
 
 class ThreadServer:
-    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread."""
+    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread; with `limits`, configured as
+    `claude-any run` configures it (runtime/server.py: uvloop, the client-limiting protocol)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, limits: ClientLimits | None = None) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        if limits is not None:
+            config: uvicorn.Config = uvicorn_config(app, limits, log_level="warning", lifespan="on")
+        else:
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -76,8 +82,8 @@ class ThreadServer:
 @dataclass
 class Reply:
     """One scripted upstream answer. `chunks` makes an SSE stream: dicts become `data: <json>` events,
-    strings are sent as they are (use them for `data: [DONE]`, comments or garbage); an exception
-    instance drops the connection at that point."""
+    strings are sent as they are (use them for `data: [DONE]`, comments or garbage); a number pauses that
+    many seconds with the body held open; an exception instance drops the connection at that point."""
 
     status: int = 200
     json: Any = None
@@ -103,6 +109,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""  # the path as it came on the wire, percent-encoding kept (`path` is decoded)
 
 
 class FakeUpstream:
@@ -133,7 +140,10 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        recorded = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1")
+        recorded = Recorded(
+            request.method, request.url.path, request.url.query, dict(request.headers), body, raw_path
+        )
         self.requests.append(recorded)
         if self.responder is not None:
             reply = self.responder(recorded)
@@ -162,6 +172,9 @@ class FakeUpstream:
                     await asyncio.sleep(reply.chunk_delay)
                 if isinstance(chunk, Exception):
                     raise chunk  # uvicorn drops the connection mid-body
+                if isinstance(chunk, int | float):
+                    await asyncio.sleep(chunk)
+                    continue
                 yield (sse(chunk) if isinstance(chunk, dict) else chunk).encode("utf-8")
             complete = True
         finally:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.cli import main
@@ -15,7 +16,6 @@ from claude_any.explain import ExplainError, explain
 from claude_any.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures" / "claude-code"
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,9 @@ def _explain(table: RoutingTable, model: str, **kwargs: Any) -> tuple[str, bool]
     return explain(table, model=model, source="config.yaml", **kwargs)
 
 
-@pytest.mark.parametrize("example", ["quickstart", "openai", "azure", "databricks", "local", "mixed"])
+@pytest.mark.parametrize(
+    "example", ["quickstart", "openai", "azure", "databricks", "local", "mixed", "gateway"]
+)
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-haiku-4-5"])
 def test_every_example(example: str, model: str, snapshot: SnapshotAssertion) -> None:
     text, routable = _explain(_table(example), model)
@@ -89,10 +91,8 @@ model_categories:
         assert "***" in text
 
 
-@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason="../shared is not beside the repository")
 def test_request_file_from_claude_code(tmp_path: Path) -> None:
-    # Real Claude Code captures are Anthropic's text: check the structure, never snapshot it.
-    fixture = SHARED_FIXTURES / "cc_tool_turn2_with_tool_result.json"
+    fixture = FIXTURES / "cc_tool_turn2_with_tool_result.json"
     text, routable = _explain(_table("mixed"), "claude-opus-4-8", request_file=str(fixture))
     assert routable
     body = json.loads(fixture.read_text())

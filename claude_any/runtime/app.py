@@ -1,7 +1,9 @@
 """The Starlette app: the Anthropic Messages API surface Claude Code talks to.
 
 Flat on purpose: one Route list, a handful of endpoint functions, one wrapper that gives every request an id,
-checks the inbound token, renders every error as Anthropic's envelope and writes the request log line.
+refuses what a web page sends (web_guard.py), checks the inbound token, renders every error as Anthropic's
+envelope and writes the request log line. Bodies are read and checked by request_body.py; large ones are
+worked on off the event loop (offload.py).
 The start-up state (router, prepared targets, HTTP pools) is built once in `create_app`.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,31 +21,32 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claude_any import prices
-from claude_any.runtime import errors, tokens
+from claude_any.runtime import echo, errors, offload, request_body, tokens
+from claude_any.runtime.client_protocol import REFUSAL
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.log import RequestLog, printable
 from claude_any.runtime.relay import Inbound, relay
-from claude_any.runtime.router import NoRoute, Router
+from claude_any.runtime.router import Decision, NoRoute, Router
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.sessions import Sessions
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
-from claude_any.runtime.translate import json_codec
 from claude_any.runtime.upstream import Clients
+from claude_any.runtime.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")
 
-MEGABYTE = 1024 * 1024
+MEGABYTE = request_body.MEGABYTE
 
 # Model ids listed by /v1/models when the routes send them somewhere. Claude Code only uses listed ids that
-# start with claude/anthropic, so the families are listed as Claude ids (translation.md §1.1).
+# start with claude/anthropic, so the families are listed as Claude ids (docs/PROTOCOL.md "Model discovery").
 FAMILY_MODELS = (
     ("claude-opus-4-8", "Claude Opus 4.8"),
     ("claude-sonnet-4-6", "Claude Sonnet 4.6"),
@@ -68,75 +70,38 @@ class Gateway:
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
     sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
+    guard: WebGuard  # refuses what a web page sends (Host, Origin)
 
 
-# --- request body ----------------------------------------------------------------------------------------
+# --- request body ---------------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed the limit (before reading it all)."""
-    limit = _gateway(request).max_body_bytes
-    declared = request.headers.get("content-length", "")
-    too_large = errors.request_too_large(
-        f"request body is larger than {limit} bytes (server.max_body_mb: {limit // MEGABYTE})"
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise too_large
-        parts.append(part)
-    return b"".join(parts)
+async def _json_body(request: Request) -> bytes:
+    """The raw body of a JSON endpoint: declared as JSON, within the size limit."""
+    request_body.require_json(request.headers)
+    return await request_body.read(request, _gateway(request).max_body_bytes)
 
 
-def _type_name(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    """The body parsed once as a JSON object; 400 with the parser's position otherwise."""
-    raw = await _read_body(request)
-    if not raw.strip():
-        raise errors.invalid_request("request body is empty; expected a JSON object")
+def _parse_and_route(
+    router: Router, raw: bytes, headers: Mapping[str, str]
+) -> tuple[dict[str, Any], Decision | NoRoute]:
+    """The checked body and where it goes. The token estimate, the costly fact, is made here too, so for a
+    large body all of it runs on the worker thread."""
+    body = request_body.parse_object(raw)
+    request_body.check_messages_request(body)
     try:
-        body = json_codec.loads(raw)
-    except UnicodeDecodeError:
-        raise errors.invalid_request("request body is not valid JSON: it is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise errors.invalid_request(f"request body is not valid JSON: {exc.msg} at {where}") from None
-    if not isinstance(body, dict):
-        raise errors.invalid_request(f"request body must be a JSON object, got {_type_name(body)}")
-    return body
+        decision = router.pick(body, headers)
+    except NoRoute as exc:
+        return body, exc
+    _ = decision.facts.tokens
+    return body, decision
 
 
-def _require(body: dict[str, Any], path: str, kind: type, required: bool = True) -> None:
-    """400 naming the JSON path when a top-level field is missing or of the wrong type."""
-    if path not in body:
-        if required:
-            raise errors.invalid_request(f"{path}: field required")
-        return
-    value = body[path]
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        expected = {str: "a string", list: "an array", int: "an integer", bool: "a boolean"}[kind]
-        raise errors.invalid_request(f"{path}: expected {expected}, got {_type_name(value)}")
-
-
-def _check_messages_request(body: dict[str, Any]) -> None:
-    _require(body, "model", str)
-    if not body["model"]:
-        raise errors.invalid_request("model: must not be empty")
-    _require(body, "messages", list)
-    for i, message in enumerate(body["messages"]):
-        if not isinstance(message, dict):
-            raise errors.invalid_request(f"messages.{i}: expected an object, got {_type_name(message)}")
-    _require(body, "max_tokens", int, required=False)
-    _require(body, "stream", bool, required=False)
+def _parse_and_count(raw: bytes) -> tuple[dict[str, Any], int]:
+    body = request_body.parse_object(raw)
+    request_body.require(body, "model", str)
+    request_body.require(body, "messages", list)
+    return body, tokens.estimate(body)
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------
@@ -150,17 +115,20 @@ def _gateway(request: Request) -> Gateway:
 async def messages(request: Request, log: RequestLog) -> Response:
     """POST /v1/messages: route, call the target chain, answer as JSON or SSE."""
     gateway = _gateway(request)
-    body = await _json_object(request)
-    _check_messages_request(body)
+    raw = await _json_body(request)
+    large = len(raw) >= offload.LARGE_BODY_BYTES
+    if large:
+        body, decision = await offload.run(_parse_and_route, gateway.router, raw, request.headers)
+    else:
+        body, decision = _parse_and_route(gateway.router, raw, request.headers)
+    del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
     gateway.sessions.follow(log, request.headers)
-    try:
-        decision = gateway.router.pick(body, request.headers)
-    except NoRoute as exc:
-        raise errors.not_found(str(exc)) from None
+    if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
+        raise errors.not_found(str(NoRoute(printable(decision.model), decision.routable, decision.rules)))
     log.rule = decision.route.name if decision.route is not None else "direct"
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
-    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens)
+    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
     call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
     response = await _unless_disconnected(request, call)
     if response is None:
@@ -188,11 +156,12 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
 
 async def count_tokens(request: Request, log: RequestLog) -> Response:
     """POST /v1/messages/count_tokens: the offline estimate (no upstream call)."""
-    body = await _json_object(request)
-    _require(body, "model", str)
-    _require(body, "messages", list)
+    raw = await _json_body(request)
+    if len(raw) >= offload.LARGE_BODY_BYTES:
+        body, log.tokens_in = await offload.run(_parse_and_count, raw)
+    else:
+        body, log.tokens_in = _parse_and_count(raw)
     log.model = body["model"]
-    log.tokens_in = tokens.estimate(body)
     return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
 
 
@@ -250,7 +219,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
         try:
-            token = _gateway(request).auth_token
+            gateway = _gateway(request)
+            refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
+            if refusal is not None:
+                raise refusal
+            token = gateway.auth_token
             if auth and token is not None and not _authorized(request.headers, token):
                 raise errors.authentication(
                     "invalid or missing API key: send the server's auth_token as x-api-key or a Bearer token"
@@ -260,6 +233,9 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             log.status, log.note = err.status, log.note or err.type
             err.message = _gateway(request).scrub(err.message)
             response = error_response(err, log.request_id)
+        except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
+            log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
+            response = Response(status_code=log.status)  # nobody is listening; the status is for the log
         except Exception:
             # Unreachable for bad input by design; the traceback names code, never request data or keys.
             logger.exception("%s unexpected error", log.request_id)
@@ -276,11 +252,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (unknown path) and 405 (wrong method), in the Anthropic envelope."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    path = request.url.path
+    path = printable(request.scope["path"])  # what the client sent, shown escaped and cut
     if status == 404:
-        err = errors.not_found(f"not found: {request.method} {path}")
+        err = errors.not_found(f"not found: {printable(request.method)} {path}")
     elif status == 405:
-        err = errors.method_not_allowed(f"method {request.method} is not allowed on {path}")
+        err = errors.method_not_allowed(f"method {printable(request.method)} is not allowed on {path}")
     else:
         err = AnthropicError(status, "invalid_request_error", f"HTTP {status} on {path}")
     response = error_response(err, errors.new_request_id())
@@ -326,23 +302,27 @@ def create_app(
     router = Router(table)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
+    clients = Clients(timeouts or table.timeouts)
+    for name in destinations.in_process_providers():
+        clients.mount(name, echo.client())
     gateway = Gateway(
         table=table,
         router=router,
         destinations=destinations,
-        clients=Clients(timeouts or table.timeouts),
+        clients=clients,
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table, router),
         scrub=Scrubber.for_table(table, env),
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
         sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
+        guard=WebGuard(table.server),
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
         # anyio's event-loop backend, which it imports on first use.
-        gateway.clients.open(p.name for p in table.providers.values() if p.kind != "echo")
+        gateway.clients.open(table.providers)
         async with anyio.create_task_group():
             pass
         yield

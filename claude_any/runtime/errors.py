@@ -1,4 +1,4 @@
-"""Anthropic-shaped errors and the mapping of upstream failures onto them (translation.md §5, §14).
+"""Anthropic-shaped errors and the mapping of upstream failures onto them (docs/PROTOCOL.md "Errors").
 
 Every HTTP failure the gateway reports is an `AnthropicError`; one exception handler in `app.py` renders it
 with `envelope()`. `from_upstream()` turns a provider's error response into the error Claude Code expects:
@@ -107,6 +107,63 @@ def overloaded(message: str) -> AnthropicError:
     return AnthropicError(529, "overloaded_error", message)
 
 
+def stream_cut(provider_name: str) -> AnthropicError:
+    """A stream whose body ended before the provider said its answer was complete (no finish_reason, no
+    `[DONE]`, no `response.completed`, no `message_stop`): what arrived is not the whole answer."""
+    return api_error(f"{provider_name}: the stream ended before the provider finished")
+
+
+def not_an_answer(provider_name: str, what: str) -> AnthropicError:
+    """502 api_error: the provider answered 2xx with something that is not an answer (an HTML page, the
+    wrong shape, a tool call that cannot be passed on). Retryable: another try, or target, may answer."""
+    err = api_error(f"{provider_name}: {what}", status=502)
+    err.cause = "invalid"
+    return err
+
+
+# Error codes (OpenAI's, and Anthropic's error types) an error object may carry instead of a status, as the
+# HTTP status the same failure comes with.
+_CODE_STATUS = {
+    "rate_limit_exceeded": 429,
+    "server_error": 500,
+    "vector_store_timeout": 504,
+    "context_length_exceeded": 400,
+    "insufficient_quota": 429,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def in_band(payload: dict[str, Any], provider_name: str) -> AnthropicError:
+    """An error object the provider sent inside a 2xx answer (`{"error": …}` as a whole body or as a stream
+    event), mapped exactly like the same error sent with its own HTTP status.
+
+    The status is the one the object states (`status`, or a numeric `code`: OpenRouter sends the HTTP status
+    there, Azure as a string), else the status its error code stands for, else 500.
+    """
+    err = payload.get("error")
+    obj = err if isinstance(err, dict) else payload
+    status = 0
+    for value in (obj.get("status"), obj.get("code")):
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool) and 400 <= value <= 599:
+            status = value
+            break
+    if not status:
+        code = str(obj.get("code") or obj.get("type") or "")
+        status = _CODE_STATUS.get(code, 400 if code.startswith(("invalid", "image", "unsupported")) else 500)
+    body = payload if isinstance(err, dict | str) else {"error": obj}
+    return from_upstream(status, json.dumps(body).encode(), {}, provider_name)
+
+
 def prompt_too_long(tokens: int, maximum: int) -> AnthropicError:
     """400 in Anthropic's exact wording: Claude Code's compaction recovery matches on it."""
     return invalid_request(f"prompt is too long: {tokens} tokens > {maximum} maximum")
@@ -148,7 +205,7 @@ def envelope(err: AnthropicError, request_id: str) -> dict[str, Any]:
 
 
 def sse_error(err: AnthropicError, request_id: str) -> bytes:
-    """An `event: error` frame, for failures after a stream's headers are sent (translation.md §13.4)."""
+    """An `event: error` frame, for failures after a stream's headers are sent (PROTOCOL.md)."""
     data = json.dumps(envelope(err, request_id), ensure_ascii=False, separators=(",", ":"))
     return f"event: error\ndata: {data}\n\n".encode()
 
@@ -219,7 +276,7 @@ def _context_overflow(message: str, code: str) -> AnthropicError | None:
 
 
 def _retry_headers(headers: dict[str, str], message: str) -> dict[str, str]:
-    """retry-after / retry-after-ms as the SDK reads them (translation.md §8.4): the provider's, sanitised
+    """retry-after / retry-after-ms as the SDK reads them (docs/PROTOCOL.md): the provider's, sanitised
     (`retry.retry_after`: a number of seconds, finite, not negative, within a day; an HTTP date becomes
     the seconds until it), or derived from its message. None of them when it said nothing usable."""
     wait = retry.retry_after(headers)

@@ -123,12 +123,15 @@ class Router:
         if not sep or not model or provider is None:
             raise KeyError(f"'{target_id}' is not provider/model for a declared provider")
         # Imported here so the router (and its tests) stand without the capability table loaded.
-        from claude_any.capabilities import api_for, lookup
+        from claude_any.capabilities import lookup
+        from claude_any.provider_kinds import kind_named, settled_api
 
         caps = lookup(provider.kind, model)
         # routes.json does not say whether `api: chat` was written or defaulted: a Responses-only model
         # goes to the Responses API, since chat cannot serve it anyway.
-        configured = "responses" if provider.api == "responses" else None
+        api = settled_api(
+            kind_named(provider.kind), provider.api, provider.api, bool(caps.get("responses_only"))
+        )
         return Target(
             id=target_id,
             provider=provider_name,
@@ -136,7 +139,7 @@ class Router:
             base_model=model,
             capabilities=caps,
             params=empty_params(),
-            api=api_for(provider.kind, configured, caps),
+            api=api,
         )
 
     def _direct(self, facts: Facts) -> Decision | None:

@@ -27,6 +27,7 @@ import binascii
 import json
 import math
 import struct
+import threading
 from typing import Any
 
 from claude_any.runtime.memo import JSONMemo
@@ -127,19 +128,27 @@ class _FeatureMemo:
     def __init__(self) -> None:
         self._counts: dict[str, Features] = {}
         self._chars = 0
+        # The event loop and the large-body worker thread (runtime/offload.py) both count; counting itself
+        # runs unlocked.
+        self._lock = threading.Lock()
 
     def get(self, text: str) -> Features:
-        counts = self._counts.pop(text, None)
-        if counts is None:
-            counts = _features(text)
-            if len(text) > self.MAX_CHARS:
+        with self._lock:
+            counts = self._counts.pop(text, None)
+            if counts is not None:
+                self._counts[text] = counts  # reinserted last: most recently used
                 return counts
-            self._chars += len(text)
+        counts = _features(text)
+        if len(text) > self.MAX_CHARS:
+            return counts
+        with self._lock:
+            if self._counts.pop(text, None) is None:  # another thread may have counted it meanwhile
+                self._chars += len(text)
+            self._counts[text] = counts
             while self._chars > self.BUDGET_CHARS and self._counts:
                 oldest = next(iter(self._counts))
                 del self._counts[oldest]
                 self._chars -= len(oldest)
-        self._counts[text] = counts  # (re)inserted last: most recently used
         return counts
 
 

@@ -128,4 +128,6 @@ def test_server_section() -> None:
         "port": 9000,
         "auth_token": "${TOKEN}",
         "max_body_mb": 32,
+        "allowed_origins": [],
+        "max_connections": 4096,
     }

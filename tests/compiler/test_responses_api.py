@@ -37,7 +37,7 @@ def test_unset_api_chooses_responses_for_responses_only_models_only() -> None:
     assert table.providers["openai"].api == "chat"  # the provider keeps what was written (nothing)
     assert (table.targets["large"].api, table.targets["small"].api) == ("responses", "chat")
     assert url(table, "large") == ("responses", "https://api.openai.com/v1/responses")
-    assert url(table, "small") == ("openai", "https://api.openai.com/v1/chat/completions")
+    assert url(table, "small") == ("chat", "https://api.openai.com/v1/chat/completions")
     assert '"api": "responses"' in table.dumps()
 
 

@@ -12,8 +12,8 @@ import uuid
 from typing import Any
 
 from conftest import RunClaude, Session, Workspace
-from loopback import FakeUpstream
-from scripted import TOOL_ANSWER, Call, Model, error_reply, tool_outputs
+from loopback import DONE, FakeUpstream, Reply
+from scripted import TOOL_ANSWER, Call, Model, chunk, error_reply, tool_outputs, usage_chunk
 from upstream_checks import assert_no_healing, chat_bodies
 
 
@@ -148,3 +148,29 @@ def test_rate_limited_once(upstream: FakeUpstream, openai_gateway: str, run_clau
     # Claude Code retried the very same request (its system turn included) after the 429.
     assert len(bodies) == 2
     assert bodies[1]["messages"] == bodies[0]["messages"]
+
+
+def test_a_tool_call_cut_inside_its_arguments_is_never_run(
+    upstream: FakeUpstream, openai_gateway: str, run_claude: RunClaude, workspace: Workspace
+) -> None:
+    # The provider says the call is finished, but the command's end never arrived: completed, it would be
+    # `touch cut-marker-` (a different command). Claude Code must never run it, whatever it does next.
+    head = {"index": 0, "id": "call_cut", "type": "function"}
+    cut = [
+        chunk({"role": "assistant", "content": ""}),
+        chunk(
+            {"tool_calls": [head | {"function": {"name": "Bash", "arguments": '{"command": "touch cut-'}}]}
+        ),
+        chunk({"tool_calls": [{"index": 0, "function": {"arguments": "marker-"}}]}),
+        chunk({}, "tool_calls"),
+        usage_chunk(1234, 42),
+        DONE,
+    ]
+    upstream.responder = Model(failures=[Reply(chunks=cut)], answer="after the cut")
+    session = run_claude(openai_gateway, "clean up", "--allowedTools", "Bash")
+
+    assert not list(workspace.cwd.iterdir()), "the cut command ran"
+    bodies = chat_bodies(upstream.requests)
+    assert [tool_outputs(b) for b in bodies] == [[]] * len(bodies), "a tool result came back"
+    # Claude Code saw an error, not an answer: it asked again (without streaming, as it heals) and got one.
+    assert len(bodies) == 2 and session.result["result"] == "after the cut"

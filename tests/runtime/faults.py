@@ -2,6 +2,8 @@
 
 - `SilentUpstream`: a raw TCP server that reads a request and never answers, and records when the gateway
   closes the connection (the fake upstream in loopback.py cannot see a close before it answers).
+- `RawUpstream`: a raw TCP server that answers every request with fixed bytes and closes the connection,
+  for bodies no HTTP framework sends (one delimited by the close, cut short).
 - `resilient_table`: a two-target table on the fake upstream with an explicit retry policy and timeouts.
 - small builders for OpenAI chunks and completions, and `sse_events` to read an Anthropic SSE transcript.
 """
@@ -87,6 +89,7 @@ class SilentUpstream:
         self._sock.listen(64)
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self.accepted = 0
+        self.first_accepted_at: float | None = None  # time.monotonic() of the first connection
         self.closed = threading.Event()
         self.closed_at: float | None = None
         self._stop = False
@@ -99,6 +102,8 @@ class SilentUpstream:
             except OSError:
                 return
             self.accepted += 1
+            if self.first_accepted_at is None:
+                self.first_accepted_at = time.monotonic()
             threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
 
     def _hold(self, conn: socket.socket) -> None:
@@ -116,3 +121,54 @@ class SilentUpstream:
     def stop(self) -> None:
         self._stop = True
         self._sock.close()
+
+
+class RawUpstream:
+    """Answers every request with `response` (status line, headers and body, as bytes), then closes."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                data += more
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            while len(body) < length:
+                more = conn.recv(65536)
+                if not more:
+                    return
+                body += more
+            conn.sendall(self.response)
+
+    def stop(self) -> None:
+        self._sock.close()
+
+
+def sse_response(*events: str, headers: str = "") -> bytes:
+    """A 200 event stream whose body ends where the server closes the connection (no length, not chunked)."""
+    head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n" + headers + "\r\n"
+    return (head + "".join(events)).encode()

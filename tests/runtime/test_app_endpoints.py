@@ -14,6 +14,7 @@ from loopback import FakeUpstream, Reply, make_table, openai_provider, target
 from claude_any.table import Route
 
 HELLO = [{"role": "user", "content": "Count these words for me please."}]
+JSON = {"content-type": "application/json"}
 
 
 def client(url: str, api_key: str = "client-key") -> anthropic.Anthropic:
@@ -104,18 +105,19 @@ def test_wrong_method_is_a_405_envelope(openai_gateway: str) -> None:
 def test_bad_request_bodies(
     upstream: FakeUpstream, openai_gateway: str, content: bytes, expected: str
 ) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=content, timeout=5)
+    response = httpx.post(openai_gateway + "/v1/messages", content=content, headers=JSON, timeout=5)
     assert assert_envelope(response, 400, "invalid_request_error").startswith(expected)
     assert upstream.requests == []
 
 
 def test_malformed_json_names_the_position(openai_gateway: str) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=b'{"model": }', timeout=5)
+    response = httpx.post(openai_gateway + "/v1/messages", content=b'{"model": }', headers=JSON, timeout=5)
     assert "line 1 column 11" in assert_envelope(response, 400, "invalid_request_error")
 
 
 def test_body_over_32_mb_is_413(openai_gateway: str) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=b" " * (32 * 1024 * 1024 + 1), timeout=30)
+    big = b" " * (32 * 1024 * 1024 + 1)
+    response = httpx.post(openai_gateway + "/v1/messages", content=big, headers=JSON, timeout=30)
     assert_envelope(response, 413, "request_too_large")
 
 

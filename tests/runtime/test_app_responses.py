@@ -164,7 +164,7 @@ def test_sse_grammar_and_mid_stream_failure(upstream: FakeUpstream, responses_ga
     events = check_anthropic_sse(text)
     assert events[-1] == {
         "type": "error",
-        "error": {"type": "api_error", "message": "upstream: The model failed."},
+        "error": {"type": "api_error", "message": "fake: The model failed."},
     }
 
 

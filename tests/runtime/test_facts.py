@@ -1,13 +1,14 @@
-"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, real captures."""
+"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, Claude Code's
+requests (tests/fixtures/claude-code)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 
 from claude_any.runtime import tokens
 from claude_any.runtime.facts import (
@@ -26,7 +27,6 @@ from claude_any.runtime.facts import (
     family_of,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
@@ -188,10 +188,7 @@ def test_get_rejects_unknown_names() -> None:
 
 
 def load_fixture(name: str) -> Any:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip("shared fixtures not present")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(

@@ -36,12 +36,6 @@ def silent() -> Iterator[SilentUpstream]:
     server.stop()
 
 
-@pytest.fixture
-def propagating(monkeypatch: pytest.MonkeyPatch) -> None:
-    """caplog sees the gateway's log lines even after a test ran `serve` (which stops propagation)."""
-    monkeypatch.setattr(logging.getLogger("claude_any"), "propagate", True)
-
-
 def stream_text(url: str, body: dict[str, object] | None = None) -> tuple[httpx.Response, str]:
     with httpx.stream("POST", url + "/v1/messages", json=body or request_body(stream=True), timeout=10) as r:
         return r, r.read().decode()

@@ -22,8 +22,8 @@ from loopback import FakeUpstream, Reply
 from translate.sse_check import check_anthropic_sse
 
 from claude_any.capabilities import lookup
-from claude_any.runtime.app import _check_messages_request
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.request_body import check_messages_request
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.stream import StreamTranslator
@@ -174,7 +174,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 def _answer(body: dict[str, Any], up: Upstream) -> dict[str, Any] | AnthropicError:
     """What the gateway does before calling upstream: the app's checks, then the translator."""
     try:
-        _check_messages_request(body)
+        check_messages_request(body)
         sent, _ = to_openai(copy.deepcopy(body), up)
     except AnthropicError as err:
         return err
@@ -202,7 +202,7 @@ def test_any_request_translates_or_is_a_400(body: dict[str, Any], up: Upstream) 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=REQUEST, up=st.sampled_from(UPSTREAMS))
 def test_well_formed_requests_always_translate(body: dict[str, Any], up: Upstream) -> None:
-    """Unknown fields, block types and odd values are dropped or degraded, never refused (DESIGN.md),
+    """Unknown fields, block types and odd values are dropped or degraded, never refused (docs/PROTOCOL.md),
     as long as the JSON types of the known fields are right."""
     body["max_tokens"] = 1000
     for message in body["messages"]:
@@ -266,7 +266,61 @@ def test_any_upstream_stream_keeps_the_grammar(lines: list[str], cuts: list[int]
         out.append(translator.ping())
         last = cut
     out.append(translator.finish())
-    check_anthropic_sse(b"".join(out).decode("utf-8"))
+    events = check_anthropic_sse(b"".join(out).decode("utf-8"))
+    if events[-1]["type"] == "message_stop":
+        # Complete only where the provider said so: a finish_reason or [DONE] is in what it sent.
+        assert b"[DONE]" in raw or b'"finish_reason": "' in raw
+
+
+JSON_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _strings(value: Any) -> set[str]:
+    """Every string in a JSON value, keys included."""
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, list):
+        return set().union(*map(_strings, value)) if value else set()
+    if isinstance(value, dict):
+        return set(value).union(*map(_strings, value.values())) if value else set()
+    return set()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    obj=st.dictionaries(st.text(max_size=5), JSON_VALUE, max_size=4),
+    cut=st.integers(0, 10_000),
+    finish=st.sampled_from(["tool_calls", "stop", "length", None]),
+    done=st.booleans(),
+)
+def test_a_cut_tool_call_is_never_sent_as_a_whole_one(
+    obj: dict[str, Any], cut: int, finish: str | None, done: bool
+) -> None:
+    text = json.dumps(obj)
+    arguments = text[: cut % (len(text) + 1)]
+    call = {"index": 0, "id": "c", "type": "function", "function": {"name": "T", "arguments": arguments}}
+    lines = [{"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}]
+    lines.append({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+    raw = "".join(f"data: {json.dumps(line)}\n\n" for line in lines) + ("data: [DONE]\n\n" if done else "")
+    translator = StreamTranslator(_context())
+    out = translator.start() + translator.feed(raw.encode()) + translator.finish()
+    events = check_anthropic_sse(out.decode("utf-8"))
+    inputs = [
+        json.loads(e["delta"]["partial_json"])
+        for e in events
+        if e.get("delta", {}).get("type") == "input_json_delta"
+    ]
+    if arguments == text and (finish or done):
+        assert inputs == [obj]  # whole arguments go through untouched
+    for value in inputs:
+        # Closing brackets at most were added: no string was completed, no key or value made up.
+        assert _strings(value) <= _strings(obj)
+    if finish == "length" and arguments != text:
+        assert inputs == []  # the limit cut it: withheld
 
 
 # --- over HTTP ---------------------------------------------------------------------------------------------

@@ -1,126 +1,147 @@
-"""Tool-call arguments from an upstream, turned into the JSON object Anthropic's `tool_use.input` must be.
+"""Tool-call arguments from an upstream, turned into the JSON object Anthropic's `tool_use.input` must be,
+or refused: a call is passed on only when its arguments are what the model wrote, whole.
 
-Upstreams send arguments as a JSON string (the standard), as an object (some OSS servers), truncated (a
-`length` stop in the middle of a call), with trailing garbage, or behind a `{}` placeholder (Databricks
-streams `{}` then the real fragments). The client's SDK throws on invalid JSON at `content_block_stop`,
-so every path ends in a valid object; a hopeless one becomes `{}` with a warning in the log.
+Upstreams send arguments as a JSON string (the standard), as an object (some OSS servers), double-encoded,
+with trailing garbage after a whole object, or behind a `{}` placeholder (Databricks streams `{}` then the
+real fragments): all of these are read as the object they hold. Arguments that stop early are the danger:
+`{"command": "rm -rf /tmp/x` (the rest of the path never arrived) closed into a valid object is a complete,
+different, runnable command. So the only repair is closing the brackets of arguments that are otherwise
+whole (`{"a": 1` or `{"a": "x"`, a server that dropped the last brace); a cut string, a half-written key or
+value, or a container that was just opened is never completed and never cut back to an earlier boundary.
+
+`settle_call` applies that to a call the provider has finished: the input to send, None when the output
+limit cut the call (withheld, the text around it is kept), or an error when the provider said the call was
+finished but it is not.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
+
+from claude_any.runtime import errors
 
 log = logging.getLogger(__name__)
 
 _decoder = json.JSONDecoder()
-# Bounds the repair work on pathological input; real truncations are fixed by the first few candidates.
-_MAX_CUTS = 64
 
 
-def parse_arguments(raw: Any, *, tool: str = "") -> tuple[dict[str, Any], str | None]:
-    """The arguments as an object, plus the upstream's JSON text when it was already exactly that object.
+@dataclass(frozen=True, slots=True)
+class Arguments:
+    """Tool-call arguments as read: the object, or why there is none."""
 
-    The second value lets the stream pass the upstream's own text through in the common case instead of
-    re-serialising; it is None whenever anything had to be repaired or converted. Never raises.
-    """
+    value: dict[str, Any] | None
+    text: str | None = None  # the upstream's own JSON text, when it was exactly `value`
+    closed: bool = False  # the JSON ended early and only closing brackets were added
+    problem: str = ""  # why `value` is None, for the log and the error message
+
+    @property
+    def whole(self) -> bool:
+        """The model's arguments, nothing added."""
+        return self.value is not None and not self.closed
+
+    def json(self) -> str:
+        """`value` as JSON text: the upstream's own text when it was exactly the object."""
+        if self.text is not None:
+            return self.text
+        return json.dumps(self.value, ensure_ascii=False, separators=(",", ":"))
+
+
+def read_arguments(raw: Any) -> Arguments:
+    """Read `raw` (a JSON text or an object); never raises, never invents a value."""
     if isinstance(raw, dict):
-        return raw, None
+        return Arguments(raw)
     if raw is None:
-        return {}, None
+        return Arguments({})
     if not isinstance(raw, str):
-        log.warning("tool call %r: arguments of type %s replaced by {}", tool, type(raw).__name__)
-        return {}, None
+        return Arguments(None, problem=f"they are a {type(raw).__name__}, not a JSON object")
     text = raw.strip()
     if not text:
-        return {}, None
+        return Arguments({})  # a call without arguments
     if text.startswith("{}") and text[2:].strip():
-        # Databricks sends a `{}` placeholder before the real fragments.
-        text = text[2:].strip()
+        text = text[2:].strip()  # Databricks' placeholder before the real fragments
     try:
         value = json.loads(text)
     except ValueError:
-        repaired = _repair(text)
-        # A repair that kept nothing is as good as none: fall through to the warning.
-        if repaired:
-            log.debug("tool call %r: repaired invalid JSON arguments (%d chars)", tool, len(text))
-            return repaired, None
-    else:
-        if isinstance(value, dict):
-            return value, text
-        if isinstance(value, str) and value.strip().startswith("{"):
-            # Double-encoded arguments ("{\"a\":1}") seen from some gateways.
-            return parse_arguments(value, tool=tool)[0], None
-    log.warning("tool call %r: arguments are not a JSON object (%d chars); sent as {}", tool, len(text))
-    return {}, None
+        return _read_broken(text)
+    if isinstance(value, dict):
+        return Arguments(value, text)
+    if isinstance(value, str) and value.strip().startswith("{"):
+        inner = read_arguments(value)  # double-encoded ("{\"a\":1}"), seen from some gateways
+        return Arguments(inner.value, None, inner.closed, inner.problem)
+    return Arguments(None, problem="they are not a JSON object")
 
 
-def arguments_json(raw: Any, *, tool: str = "") -> str:
-    """Valid JSON object text for `raw` (see `parse_arguments`), the upstream's own text when valid."""
-    value, original = parse_arguments(raw, tool=tool)
-    return original if original is not None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _repair(text: str) -> dict[str, Any] | None:
-    """Best effort: cut trailing garbage after a complete object, else close a truncated one."""
+def _read_broken(text: str) -> Arguments:
+    """Invalid JSON: a whole object followed by garbage, else one whose closing brackets are missing."""
     if not text.startswith("{"):
-        return None
+        return Arguments(None, problem="they are not a JSON object")
     try:
         value, _ = _decoder.raw_decode(text)
     except ValueError:
-        pass
-    else:
-        return value if isinstance(value, dict) else None
-    return _close_truncated(text)
+        return _close_brackets(text)
+    return Arguments(value) if isinstance(value, dict) else Arguments(None, problem="they are not JSON")
 
 
-def _close_truncated(text: str) -> dict[str, Any] | None:
-    """Close open strings, objects and arrays; if that is not valid, back off to an earlier boundary.
-
-    Boundaries are commas and opening brackets outside strings: cutting there drops a half-written key or
-    value (`{"a": 1, "b": tru` becomes `{"a": 1}`), which is the most we can honestly recover. One scan
-    records the closing brackets needed at each boundary, so each retry is a single `json.loads`.
-    """
-    cuts: list[tuple[int, str]] = []  # (cut position, closers needed there)
+def _close_brackets(text: str) -> Arguments:
+    """Add the closing brackets an otherwise whole text lacks; anything else was cut and stays refused."""
     closers: list[str] = []
     in_string = False
-    escape_at = -1  # index of the backslash of an escape still being read, else -1
-    for i, ch in enumerate(text):
+    escaped = False
+    for ch in text:
         if in_string:
-            if escape_at >= 0:
-                # `\uXXXX` is complete after 4 hex digits; any other escape after one character.
-                if text[escape_at + 1] != "u" or i - escape_at >= 5:
-                    escape_at = -1
+            if escaped:
+                escaped = False
             elif ch == "\\":
-                escape_at = i
+                escaped = True
             elif ch == '"':
                 in_string = False
         elif ch == '"':
             in_string = True
         elif ch == "{" or ch == "[":
             closers.append("}" if ch == "{" else "]")
-            cuts.append((i + 1, "".join(reversed(closers))))
         elif (ch == "}" or ch == "]") and closers:
             closers.pop()
-        elif ch == ",":
-            cuts.append((i, "".join(reversed(closers))))
-    body = text
     if in_string:
-        body = (body[:escape_at] if escape_at >= 0 else body) + '"'
-    candidate = _loads_object(body.rstrip().rstrip(",") + "".join(reversed(closers)))
-    if candidate is not None:
-        return candidate
-    for cut, needed in reversed(cuts[-_MAX_CUTS:]):
-        candidate = _loads_object(text[:cut].rstrip().rstrip(",") + needed)
-        if candidate is not None:
-            return candidate
-    return None
-
-
-def _loads_object(text: str) -> dict[str, Any] | None:
+        return Arguments(None, problem="they end inside a string")
+    body = text.rstrip()
+    if body.endswith(("{", "[", ",", ":")):
+        return Arguments(None, problem="they end before a value")
     try:
-        value = json.loads(text)
+        value = json.loads(body + "".join(reversed(closers)))
     except ValueError:
+        return Arguments(None, problem="they end inside a value" if closers else "they are not JSON")
+    if not isinstance(value, dict):
+        return Arguments(None, problem="they are not a JSON object")
+    return Arguments(value, closed=True)
+
+
+def settle_call(name: str, raw: Any, *, provider: str, truncated: bool) -> Arguments | None:
+    """The arguments to send for a call the provider has finished, or None when it is withheld.
+
+    `truncated`: the provider said its output was cut (`length`, a content filter) or the gateway cut it at
+    a stop sequence; a call that is not whole then was cut with it, so it is withheld with a warning and
+    the answer ends as the provider said (`max_tokens`). Otherwise the provider said the call is finished:
+    arguments that are not a (bracket-closed) object, or a call without a name, are an error, never a
+    made-up call. Raises AnthropicError (502 api_error).
+    """
+    arguments = read_arguments(raw)
+    # No arguments at all is a call without any, unless the output was cut: they may never have come.
+    empty = raw is None or (isinstance(raw, str) and not raw.strip())
+    if truncated and (empty or not arguments.whole):
+        why = arguments.problem or ("its JSON is unclosed" if arguments.closed else "no arguments yet")
+        log.warning("tool call %r was cut off with the output (%s); not passed on", name or "(no name)", why)
         return None
-    return value if isinstance(value, dict) else None
+    if not name:
+        raise errors.not_an_answer(provider, "the answer has a tool call without a name")
+    if arguments.value is None:
+        raise errors.not_an_answer(
+            provider,
+            f"tool call {name!r} was finished with arguments that are not whole ({arguments.problem}); "
+            "it was not passed on",
+        )
+    if arguments.closed:
+        log.warning("tool call %r: the arguments' closing brackets were missing and were added", name)
+    return arguments

@@ -31,3 +31,5 @@ class Context:
     # Stop sequences not sent upstream (more than 4, or a provider that rejects them); the stream side
     # enforces them on the output text.
     stop_sequences: tuple[str, ...] = ()
+    # The provider's name, for the errors the answer's translation reports (set by the relay).
+    provider: str = "upstream"

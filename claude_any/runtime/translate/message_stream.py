@@ -3,13 +3,20 @@
 
 `MessageStream` owns what the client sees whatever the upstream dialect: the lifecycle (`start`, `feed`,
 `finish`, `error`), the SSE data lines every dialect frames the same way (blank, `[DONE]`, JSON objects),
-the stop-sequence scanner, and the block grammar of translation.md §4.2: one block open at a time, indices
-in start order, thinking closed with a signature, whitespace-only text opening no block, tool arguments sent
-as one valid `input_json_delta` just before the block's stop, calls announced while another is still
-receiving queued and emitted after it.
+the stop-sequence scanner, and the block grammar of docs/PROTOCOL.md: one block open at a time, indices
+in start order, thinking closed with a signature, whitespace-only text opening no block.
+
+Two rules keep it truthful:
+- the answer ends well (`message_stop`) only when the provider said it did (a dialect sets `_ended`); a body
+  that just stops ends with `event: error`;
+- a tool call is sent only whole: its block (start, its arguments as one valid `input_json_delta`, stop) is
+  sent at once, when its arguments are whole and the model has moved on, or at the provider's finish, where
+  `arguments.settle_call` withholds a call the output limit cut, and refuses one that is not whole. Calls
+  wait in order; text and thinking are never held back for them.
 
 A dialect subclasses it and overrides `_payload` (what one parsed upstream object means), and where it needs
-to, `_unreadable` (a data line that is not JSON) and `_settle_text` (release the text held back).
+to, `_unreadable` (a data line that is not JSON) and `_settle_text` (release the text held back). It sets
+`_ended` when the provider says the answer is complete, `_upstream_done` when nothing more will come.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any, Generic, TypeVar
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate import events, json_codec
-from claude_any.runtime.translate.arguments import arguments_json
+from claude_any.runtime.translate.arguments import read_arguments, settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
 from claude_any.runtime.translate.parts import signature_of
@@ -31,12 +38,15 @@ from claude_any.runtime.translate.usage import final_usage, stop_reason
 
 log = logging.getLogger(__name__)
 
-# The kind of the open block.
-NONE, THINKING, TEXT, TOOL = range(4)
+# The kind of the open block (tool calls are never open: each is sent whole, at once).
+NONE, THINKING, TEXT = range(3)
+
+# Finish reasons (chat-style) that say the provider cut its own output short.
+_TRUNCATING = frozenset({"length", "content_filter"})
 
 
 class ToolCall:
-    """One upstream tool call whose arguments are buffered until its block closes."""
+    """One upstream tool call whose arguments are buffered until its block is sent."""
 
     __slots__ = ("arguments", "closed", "id", "name")
 
@@ -44,11 +54,18 @@ class ToolCall:
         self.id = tool_id
         self.name = name
         self.arguments: list[str] = []
-        self.closed = False  # its input_json_delta and block stop are sent
+        self.closed = False  # sent (or withheld): later arguments for it are not expected
 
-    def input_json(self) -> str:
-        """The arguments as one valid JSON object text (repaired if the upstream's were not)."""
-        return arguments_json("".join(self.arguments), tool=self.name)
+    def raw_arguments(self) -> Any:
+        """The arguments as received (a JSON text, or an object from servers that send one)."""
+        return "".join(self.arguments)
+
+    def ready(self) -> bool:
+        """True when the call may be sent before the answer's end: it has a name and its arguments are a
+        whole object (no arguments yet is not: they may still come). The finish judges the others."""
+        raw = self.raw_arguments()
+        empty = isinstance(raw, str) and not raw.strip()
+        return bool(self.name) and not empty and read_arguments(raw).whole
 
 
 CallT = TypeVar("CallT", bound=ToolCall)
@@ -61,6 +78,10 @@ class MessageStream(Generic[CallT]):
     or at EOF), `error(err)` for a failure after the headers went out. Each returns the bytes to send.
     """
 
+    # Whether `data: [DONE]` alone says the answer is complete (Chat Completions), or only that the
+    # stream is over (the Responses API says complete with response.completed).
+    _DONE_ENDS_ANSWER = True
+
     def __init__(self, ctx: Context, *, make_id: IdFactory = random_id) -> None:
         self._ctx = ctx
         self._message_id = make_id("msg_")
@@ -69,15 +90,16 @@ class MessageStream(Generic[CallT]):
         self._stops = StopScanner(ctx.stop_sequences)
 
         self._started = False
-        self._upstream_done = False  # the upstream said its answer is complete
+        self._ended = False  # the provider said its answer is complete (finish_reason, response.completed)
+        self._upstream_done = False  # nothing more will come: [DONE], response.completed
         self._finished = False  # message_stop sent
         self._failure: AnthropicError | None = None
 
         self._index = -1
         self._open = NONE
-        self._open_tool: CallT | None = None
-        self._waiting: list[CallT] = []  # announced while another tool block was still receiving
-        self._has_tool_use = False
+        self._calls: list[CallT] = []  # announced and not sent yet, in order
+        self._has_tool_use = False  # a call was announced (text after it loses its leading whitespace)
+        self._sent_tool_use = False  # a tool_use block was sent
         self._pending_space = ""  # whitespace not yet known to belong to a text block
 
         self._thinking_hash: Any = None
@@ -93,6 +115,12 @@ class MessageStream(Generic[CallT]):
     def upstream_done(self) -> bool:
         """The upstream ended its answer normally; only the end of its body follows."""
         return self._upstream_done
+
+    @property
+    def finishing(self) -> bool:
+        """The provider said the answer is complete (a chat finish_reason) but its stream goes on: only the
+        usage and `[DONE]` are still expected, and a silence may end it (`streaming.py`)."""
+        return self._ended and not self.done
 
     @property
     def done(self) -> bool:
@@ -148,7 +176,9 @@ class MessageStream(Generic[CallT]):
         return b"".join(out)
 
     def finish(self) -> bytes:
-        """At the upstream's end: close blocks, then `message_delta` (stop, usage) and `message_stop`."""
+        """At the upstream's end: close blocks, then `message_delta` (stop, usage) and `message_stop` when
+        the provider said its answer is complete; `event: error` when its stream just stopped, or when a
+        tool call it said was finished is not whole."""
         if self._closed():
             return b""
         out: list[bytes] = [] if self._started else [self.start()]
@@ -156,12 +186,18 @@ class MessageStream(Generic[CallT]):
             self._event(event, out)
             if self._failure is not None:
                 return b"".join(out)
+        if not self._ended and self._stops.hit is None:
+            log.warning("%s: the stream ended before the provider finished its answer", self._ctx.provider)
+            self._fail(errors.stream_cut(self._ctx.provider), out)
+            return b"".join(out)
         if self._stops.hit is None:
             self._settle_text(out)
-        self._close_all(out)
+        self._close_all(out, final=True)
+        if self._failure is not None:
+            return b"".join(out)
         self._stop_reason = stop_reason(
             self._finish_reason,
-            has_tool_use=self._has_tool_use,
+            has_tool_use=self._sent_tool_use,
             stop_sequence_hit=self._stops.hit is not None,
         )
         out.append(events.message_delta(self._stop_reason, self._stops.hit, self.usage))
@@ -206,6 +242,7 @@ class MessageStream(Generic[CallT]):
             return
         if data == "[DONE]":
             self._upstream_done = True
+            self._ended = self._ended or self._DONE_ENDS_ANSWER
             return
         try:
             payload = json_codec.loads(data)
@@ -253,25 +290,24 @@ class MessageStream(Generic[CallT]):
         self._output_chars += len(text)
         out.append(events.text_delta(self._index, text))
 
-    # --- blocks -----------------------------------------------------------------------------------------
+    # --- blocks ---------------------------------------------------------------------------------------------
 
-    def _queue_or_start(self, call: CallT, out: list[bytes], *, queue: bool) -> None:
-        """Open `call`'s block now, or after the open tool block when `queue` (it may still receive)."""
-        if queue:
-            self._waiting.append(call)
-            return
+    def _announce(self, call: CallT, out: list[bytes]) -> None:
+        """A new tool call: the content moves on from the open block and from the calls that are whole."""
         self._pending_space = ""  # whitespace between text and tools is dropped
+        self._has_tool_use = True
         self._close_all(out)
-        self._start_tool(call, out)
+        self._calls.append(call)
+
+    def _send_ready(self, out: list[bytes]) -> None:
+        """Send the calls that are ready now, unless a text or thinking block is open (then they go when it
+        closes: blocks never overlap)."""
+        if self._open == NONE:
+            self._close_all(out)
 
     def _begin(self, kind: int) -> None:
         self._index += 1
         self._open = kind
-
-    def _start_tool(self, call: CallT, out: list[bytes]) -> None:
-        self._begin(TOOL)
-        self._open_tool = call
-        out.append(events.tool_start(self._index, call.id, call.name or "unknown_tool"))
 
     def _close_block(self, out: list[bytes]) -> None:
         if self._open == NONE:
@@ -279,19 +315,38 @@ class MessageStream(Generic[CallT]):
         if self._open == THINKING:
             signature = self._signature or signature_of(self._thinking_hash)
             out.append(events.signature_delta(self._index, signature))
-        elif self._open == TOOL and self._open_tool is not None:
-            call = self._open_tool
-            arguments = call.input_json()
-            self._output_chars += len(arguments)
-            out.append(events.input_json_delta(self._index, arguments))
-            call.closed = True
-            self._open_tool = None
         out.append(events.block_stop(self._index))
         self._open = NONE
 
-    def _close_all(self, out: list[bytes]) -> None:
-        """Close the open block, then emit every tool call that was waiting for it."""
+    def _close_all(self, out: list[bytes], *, final: bool = False) -> None:
+        """Close the open block, then send the waiting tool calls that are ready (in order: a call that is
+        not stops the ones after it); with `final`, the provider has finished and every call is settled."""
         self._close_block(out)
-        while self._waiting:
-            self._start_tool(self._waiting.pop(0), out)
-            self._close_block(out)
+        while self._calls and self._failure is None:
+            call = self._calls[0]
+            if not final and not call.ready():
+                return
+            self._calls.pop(0)
+            self._send_call(call, out, final=final)
+
+    def _send_call(self, call: CallT, out: list[bytes], *, final: bool) -> None:
+        """One tool_use block, whole: start, input, stop; or nothing (withheld), or the stream's error."""
+        call.closed = True
+        truncated = final and (self._finish_reason in _TRUNCATING or self._stops.hit is not None)
+        try:
+            arguments = settle_call(
+                call.name, call.raw_arguments(), provider=self._ctx.provider, truncated=truncated
+            )
+        except AnthropicError as err:
+            log.warning("%s", err.message)
+            self._fail(err, out)
+            return
+        if arguments is None:
+            return
+        text = arguments.json()
+        self._index += 1
+        out.append(events.tool_start(self._index, call.id, call.name))
+        self._output_chars += len(text)
+        out.append(events.input_json_delta(self._index, text))
+        out.append(events.block_stop(self._index))
+        self._sent_tool_use = True

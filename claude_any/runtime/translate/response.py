@@ -1,11 +1,16 @@
-"""A complete OpenAI Chat Completions response turned into an Anthropic message (translation.md §12)."""
+"""A complete OpenAI Chat Completions response turned into an Anthropic message (docs/PROTOCOL.md).
+
+Only an answer becomes a message: an `{"error": …}` body is the error it states (mapped as if it came with its
+own HTTP status), a body without a choice holding a message is an error, never an empty `end_turn`; a tool
+call is passed on only whole (`arguments.settle_call`: withheld when `length` cut it, else an error).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from claude_any.runtime import errors
-from claude_any.runtime.translate.arguments import parse_arguments
+from claude_any.runtime.translate.arguments import settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
 from claude_any.runtime.translate.parts import read_parts, signature
@@ -22,13 +27,17 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
     """
     message_id = make_id("msg_")
     if resp.get("error") is not None:
-        raise errors.from_upstream(500, dumps(resp).encode(), {}, "upstream")
+        raise errors.in_band(resp, ctx.provider)
     choices = resp.get("choices")
-    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    if choice.get("finish_reason") == "error":
-        raise errors.api_error("the upstream stopped with an error")
-    message = choice.get("message")
-    message = message if isinstance(message, dict) else {}
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    message = choice.get("message") if isinstance(choice, dict) else None
+    if not isinstance(choice, dict) or not isinstance(message, dict):
+        raise errors.not_an_answer(
+            ctx.provider, "the answer is not a chat completion (no choice with a message)"
+        )
+    finish = choice.get("finish_reason")
+    if finish == "error":
+        raise errors.api_error(f"{ctx.provider}: the generation stopped with an error")
 
     parts = read_parts(message)
     reasoning, text = _split_think(parts.text)
@@ -45,7 +54,8 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
     if text and not text.isspace():
         content.append({"type": "text", "text": text})
     # A stop sequence ends generation: any tool calls the upstream produced after it are not part of it.
-    tools = _tool_uses(message, ctx, make_id) if stops.hit is None else []
+    tools = _tool_uses(message, ctx, make_id, truncated=finish in ("length", "content_filter"))
+    tools = tools if stops.hit is None else []
     content.extend(tools)
 
     output_chars = len(reasoning) + len(text) + sum(len(dumps(t["input"])) for t in tools)
@@ -53,7 +63,7 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
         message_id,
         ctx,
         content,
-        finish_reason=choice.get("finish_reason"),
+        finish_reason=finish if isinstance(finish, str) else None,
         stop_sequence=stops.hit,
         upstream_usage=resp.get("usage"),
         output_chars=output_chars,
@@ -100,7 +110,9 @@ def _split_think(text: str) -> tuple[str, str]:
     return reasoning + more_reasoning, visible + more_visible
 
 
-def _tool_uses(message: dict[str, Any], ctx: Context, make_id: IdFactory) -> list[dict[str, Any]]:
+def _tool_uses(
+    message: dict[str, Any], ctx: Context, make_id: IdFactory, *, truncated: bool
+) -> list[dict[str, Any]]:
     calls = message.get("tool_calls")
     calls = list(calls) if isinstance(calls, list) else []
     legacy = message.get("function_call")
@@ -119,7 +131,8 @@ def _tool_uses(message: dict[str, Any], ctx: Context, make_id: IdFactory) -> lis
             if isinstance(upstream_name, str) and upstream_name
             else ""
         )
-        name = name or "unknown_tool"
-        value, _ = parse_arguments(function.get("arguments"), tool=name)
-        blocks.append({"type": "tool_use", "id": ids.assign(call.get("id")), "name": name, "input": value})
+        arguments = settle_call(name, function.get("arguments"), provider=ctx.provider, truncated=truncated)
+        if arguments is not None:
+            block_id = ids.assign(call.get("id"))
+            blocks.append({"type": "tool_use", "id": block_id, "name": name, "input": arguments.value})
     return blocks

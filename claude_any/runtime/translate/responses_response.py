@@ -17,8 +17,11 @@ The response object (OpenAI API reference, "Responses"):
 Mapping: reasoning -> thinking (summary text, or the raw reasoning text some servers send instead), message
 -> text, function_call -> tool_use (the `call_id` is the tool_use id, so it comes back as the call_id of the
 next turn), `incomplete` for max_output_tokens -> `max_tokens`, for content_filter -> `refusal`, any tool
-call -> `tool_use`, else `end_turn`. Usage counts cached tokens inside `input_tokens`, as Chat Completions
-does inside `prompt_tokens`, so it goes through the same mapping.
+call -> `tool_use`, else `end_turn`. A body that is not a finished response (no `output` list, a status
+other than completed / incomplete, an `error` object) is an error, never an empty message; a function call
+cut by the output limit is withheld, one that is not whole otherwise is an error (`arguments.settle_call`).
+Usage counts cached tokens inside `input_tokens`, as Chat Completions does inside `prompt_tokens`, so it
+goes through the same mapping.
 
 Reasoning carried across turns: the thinking block's signature is `ca1r.<model tag>.<encrypted_content>`;
 the request side sends it back as a reasoning item only to the same upstream model (the tag), because
@@ -28,13 +31,12 @@ another model cannot decrypt it. Without encrypted content the signature is the 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate.arguments import parse_arguments
+from claude_any.runtime.translate.arguments import settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
 from claude_any.runtime.translate.parts import signature
@@ -46,14 +48,8 @@ JSON = dict[str, Any]
 
 REASONING_SIGNATURE_PREFIX = "ca1r."
 
-# Failure codes of `response.failed` / `error` events, as the HTTP status the same failure would have had.
-_CODE_STATUS = {
-    "rate_limit_exceeded": 429,
-    "server_error": 500,
-    "vector_store_timeout": 504,
-    "context_length_exceeded": 400,
-    "insufficient_quota": 429,
-}
+# The statuses of a response that is an answer (failed is an error; queued / in_progress are not done).
+_ANSWERED = ("completed", "incomplete")
 
 
 @dataclass
@@ -150,16 +146,11 @@ def chat_usage(usage: Any) -> JSON | None:
     }
 
 
-def failure(err: Any) -> AnthropicError:
+def failure(err: Any, provider: str) -> AnthropicError:
     """A `response.failed` error object or an `error` event, mapped like an HTTP error of the same kind."""
     err = err if isinstance(err, dict) else {}
-    code = str(err.get("code") or "")
-    status = err.get("status")
-    if not (isinstance(status, int) and 400 <= status <= 599):
-        status = _CODE_STATUS.get(code, 400 if code.startswith(("invalid", "image", "unsupported")) else 500)
-    message = err.get("message") if isinstance(err.get("message"), str) else "the upstream response failed"
-    body = json.dumps({"error": {"code": code, "message": message}}).encode()
-    return errors.from_upstream(status, body, {}, "upstream")
+    message = err.get("message") if isinstance(err.get("message"), str) else "the response failed"
+    return errors.in_band({"error": {**err, "message": message}}, provider)
 
 
 # --- the whole message ---------------------------------------------------------------------------------
@@ -172,13 +163,21 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
     block. Raises AnthropicError for a failed response or an error body.
     """
     message_id = make_id("msg_")
-    if resp.get("status") == "failed" or isinstance(resp.get("error"), dict):
-        raise failure(resp.get("error"))
+    if resp.get("status") == "failed" or resp.get("error") is not None:
+        raise failure(resp.get("error"), ctx.provider)
+    output = resp.get("output")
+    if not isinstance(output, list):
+        raise errors.not_an_answer(ctx.provider, "the answer is not a Responses API response (no output)")
+    status = resp.get("status")
+    if status is not None and status not in _ANSWERED:
+        raise errors.not_an_answer(ctx.provider, f"the response is not finished (status {status!r})")
+    finish = finish_reason(resp)
+    truncated = finish != "stop"
     stops = StopScanner(ctx.stop_sequences)
     ids = ToolIds(make_id)
     content: list[JSON] = []
     output_chars = 0
-    for item in resp.get("output") or []:
+    for item in output:
         if not isinstance(item, dict) or stops.hit is not None:
             continue
         kind = item.get("type")
@@ -196,22 +195,27 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
                 content.append({"type": "text", "text": text})
                 output_chars += len(text)
         elif kind == "function_call":
-            block = _tool_use(item, ctx, ids)
-            content.append(block)
-            output_chars += len(dumps(block["input"]))
+            block = _tool_use(item, ctx, ids, truncated=truncated)
+            if block is not None:
+                content.append(block)
+                output_chars += len(dumps(block["input"]))
     return anthropic_message(
         message_id,
         ctx,
         content,
-        finish_reason=finish_reason(resp),
+        finish_reason=finish,
         stop_sequence=stops.hit,
         upstream_usage=chat_usage(resp.get("usage")),
         output_chars=output_chars,
     )
 
 
-def _tool_use(item: JSON, ctx: Context, ids: ToolIds) -> JSON:
+def _tool_use(item: JSON, ctx: Context, ids: ToolIds, *, truncated: bool) -> JSON | None:
+    """The tool_use block of a function_call item; None when the output limit cut it (withheld)."""
     name = item.get("name")
-    claude_name = ctx.tool_names.to_claude(name) if isinstance(name, str) and name else "unknown_tool"
-    value, _ = parse_arguments(item.get("arguments"), tool=claude_name)
-    return {"type": "tool_use", "id": ids.assign(item.get("call_id")), "name": claude_name, "input": value}
+    claude_name = ctx.tool_names.to_claude(name) if isinstance(name, str) and name else ""
+    arguments = settle_call(claude_name, item.get("arguments"), provider=ctx.provider, truncated=truncated)
+    if arguments is None:
+        return None
+    call_id = ids.assign(item.get("call_id"))
+    return {"type": "tool_use", "id": call_id, "name": claude_name, "input": arguments.value}

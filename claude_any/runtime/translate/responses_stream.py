@@ -13,19 +13,23 @@ servers that omit the `event:` line are read by `data.type`):
     response.completed | response.incomplete {response: {status, incomplete_details, usage, …}}
     response.failed {response: {error: {code, message}}};  error {code, message}
 
-The client-facing grammar is the chat path's (translation.md §4.2), kept by their shared base class
+The client-facing grammar is the chat path's (docs/PROTOCOL.md), kept by their shared base class
 `message_stream.MessageStream`: one block open at a time, indices in order; a thinking block per reasoning
 item, closed with its signature (the encrypted reasoning when the upstream sent it, see
 `responses_response`); whitespace-only text opens no block; stop sequences are enforced here (the Responses
-API has no `stop`). Tool arguments are buffered per call and sent as one valid `input_json_delta` when the
-call's block closes, so calls whose events interleave are emitted one after another, each complete.
+API has no `stop`). Tool arguments are buffered per call; a call's block is sent whole (start, one valid
+`input_json_delta`, stop) after its `output_item.done` when its arguments are a whole object, else at the
+end, where a call cut by `max_output_tokens` is withheld and any other call that is not whole is an error;
+calls whose events interleave are sent one after another, in order. The answer is complete only at
+`response.completed` or `response.incomplete`: a stream that ends without one (`[DONE]` included) ends
+with `event: error`.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
+from claude_any.runtime.translate.arguments import read_arguments
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, random_id
 from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
@@ -39,21 +43,22 @@ from claude_any.runtime.translate.responses_response import (
 )
 from claude_any.runtime.translate.sse import Event
 
-log = logging.getLogger(__name__)
-
 _REASONING_DELTAS = ("response.reasoning_summary_text.delta", "response.reasoning_text.delta")
 _TEXT_DELTAS = ("response.output_text.delta", "response.refusal.delta")
 _ENDS = ("response.completed", "response.incomplete")
 
 
 class _Call(ToolCall):
-    """One function call being assembled; its block opens when announced and closes once it is complete."""
+    """One function call being assembled; its block is sent once it is complete and whole."""
 
     __slots__ = ("complete",)
 
     def __init__(self, tool_id: str, name: str) -> None:
         super().__init__(tool_id, name)
         self.complete = False  # its output_item.done arrived: no more arguments will
+
+    def ready(self) -> bool:
+        return self.complete and bool(self.name) and read_arguments(self.raw_arguments()).whole
 
 
 class ResponsesStreamTranslator(MessageStream[_Call]):
@@ -63,12 +68,14 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
     at EOF), `error(err)` for a failure after the headers went out. Each returns the bytes to send.
     """
 
+    _DONE_ENDS_ANSWER = False  # only response.completed / response.incomplete say the answer is complete
+
     def __init__(self, ctx: Context, *, make_id: IdFactory = random_id) -> None:
         super().__init__(ctx, make_id=make_id)
         self._reasoning_item: str | None = None  # the reasoning item the open thinking block belongs to
         self._summary_index = 0
         self._streamed: set[str] = set()  # items whose text arrived as deltas (their `done` repeats it)
-        self._calls: dict[str, _Call] = {}  # by item id
+        self._by_item: dict[str, _Call] = {}  # function calls by item id
 
     # --- upstream events ----------------------------------------------------------------------------------
 
@@ -82,11 +89,11 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         elif kind in _TEXT_DELTAS:
             self._text_delta(payload, out)
         elif kind == "response.function_call_arguments.delta":
-            call = self._calls.get(str(payload.get("item_id")))
+            call = self._by_item.get(str(payload.get("item_id")))
             if call is not None and isinstance(payload.get("delta"), str):
                 call.arguments.append(payload["delta"])
         elif kind == "response.function_call_arguments.done":
-            call = self._calls.get(str(payload.get("item_id")))
+            call = self._by_item.get(str(payload.get("item_id")))
             if call is not None and isinstance(payload.get("arguments"), str):
                 call.arguments = [payload["arguments"]]  # the complete text wins over the fragments
         elif kind == "response.output_item.added":
@@ -102,20 +109,15 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
             response = response if isinstance(response, dict) else {}
             self._finish_reason = finish_reason(response)
             self._upstream_usage = chat_usage(response.get("usage"))
-            self._upstream_done = True
+            self._ended = self._upstream_done = True
         elif kind == "response.failed":
             response = payload.get("response")
-            self._fail(failure(response.get("error") if isinstance(response, dict) else None), out)
+            error = response.get("error") if isinstance(response, dict) else None
+            self._fail(failure(error, self._ctx.provider), out)
         elif kind == "error":
             nested = payload.get("error")
-            self._fail(failure(nested if isinstance(nested, dict) else payload), out)
+            self._fail(failure(nested if isinstance(nested, dict) else payload, self._ctx.provider), out)
         # Anything else (created, in_progress, part added/done, built-in tool progress) carries nothing new.
-
-    def _settle_text(self, out: list[bytes]) -> None:
-        # Only finish() settles text on this path, so this is where a missing response.completed shows.
-        if not self._upstream_done:
-            log.warning("upstream Responses stream ended without response.completed")
-        super()._settle_text(out)
 
     # --- reasoning and text -------------------------------------------------------------------------------
 
@@ -150,20 +152,20 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
 
     def _call_added(self, item: dict[str, Any], out: list[bytes]) -> _Call:
         item_id = str(item.get("id") or item.get("call_id"))
-        known = self._calls.get(item_id)
+        known = self._by_item.get(item_id)
         if known is not None:
             return known
         self._flush_held(out)  # text held by the stop scanner comes before the call
-        name = item.get("name")
-        claude_name = self._ctx.tool_names.to_claude(name) if isinstance(name, str) and name else ""
-        call = _Call(self._tool_ids.assign(item.get("call_id")), claude_name or "unknown_tool")
+        call = _Call(self._tool_ids.assign(item.get("call_id")), self._claude_name(item))
         if isinstance(item.get("arguments"), str) and item["arguments"]:
             call.arguments.append(item["arguments"])
-        self._calls[item_id] = call
-        self._has_tool_use = True
-        # The open call may still receive fragments until its output_item.done.
-        self._queue_or_start(call, out, queue=self._open_tool is not None)
+        self._by_item[item_id] = call
+        self._announce(call, out)
         return call
+
+    def _claude_name(self, item: dict[str, Any]) -> str:
+        name = item.get("name")
+        return self._ctx.tool_names.to_claude(name) if isinstance(name, str) and name else ""
 
     def _item_done(self, item: dict[str, Any], out: list[bytes]) -> None:
         kind = item.get("type")
@@ -176,11 +178,9 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
             call = self._call_added(item, out)
             if isinstance(item.get("arguments"), str):
                 call.arguments = [item["arguments"]]
+            call.name = call.name or self._claude_name(item)
             call.complete = True
-            while self._open_tool is not None and self._open_tool.complete:
-                self._close_block(out)
-                if self._waiting:
-                    self._start_tool(self._waiting.pop(0), out)
+            self._send_ready(out)
 
     def _reasoning_done(self, item: dict[str, Any], item_id: str, out: list[bytes]) -> None:
         is_open = self._open == THINKING and self._reasoning_item == item_id

@@ -1,31 +1,31 @@
 """OpenAI Chat Completions SSE bytes in, Anthropic Messages SSE bytes out: the streaming state machine.
 
-The rules (translation.md §4.2, §13) in one place:
+The rules (docs/PROTOCOL.md, "Stream grammar" and "Streaming") in one place:
 
 - one block open at a time, indices 0..n in start order; within a chunk reasoning, then text, then tools;
 - thinking blocks end with a non-empty `signature_delta`;
-- tool arguments are buffered per call and sent as one valid (repaired) `input_json_delta` just before the
-  block's stop; the block itself starts as soon as the call appears, so the client sees progress;
+- tool arguments are buffered per call; a call's block (start, its arguments as one valid
+  `input_json_delta`, stop) is sent whole once the model moved on from a call whose arguments are a whole
+  JSON object, or at the finish, where a call the `length` limit cut is withheld and any other call that is
+  not whole is an error (`message_stream.py`, `arguments.py`);
+- the answer is complete only when the upstream said so: a `finish_reason` or `[DONE]`; a body that ends
+  without either ends with `event: error`;
 - the stream ends at `finish()` (upstream `[DONE]` or EOF), never at `finish_reason`, because the usage
-  chunk (`choices: []`) comes after it;
+  chunk (`choices: []`) comes after it (`streaming.py` waits a short silence for it, no longer);
 - no content means no block; whitespace-only text never opens a block (Anthropic rejects such blocks when
   Claude Code replays them);
 - stop sequences the upstream was not given are enforced here, holding back only a possible prefix.
 
-Interleaved tool fragments (call 0, call 1, call 0 again) are why a new call only closes the open tool block
-when that block's arguments are already a complete JSON object; otherwise the new call waits, buffered,
-and is emitted after the open one.
+Interleaved tool fragments (call 0, call 1, call 0 again) are why calls are sent in order and only once
+whole: a call that is still receiving holds back the calls after it, which stay buffered.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from claude_any.runtime import errors
-from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate.arguments import arguments_json
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, random_id
 from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
@@ -52,21 +52,8 @@ class _ToolCall(ToolCall):
         elif isinstance(fragment, dict):
             self.value = fragment
 
-    def complete(self) -> bool:
-        """True when the arguments so far already form a JSON object (so no more fragments are expected)."""
-        if self.value is not None:
-            return True
-        text = "".join(self.arguments).strip()
-        if text.startswith("{}") and len(text) > 2:
-            text = text[2:]  # Databricks' placeholder before the real arguments
-        try:
-            return isinstance(json.loads(text), dict)
-        except ValueError:
-            return False
-
-    def input_json(self) -> str:
-        raw: Any = self.value if self.value is not None else "".join(self.arguments)
-        return arguments_json(raw, tool=self.name)
+    def raw_arguments(self) -> Any:
+        return self.value if self.value is not None else "".join(self.arguments)
 
 
 class StreamTranslator(MessageStream[_ToolCall]):
@@ -87,7 +74,7 @@ class StreamTranslator(MessageStream[_ToolCall]):
 
     def _payload(self, event: Event, payload: dict[str, Any], out: list[bytes]) -> None:
         if event.name == "error" or payload.get("error") is not None:
-            self._fail(_upstream_error(payload), out)
+            self._fail(errors.in_band(payload, self._ctx.provider), out)
             return
         usage = payload.get("usage")
         if usage and isinstance(usage, dict):
@@ -103,9 +90,10 @@ class StreamTranslator(MessageStream[_ToolCall]):
             self._delta(delta, out)
         finish = choice.get("finish_reason")
         if finish == "error":  # OpenRouter: the generation failed mid-way
-            self._fail(errors.api_error("the upstream stopped with an error"), out)
+            self._fail(errors.api_error(f"{self._ctx.provider}: the generation stopped with an error"), out)
         elif finish and isinstance(finish, str):
             self._finish_reason = finish
+            self._ended = True
 
     def _unreadable(self, event: Event, out: list[bytes]) -> None:
         # A server that separates JSON data lines with single newlines joins them into one event.
@@ -172,7 +160,16 @@ class StreamTranslator(MessageStream[_ToolCall]):
             call = self._new_call(fragment, name)
             self._announce(call, out)
         elif call.closed:
-            log.warning("tool call %r: arguments arrived after its block closed; ignored", call.name)
+            arguments = function.get("arguments")
+            if isinstance(arguments, dict) or (isinstance(arguments, str) and arguments.strip()):
+                # What was sent as the whole call was not: the stream must not end as if it were.
+                log.warning("tool call %r: arguments arrived after it was sent whole", call.name)
+                self._fail(
+                    errors.not_an_answer(
+                        self._ctx.provider, f"tool call {call.name!r} went on after its arguments were whole"
+                    ),
+                    out,
+                )
             return
         elif not call.name and isinstance(name, str) and name:
             call.name = self._ctx.tool_names.to_claude(name)
@@ -205,27 +202,4 @@ class StreamTranslator(MessageStream[_ToolCall]):
         if upstream_id:
             self._by_id[upstream_id] = call
         self._last_call = call
-        self._has_tool_use = True
         return call
-
-    def _announce(self, call: _ToolCall, out: list[bytes]) -> None:
-        current = self._open_tool
-        # The open call may still receive fragments until its arguments form a complete object.
-        self._queue_or_start(
-            call, out, queue=current is not None and (bool(self._waiting) or not current.complete())
-        )
-
-
-def _upstream_error(chunk: dict[str, Any]) -> AnthropicError:
-    """An in-stream `{"error": …}` object, mapped like an HTTP error response of the same status."""
-    err = chunk.get("error")
-    status = 500
-    if isinstance(err, dict):
-        # OpenRouter puts the HTTP status in `code`, Azure as a string ("429"), others in `status`.
-        for value in (err.get("status"), err.get("code")):
-            if isinstance(value, str) and value.isdigit():
-                value = int(value)
-            if isinstance(value, int) and 400 <= value <= 599:
-                status = value
-                break
-    return errors.from_upstream(status, json.dumps(chunk).encode(), {}, "upstream")

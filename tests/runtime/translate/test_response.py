@@ -19,13 +19,14 @@ from claude_any.runtime.translate.tools import ToolNameMap
 MODEL = "claude-opus-4-6"
 
 
-def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> Context:
+def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None, provider: str = "fake") -> Context:
     return Context(
         requested_model=MODEL,
         stream=False,
         tool_names=names or ToolNameMap(),
         estimated_input_tokens=2000,
         stop_sequences=stops,
+        provider=provider,
     )
 
 
@@ -96,7 +97,10 @@ CASES: dict[str, dict[str, Any]] = {
     "think_tags": completion({"content": "<think>\nweighing options\n</think>\n\nGo with B."}),
     "refusal": completion({"content": None, "refusal": "I can't help with that."}, finish="content_filter"),
     "length_with_truncated_tool_json": completion(
-        {"tool_calls": [tool_call("call_w", "Write", '{"file_path": "/a.txt", "content": "line one\\nli')]},
+        {
+            "content": "Writing it.",
+            "tool_calls": [tool_call("call_w", "Write", '{"file_path": "/a.txt", "content": "line one\\nli')],
+        },
         finish="length",
     ),
     "stop_with_tool_calls": completion({"tool_calls": [tool_call("call_1", "Bash", '{"command":"pwd"}')]}),
@@ -116,7 +120,6 @@ CASES: dict[str, dict[str, Any]] = {
         },
         finish="tool_calls",
     ),
-    "no_choices": {"id": "x", "object": "chat.completion", "choices": []},
 }
 
 
@@ -230,7 +233,7 @@ def test_stop_sequence_not_present_is_end_turn() -> None:
     assert (message["stop_reason"], message["stop_sequence"]) == ("end_turn", None)
 
 
-# --- tool arguments -----------------------------------------------------------------------------------
+# --- tool arguments: passed on whole, or not at all ----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -240,37 +243,113 @@ def test_stop_sequence_not_present_is_end_turn() -> None:
         ({"a": 1}, {"a": 1}),
         ("", {}),
         (None, {}),
-        ('{"a": "trunc', {"a": "trunc"}),
-        ('{"a": 1, "b": [1, 2', {"a": 1, "b": [1, 2]}),
-        ('{"a": 1, "b": tru', {"a": 1}),
-        ('{"a": "x\\', {"a": "x"}),
-        ('{"a": "\\u00e9\\u00', {"a": "é"}),
         ('{"a": 1} trailing garbage', {"a": 1}),
         ('{}{"a": 1}', {"a": 1}),
         ('"{\\"a\\": 1}"', {"a": 1}),
         ('  {"a": 1}\n', {"a": 1}),
+        # Otherwise whole, only the closing brackets missing: closed.
+        ('{"a": 1', {"a": 1}),
+        ('{"a": "x"', {"a": "x"}),
+        ('{"a": 1, "b": [1, 2', {"a": 1, "b": [1, 2]}),
+        ('{"a": {"b": true}', {"a": {"b": True}}),
     ],
 )
-def test_arguments_parsed_or_repaired(arguments: Any, expected: dict[str, Any]) -> None:
+def test_arguments_read_as_written_or_closed(arguments: Any, expected: dict[str, Any]) -> None:
     body = completion({"tool_calls": [tool_call("call_1", "T", arguments)]}, finish="tool_calls")
     assert from_openai(body, ctx())["content"][0]["input"] == expected
 
 
-@pytest.mark.parametrize("arguments", ["not json at all", "[1, 2]", "42", "{nope", 7])
-def test_hopeless_arguments_become_empty_with_a_warning(
-    arguments: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    body = completion({"tool_calls": [tool_call("call_1", "T", arguments)]}, finish="tool_calls")
-    with caplog.at_level(logging.WARNING):
-        block = from_openai(body, ctx())["content"][0]
-    assert block["input"] == {}
-    assert any("tool call 'T'" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+# Arguments the provider did not finish writing: completing them, or cutting them back to an earlier
+# boundary, would make a different call (the first is the issue's `rm -rf` whose path was cut).
+CUT = [
+    '{"command": "rm -rf /tmp/x',
+    '{"a": "trunc',
+    '{"a": 1, "b": tru',
+    '{"a": "x\\',
+    '{"a": "\\u00e9\\u00',
+    '{"a": 1,',
+    '{"a": 1, "b"',
+    '{"a": 1, "b": ',
+    '{"a": [',
+    "{",
+]
+# The last one is double-encoded, and cut inside.
+NOT_AN_OBJECT = ["not json at all", "[1, 2]", "42", "{nope", 7, '"{\\"a\\": \\"x"']
 
 
-def test_upstream_error_body_raises() -> None:
+@pytest.mark.parametrize("finish", ["tool_calls", "stop", None])
+@pytest.mark.parametrize("arguments", CUT + NOT_AN_OBJECT)
+def test_a_finished_call_that_is_not_whole_is_an_error(arguments: Any, finish: str | None) -> None:
+    body = completion({"content": "Running it.", "tool_calls": [tool_call("c", "Bash", arguments)]}, finish)
     with pytest.raises(AnthropicError) as caught:
-        from_openai({"error": {"message": "Overloaded, try later", "code": 503}}, ctx())
-    assert caught.value.message.endswith("Overloaded, try later")
+        from_openai(body, ctx(provider="acme"))
+    assert (caught.value.status, caught.value.type) == (502, "api_error")
+    assert caught.value.retryable
+    assert caught.value.message.startswith("acme: tool call 'Bash'")
+
+
+@pytest.mark.parametrize("arguments", [*CUT, '{"a": 1', '{"a": "x"'])
+def test_a_call_cut_by_the_length_limit_is_withheld_and_the_text_kept(
+    arguments: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls = [tool_call("c1", "Read", '{"file_path": "/a"}'), tool_call("c2", "Bash", arguments)]
+    body = completion({"content": "Two calls.", "tool_calls": calls}, finish="length")
+    with caplog.at_level(logging.WARNING):
+        message = from_openai(body, ctx())
+    assert message["stop_reason"] == "max_tokens"
+    assert [(b["type"], b.get("name")) for b in message["content"]] == [("text", None), ("tool_use", "Read")]
+    assert any("tool call 'Bash' was cut off" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("name", [None, ""])
+def test_a_tool_call_without_a_name_is_an_error_not_a_made_up_tool(name: str | None) -> None:
+    call = {"id": "c", "type": "function", "function": {"name": name, "arguments": "{}"}}
+    with pytest.raises(AnthropicError) as caught:
+        from_openai(completion({"tool_calls": [call]}, "tool_calls"), ctx(provider="acme"))
+    assert caught.value.message == "acme: the answer has a tool call without a name"
+    assert caught.value.status == 502
+
+
+# --- a 200 that is not an answer ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"id": "x", "object": "chat.completion", "choices": []},
+        {"id": "x", "object": "chat.completion"},
+        {"choices": [{"index": 0, "finish_reason": "stop"}]},
+        {"choices": ["text"]},
+        {"choices": {"0": {"message": {"content": "hi"}}}},
+        {"output": [{"type": "message", "content": [{"type": "output_text", "text": "wrong API"}]}]},
+    ],
+)
+def test_a_body_that_is_not_a_completion_is_an_error_not_an_empty_message(body: dict[str, Any]) -> None:
+    with pytest.raises(AnthropicError) as caught:
+        from_openai(body, ctx(provider="acme"))
+    assert (caught.value.status, caught.value.type) == (502, "api_error")
+    assert caught.value.message.startswith("acme: the answer is not a chat completion")
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "kind"),
+    [
+        ({"message": "Rate limit reached", "code": "429"}, 429, "rate_limit_error"),
+        ({"message": "Slow down", "code": "rate_limit_exceeded"}, 429, "rate_limit_error"),
+        ({"message": "You exceeded your quota", "code": "insufficient_quota"}, 402, "billing_error"),
+        ({"message": "Overloaded, try later", "code": 503}, 529, "overloaded_error"),
+        ({"message": "bad field", "type": "invalid_request_error"}, 400, "invalid_request_error"),
+        ({"message": "boom"}, 500, "api_error"),
+        ("plain text error", 500, "api_error"),
+    ],
+)
+def test_an_error_object_in_a_200_maps_like_the_same_error_with_its_status(
+    error: Any, status: int, kind: str
+) -> None:
+    with pytest.raises(AnthropicError) as caught:
+        from_openai({"error": error}, ctx(provider="acme"))
+    assert (caught.value.status, caught.value.type) == (status, kind)
+    assert caught.value.message.startswith("acme: ")
 
 
 def test_openrouter_error_finish_raises() -> None:

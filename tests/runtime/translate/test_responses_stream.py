@@ -39,7 +39,9 @@ UPSTREAM_MODEL = "gpt-5.4"
 READ_A = {"file_path": "/repo/a.py"}
 
 
-def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> ResponsesContext:
+def ctx(
+    *, stops: tuple[str, ...] = (), names: ToolNameMap | None = None, provider: str = "fake"
+) -> ResponsesContext:
     return ResponsesContext(
         requested_model=MODEL,
         stream=True,
@@ -47,6 +49,7 @@ def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> Res
         estimated_input_tokens=1200,
         stop_sequences=stops,
         upstream_model=UPSTREAM_MODEL,
+        provider=provider,
     )
 
 
@@ -141,17 +144,75 @@ def test_random_splits(cuts: list[int]) -> None:
     assert run(raw, pieces=iter(pieces)) == run(raw)
 
 
-def test_incomplete_max_output_tokens_is_max_tokens_with_repaired_arguments() -> None:
-    truncated = function_call("call_t", "Bash", '{"command": "ls -la", "timeout": 12')
-    text = run(frames([truncated], usage(100, 4096), incomplete="max_output_tokens"))
+def test_incomplete_max_output_tokens_withholds_the_cut_call_and_keeps_the_text() -> None:
+    # `timeout: 12` may have been `120`: a call the limit cut is not passed on, even when it would parse.
+    output = [message("Listing."), function_call("call_t", "Bash", '{"command": "ls -la", "timeout": 12')]
+    text = run(frames(output, usage(100, 4096), incomplete="max_output_tokens"))
     check_anthropic_sse(text)
     message_ = sdk_message(text.encode())
     assert message_.stop_reason == "max_tokens"
-    assert message_.content[0].input == {"command": "ls -la", "timeout": 12}  # type: ignore[union-attr]
-    whole = from_responses(
-        response_json([truncated], status="incomplete", incomplete="max_output_tokens"), ctx()
-    )
+    assert [b.type for b in message_.content] == ["text"]
+    whole = from_responses(response_json(output, status="incomplete", incomplete="max_output_tokens"), ctx())
     assert whole["stop_reason"] == "max_tokens"
+    assert [b["type"] for b in whole["content"]] == ["text"]
+
+
+@pytest.mark.parametrize("arguments", ['{"command": "rm -rf /tmp/x', '{"a": 1, "b": tru', "not json"])
+def test_a_completed_response_with_a_call_that_is_not_whole_is_an_error(arguments: str) -> None:
+    output = [message("Cleaning up."), function_call("call_rm", "Bash", arguments)]
+    text = run(frames(output, usage(100, 20)), ctx(provider="acme"))
+    events = check_anthropic_sse(text)
+    assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "api_error"
+    assert events[-1]["error"]["message"].startswith("acme: tool call 'Bash'")
+    assert '"tool_use"' not in text
+    with pytest.raises(AnthropicError) as caught:
+        from_responses(response_json(output), ctx(provider="acme"))
+    assert caught.value.status == 502 and caught.value.message.startswith("acme: tool call 'Bash'")
+
+
+def test_a_function_call_without_a_name_is_an_error() -> None:
+    output = [function_call("call_x", "", {})]
+    events = check_anthropic_sse(run(frames(output, usage(10, 2)), ctx(provider="acme")))
+    assert events[-1]["error"]["message"] == "acme: the answer has a tool call without a name"
+    with pytest.raises(AnthropicError, match="without a name"):
+        from_responses(response_json(output), ctx(provider="acme"))
+
+
+@pytest.mark.parametrize("tail", ["", "data: [DONE]\n\n"])
+def test_a_stream_without_response_completed_ends_with_an_error(tail: str) -> None:
+    raw = "".join(stream_events([message("Half an ans")], usage(10, 2))[:-1]) + tail
+    text = run(raw.encode(), ctx(provider="acme"))
+    events = check_anthropic_sse(text)
+    assert events[-1] == {
+        "type": "error",
+        "error": {"type": "api_error", "message": "acme: the stream ended before the provider finished"},
+    }
+    assert "message_stop" not in text
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"id": "resp_1", "object": "response", "status": "completed"}, "no output"),
+        ({"choices": [{"message": {"content": "wrong API"}}]}, "no output"),
+        (response_json([message("not yet")], status="in_progress"), "not finished"),
+        (response_json([], status="queued"), "not finished"),
+    ],
+)
+def test_a_body_that_is_not_a_finished_response_is_an_error(body: dict[str, Any], says: str) -> None:
+    with pytest.raises(AnthropicError) as caught:
+        from_responses(body, ctx(provider="acme"))
+    assert caught.value.status == 502 and says in caught.value.message
+    assert caught.value.message.startswith("acme: ")
+
+
+def test_an_error_object_in_a_200_maps_like_the_same_error_with_its_status() -> None:
+    with pytest.raises(AnthropicError) as caught:
+        from_responses(
+            {"error": {"code": "rate_limit_exceeded", "message": "Slow down."}}, ctx(provider="acme")
+        )
+    assert (caught.value.status, caught.value.type) == (429, "rate_limit_error")
+    assert caught.value.message == "acme: Slow down."
 
 
 def test_content_filter_is_a_refusal() -> None:

@@ -22,13 +22,14 @@ from claude_any.runtime.translate.tools import ToolNameMap
 MODEL = "claude-sonnet-4-5-20250929"
 
 
-def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None) -> Context:
+def ctx(*, stops: tuple[str, ...] = (), names: ToolNameMap | None = None, provider: str = "fake") -> Context:
     return Context(
         requested_model=MODEL,
         stream=True,
         tool_names=names or ToolNameMap(),
         estimated_input_tokens=1200,
         stop_sequences=stops,
+        provider=provider,
     )
 
 
@@ -209,6 +210,7 @@ SCENARIOS: dict[str, bytes] = {
     ),
     "truncated_tool_json_with_length": sse(
         [
+            chunk({"content": "Writing it."}),
             chunk({"tool_calls": [call(0, id="call_w", name="Write", args='{"file_path": "/a.txt", ')]}),
             chunk({"tool_calls": [call(0, args='"content": "partial te')]}),
             chunk({}, "length"),
@@ -400,10 +402,10 @@ def test_finish_stop_with_tool_calls_is_tool_use() -> None:
     assert final("finish_stop_with_tool_calls").stop_reason == "tool_use"
 
 
-def test_truncated_tool_json_is_repaired_and_max_tokens() -> None:
+def test_a_call_cut_by_length_is_withheld_the_text_kept_and_max_tokens() -> None:
     message = final("truncated_tool_json_with_length")
     assert message.stop_reason == "max_tokens"
-    assert message.content[0].input == {"file_path": "/a.txt", "content": "partial te"}
+    assert [(b.type, b.text) for b in message.content] == [("text", "Writing it.")]
 
 
 def test_no_content_means_no_block() -> None:
@@ -565,6 +567,37 @@ def test_feed_before_start_still_starts_with_message_start() -> None:
     assert translator.start() == b""
 
 
+def test_a_body_that_ends_without_finish_reason_or_done_ends_with_an_error() -> None:
+    cut_in_text = sse(
+        [chunk({"role": "assistant", "content": ""}), chunk({"content": "The answer is 4"})], done=False
+    )
+    for raw in (cut_in_text, b"", b": keep-alive\n\n", sse([usage_chunk(10, 2)], done=False)):
+        translator = StreamTranslator(ctx(provider="acme"), make_id=counter_ids())
+        text = run(raw, ctx(provider="acme"))
+        events = check_anthropic_sse(text)
+        assert events[-1] == {
+            "type": "error",
+            "error": {"type": "api_error", "message": "acme: the stream ended before the provider finished"},
+        }
+        assert "message_stop" not in text and "message_delta" not in text
+        translator.start()
+        translator.feed(raw)
+        translator.finish()
+        assert translator.failure is not None and translator.stop_reason is None
+    with pytest.raises(anthropic.APIStatusError, match="the stream ended before the provider finished"):
+        sdk_message(run(cut_in_text).encode())
+
+
+def test_done_without_finish_reason_is_a_complete_answer() -> None:
+    message = accumulated(run(sse([chunk({"content": "Hi."})], done=True)))
+    assert message.content[0].text == "Hi." and message.stop_reason == "end_turn"
+
+
+def test_finish_reason_without_done_is_a_complete_answer() -> None:
+    message = accumulated(run(sse([chunk({"content": "Hi."}, "stop")], done=False)))
+    assert message.content[0].text == "Hi." and message.stop_reason == "end_turn"
+
+
 def test_eof_without_done_and_without_final_blank_line() -> None:
     raw = b"data: " + json.dumps(chunk({"content": "tail"}, "stop")).encode()  # no "\n\n", no [DONE]
     message = accumulated(run(raw))
@@ -583,3 +616,112 @@ def test_message_start_skeleton() -> None:
         "output_tokens": 1,
     }
     assert first[1] == {"type": "ping"}
+
+
+# --- tool calls: sent whole, or not at all ----------------------------------------------------------------
+
+
+def tool_events(text: str) -> list[dict[str, Any]]:
+    return [e for e in check_anthropic_sse(text) if e.get("content_block", {}).get("type") == "tool_use"]
+
+
+def test_a_cut_string_in_a_finished_call_is_an_error_never_a_command() -> None:
+    # The issue's case: the path's end never arrived, and the provider still said tool_calls.
+    raw = sse(
+        [
+            chunk({"content": "Cleaning up."}),
+            chunk({"tool_calls": [call(0, id="call_rm", name="Bash", args='{"command": "rm -rf /tmp/x')]}),
+            chunk({}, "tool_calls"),
+        ]
+    )
+    text = run(raw, ctx(provider="acme"))
+    events = check_anthropic_sse(text)
+    assert tool_events(text) == [] and "rm -rf" not in text
+    assert events[-1]["type"] == "error" and events[-1]["error"]["type"] == "api_error"
+    assert events[-1]["error"]["message"].startswith("acme: tool call 'Bash' was finished with arguments")
+    assert "message_stop" not in text
+    with pytest.raises(anthropic.APIStatusError):
+        sdk_message(text.encode())
+
+
+@pytest.mark.parametrize("done", [True, False])
+def test_a_call_not_whole_at_done_or_eof_is_an_error(done: bool) -> None:
+    raw = sse([chunk({"tool_calls": [call(0, id="c", name="Bash", args='{"command": "ls /ho')]})], done=done)
+    events = check_anthropic_sse(run(raw))
+    assert events[-1]["type"] == "error" and not tool_events(run(raw))
+
+
+def test_closing_brackets_alone_are_added_to_a_finished_call() -> None:
+    raw = sse(
+        [chunk({"tool_calls": [call(0, id="c", name="Bash", args='{"command": "ls"')]}), chunk({}, "stop")]
+    )
+    message = accumulated(run(raw))
+    assert message.content[0].input == {"command": "ls"} and message.stop_reason == "tool_use"
+
+
+def test_length_withholds_only_the_call_it_cut() -> None:
+    raw = sse(
+        [
+            chunk({"tool_calls": [call(0, id="c1", name="Read", args=READ_A)]}),
+            chunk({"tool_calls": [call(1, id="c2", name="Bash", args='{"command": "echo 1"')]}),
+            chunk({}, "length"),
+            usage_chunk(10, 4096),
+        ]
+    )
+    message = accumulated(run(raw))
+    assert [(b.type, b.id) for b in message.content] == [("tool_use", "c1")]
+    assert message.stop_reason == "max_tokens"
+
+
+def test_a_tool_call_without_a_name_is_an_error_not_unknown_tool() -> None:
+    raw = sse([chunk({"tool_calls": [call(0, id="c", args='{"a": 1}')]}), chunk({}, "tool_calls")])
+    text = run(raw, ctx(provider="acme"))
+    assert "unknown_tool" not in text and not tool_events(text)
+    assert (
+        check_anthropic_sse(text)[-1]["error"]["message"] == "acme: the answer has a tool call without a name"
+    )
+
+
+def test_a_name_that_arrives_in_a_later_fragment_is_used() -> None:
+    raw = sse(
+        [
+            chunk({"tool_calls": [call(0, id="c", args="")]}),
+            chunk({"tool_calls": [call(0, name="Read", args=READ_A)]}),
+            chunk({}, "tool_calls"),
+        ]
+    )
+    assert accumulated(run(raw)).content[0].name == "Read"
+
+
+def test_a_tool_block_starts_only_once_its_call_is_whole() -> None:
+    translator = StreamTranslator(ctx(), make_id=counter_ids())
+    head = translator.start()
+
+    def feed(*chunks: dict[str, Any]) -> bytes:
+        return translator.feed(sse(list(chunks), done=False))
+
+    out = feed(chunk({"tool_calls": [call(0, id="c1", name="Read", args='{"file_')]}))
+    assert b"content_block_start" not in out
+    out = feed(chunk({"tool_calls": [call(0, args='path": "/a"}')]}))
+    assert b"content_block_start" not in out  # whole, but more may come until the model moves on
+    first = feed(chunk({"tool_calls": [call(1, id="c2", name="Read", args="")]}))
+    assert first.count(b"event: content_block_start") == 1 and b'"id":"c1"' in first
+    rest = feed(chunk({"tool_calls": [call(1, args='{"file_path": "/b"}')]}), chunk({}, "tool_calls"))
+    rest += translator.finish()
+    assert rest.count(b"event: content_block_start") == 1 and b'"id":"c2"' in rest
+    events = check_anthropic_sse((head + first + rest).decode())
+    assert [e["type"] for e in events][-1] == "message_stop"
+
+
+def test_arguments_after_a_call_was_sent_whole_are_an_error() -> None:
+    raw = sse(
+        [
+            chunk({"tool_calls": [call(0, id="c1", name="Read", args=READ_A)]}),
+            chunk({"tool_calls": [call(1, id="c2", name="Read", args=READ_A)]}),
+            chunk({"tool_calls": [call(0, args=', "limit": 5}')]}),
+            chunk({}, "tool_calls"),
+        ]
+    )
+    events = check_anthropic_sse(run(raw))
+    assert events[-1]["type"] == "error"
+    assert "went on after its arguments were whole" in events[-1]["error"]["message"]
