@@ -35,7 +35,7 @@ class SessionSummary:
     target: str = ""  # the target that answered last, and its provider/model
     model: str = ""
     requests: int = 0
-    unmetered: int = 0  # answered without a usage report (an Anthropic pass-through stream)
+    unmetered: int = 0  # answered without a usage report
     input_tokens: int = 0  # not read from or written to the cache
     output_tokens: int = 0
     cache_read_tokens: int = 0

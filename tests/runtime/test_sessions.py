@@ -3,6 +3,7 @@ Claude Code session, its tokens, cache reads and cost, over real HTTP against th
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -15,7 +16,7 @@ from loopback import DONE, FakeUpstream, Reply, make_table, openai_provider, tar
 
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.sessions import MAX_ID_CHARS, Sessions
-from claude_any.table import Price, RoutingTable
+from claude_any.table import Price, Provider, RoutingTable
 
 HELLO = [{"role": "user", "content": "hello"}]
 LARGE_PRICE = Price(input=2.5, output=10.0, cache_read=1.25)  # dollars per million tokens
@@ -127,6 +128,52 @@ def test_the_summary_needs_the_gateway_token(upstream: FakeUpstream, gateway: Ca
     assert summary(url, session, authorization="Bearer gw-secret")["requests"] == 1
 
 
+def anthropic_events(text: str) -> list[str]:
+    """An Anthropic stream whose usage comes in message_start (input, cache) and message_delta (output)."""
+    usage = {"input_tokens": 100, "cache_read_input_tokens": 50, "cache_creation_input_tokens": 0}
+    message = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-x", "content": []}
+    message |= {"stop_reason": None, "stop_sequence": None, "usage": {**usage, "output_tokens": 1}}
+    block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+    delta = {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}}
+    end = {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 7}}
+    events = [
+        ("message_start", {"type": "message_start", "message": message}),
+        ("content_block_start", block),
+        ("content_block_delta", delta),
+        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        ("message_delta", end),
+        ("message_stop", {"type": "message_stop"}),
+    ]
+    return [f"event: {name}\ndata: {json.dumps(data)}\n\n" for name, data in events]
+
+
+def test_a_forwarded_anthropic_stream_counts_its_usage(
+    upstream: FakeUpstream, gateway: Callable[..., str]
+) -> None:
+    provider = Provider(
+        "claude", "anthropic", "chat", {"api_key": "${ANTHROPIC_API_KEY}", "base_url": upstream.url}
+    )
+    table = make_table(
+        [provider],
+        [target("large", provider, "claude-sonnet-4-6"), target("small", provider, "claude-haiku-4-5")],
+    )
+    url = gateway(replace(table, prices={"claude": Price(3.0, 15.0, 0.3)}))
+    session = str(uuid.uuid4())
+    upstream.script(Reply(chunks=anthropic_events("hi")))
+    with httpx.stream(
+        "POST",
+        url + "/v1/messages",
+        json={"model": "claude-sonnet-4-6", "max_tokens": 64, "messages": HELLO, "stream": True},
+        headers={"x-claude-code-session-id": session},
+        timeout=10,
+    ) as answer:
+        assert answer.status_code == 200 and "message_stop" in answer.read().decode()
+    found = summary(url, session)
+    assert (found["requests"], found["unmetered"]) == (1, 0)
+    assert (found["input_tokens"], found["cache_read_tokens"], found["output_tokens"]) == (100, 50, 7)
+    assert found["cost_usd"] == pytest.approx((100 * 3.0 + 50 * 0.3 + 7 * 15.0) / 1e6)
+
+
 def _answered(target: str, tokens_in: int | None = 10, tokens_out: int | None = 1) -> RequestLog:
     log = RequestLog("POST", "/v1/messages", "req_test", target=target, upstream=f"p/{target}", status=200)
     log.tokens_in, log.tokens_out = tokens_in, tokens_out
@@ -147,7 +194,7 @@ def test_at_most_max_sessions_are_kept_least_recently_used_out() -> None:
 
 def test_an_answer_without_usage_is_counted_but_not_priced() -> None:
     sessions = Sessions(lambda target_id: LARGE_PRICE)
-    log = _answered("large", tokens_out=None)  # an Anthropic pass-through stream reports none
+    log = _answered("large", tokens_out=None)  # a stream that ended without a usage report
     sessions.follow(log, {"x-claude-code-session-id": "s"})
     log.emit()
     found = sessions.get("s")
