@@ -15,10 +15,6 @@ from typing import Any
 
 from claude_any.provider_kinds import KINDS, MAX_COMPLETION_TOKENS, MAX_TOKENS
 
-# What Claude Code assumes about the model it talks to, for `explain`'s advice on smaller upstreams.
-CLAUDE_CONTEXT = 200_000
-CLAUDE_MAX_OUTPUT = 32_000
-
 # reasoning_effort values from lowest to highest (2026 OpenAI SDK enum); used to pick the nearest value.
 EFFORT_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 

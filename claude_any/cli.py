@@ -1,4 +1,4 @@
-"""The `claude-any` command: compile | run | explain | code. Parses arguments and calls in; nothing more."""
+"""The `claude-any` command: compile | run | explain | code | statusline. Parses arguments and calls in."""
 
 from __future__ import annotations
 
@@ -123,17 +123,36 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from claude_any.launcher import LaunchError, run_claude_code
+    from claude_any.launcher import LaunchError, print_env_lines, run_claude_code
 
-    source = args.config or _default_routes_source()
+    source = args.config or args.routes or _default_routes_source()
     table = load_table(source)
-    claude_args = list(args.claude_args)
-    if claude_args and claude_args[0] == "--":
-        claude_args = claude_args[1:]
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port}: expected a port number from 0 to 65535")
+    if args.print_env:
+        print("\n".join(print_env_lines(table, os.environ, source, args.port)))
+        return EXIT_OK
+    resume = ["claude-any", "code"]
+    if args.config or args.routes:
+        resume += ["--config" if args.config else "--routes", source]
     try:
-        return run_claude_code(table, claude_args, env=os.environ)
+        return run_claude_code(
+            table,
+            args.claude_args,
+            env=os.environ,
+            resume_prefix=resume,
+            port=args.port or 0,
+            log_level=args.log_level,
+        )
     except LaunchError as exc:
         raise CliError(str(exc)) from exc
+
+
+def cmd_statusline(args: argparse.Namespace) -> int:
+    from claude_any.statusline import main as status_line
+
+    print(status_line(), flush=True)
+    return EXIT_OK  # always: Claude Code shows nothing for a command that fails
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -185,18 +204,58 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("code", help="start claude-any on a free port and run Claude Code through it")
-    p.add_argument(
-        "--config", help="config.yaml or routes.json (default: build/routes.json, else config.yaml)"
+    p = sub.add_parser(
+        "code",
+        help="start claude-any on a free port and run Claude Code through it",
+        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--print-env] "
+        "[-- CLAUDE ARGS...]",
+        description="Run Claude Code through a private claude-any gateway. Claude Code's own arguments go "
+        "after `--`: claude-any code -- -p 'hello'.",
+        allow_abbrev=False,  # `--print` is Claude Code's, not a short `--print-env`
     )
-    p.add_argument("claude_args", nargs=argparse.REMAINDER, help="arguments for claude, after --")
-    p.set_defaults(func=cmd_code)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", help="a config.yaml (or routes.json)")
+    src.add_argument("--routes", help="a routes.json (default: build/routes.json, else config.yaml)")
+    p.add_argument("--port", type=int, default=None, help="the gateway's loopback port (default: a free one)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the shell settings for starting claude yourself (with `claude-any run`), and exit",
+    )
+    p.set_defaults(func=cmd_code, claude_args=[], code_usage_error=p.error)
+
+    p = sub.add_parser(
+        "statusline",
+        help="Claude Code's status line: what answered this session, its tokens and cost",
+        description="Run by Claude Code (settings.json statusLine) with its JSON on stdin; prints one line.",
+    )
+    p.set_defaults(func=cmd_statusline)
     return parser
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """The arguments; for `code`, everything after the first `--` is Claude Code's."""
+    claude_args: list[str] | None = None
+    if argv[:1] == ["code"] and "--" in argv:
+        cut = argv.index("--")
+        argv, claude_args = argv[:cut], argv[cut + 1 :]
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "code":
+        args.code_usage_error(
+            f"unrecognized arguments: {' '.join(extra)}; Claude Code's arguments go after `--`, "
+            f"as in: claude-any code -- {' '.join(extra)}"
+        )
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if claude_args is not None:
+        args.claude_args = claude_args
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     try:
         code = args.func(args)
         return int(code)

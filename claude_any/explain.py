@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from claude_any import capabilities, provider_templates
+from claude_any import provider_templates
+from claude_any.claude_code_settings import claude_code_settings
 from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
 from claude_any.provider_templates import TemplateError
 from claude_any.runtime.client_limits import ClientLimits
@@ -253,19 +254,6 @@ def _limits(target: Target) -> str:
     return ", ".join(parts)
 
 
-def claude_code_settings(target: Target) -> list[str]:
-    """Claude Code environment settings for a target smaller than Claude (context window or output)."""
-    caps = target.capabilities
-    out: list[str] = []
-    context = caps.get("context")
-    if isinstance(context, int) and context < capabilities.CLAUDE_CONTEXT:
-        out.append(f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={context}")
-    max_output = caps.get("max_output")
-    if isinstance(max_output, int) and max_output < capabilities.CLAUDE_MAX_OUTPUT:
-        out.append(f"CLAUDE_CODE_MAX_OUTPUT_TOKENS={max_output}")
-    return out
-
-
 def _target_lines(
     router: Router, table: RoutingTable, target_id: str, role: str, body: dict[str, Any]
 ) -> list[str]:
@@ -290,10 +278,10 @@ def _target_lines(
             out.append(f"  body       {name}: {json.dumps(value)}")
     for line in _changes(body, target, request, provider.kind):
         out.append(f"  change     {line}")
-    settings = claude_code_settings(target)
+    settings = claude_code_settings([target])
     if settings:
         out.append("  Claude Code: this target is smaller than Claude; start Claude Code with")
-        out.append("             " + " ".join(settings))
+        out.append("             " + " ".join(f"{name}={value}" for name, value in settings.items()))
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from claude_any.capabilities import CAPABILITY_KEYS, CLAUDE_CONTEXT, CLAUDE_MAX_OUTPUT, EFFORT_ORDER, lookup
+from claude_any.capabilities import CAPABILITY_KEYS, EFFORT_ORDER, lookup
 
 MCT, MT = "max_completion_tokens", "max_tokens"
 MODELS_MD = Path(__file__).resolve().parents[1] / "docs" / "MODELS.md"
@@ -113,10 +113,6 @@ def test_lookup_returns_a_fresh_dict() -> None:
 
 def test_case_and_whitespace_do_not_matter() -> None:
     assert lookup("openai", " GPT-4o ") == lookup("openai", "gpt-4o")
-
-
-def test_claude_limits_for_explain() -> None:
-    assert CLAUDE_CONTEXT == 200_000 and CLAUDE_MAX_OUTPUT >= 32_000
 
 
 def test_table_snapshot(snapshot: SnapshotAssertion) -> None:

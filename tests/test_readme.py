@@ -45,7 +45,7 @@ def test_the_sections_users_look_for_are_there() -> None:
     headings = set(re.findall(r"^#+ (.+)$", README, flags=re.M))
     for wanted in (
         "Quick start",
-        "Use it with Claude Code",
+        "Using it with Claude Code",
         "Commands",
         "The config file",
         "Rule language",

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from claude_any import prices
 from claude_any.runtime import echo, errors, offload, request_body, tokens
 from claude_any.runtime.client_protocol import REFUSAL
 from claude_any.runtime.disconnect import CancelOnDisconnect
@@ -34,6 +35,7 @@ from claude_any.runtime.log import RequestLog, printable
 from claude_any.runtime.relay import Inbound, relay
 from claude_any.runtime.router import Decision, NoRoute, Router, listed_id
 from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.sessions import Sessions
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, resolve_auth_token
 from claude_any.runtime.tokens import SessionScale
@@ -65,8 +67,9 @@ class Gateway:
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
+    sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
     guard: WebGuard  # refuses what a web page sends (Host, Origin)
-    sessions: SessionScale  # per session, the provider's count against the estimate (the `tokens` fact)
+    session_scale: SessionScale  # per session, the provider's count against the estimate (`tokens`)
 
 
 # --- request body ---------------------------------------------------------------------------------------
@@ -119,12 +122,13 @@ async def messages(request: Request, log: RequestLog) -> Response:
         body, decision = _parse_and_route(gateway.router, raw, request.headers)
     del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
+    gateway.sessions.follow(log, request.headers)
     if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
         raise errors.not_found(
             str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
         )
     log.rule = decision.route.name if decision.route is not None else "direct"
-    _learn_session_scale(gateway.sessions, decision.facts, log)
+    _learn_session_scale(gateway.session_scale, decision.facts, log)
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
     call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
@@ -147,7 +151,7 @@ def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) 
         if done.status == 200:
             sessions.learn(session, estimate, done.tokens_in)
 
-    log.on_emit = learn
+    log.listeners.append(learn)
 
 
 async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> Response | None:
@@ -177,7 +181,7 @@ async def count_tokens(request: Request, log: RequestLog) -> Response:
         body, estimate = _parse_and_count(raw)
     log.model = body["model"]
     session = request.headers.get(SESSION_HEADER, "")
-    log.tokens_in = _gateway(request).sessions.scale(session, estimate)
+    log.tokens_in = _gateway(request).session_scale.scale(session, estimate)
     return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
 
 
@@ -236,6 +240,12 @@ async def model(request: Request, log: RequestLog) -> Response:
     if found is None:
         raise errors.not_found(f"model {model_id[:200]!r} is not listed here; GET /v1/models lists them")
     return JSONResponse(found, headers={"request-id": log.request_id})
+
+
+async def session_summary(request: Request, log: RequestLog) -> Response:
+    """GET /v1/claude-any/sessions/{id}: what answered a Claude Code session, its tokens and cost."""
+    summary = _gateway(request).sessions.describe(request.path_params["session_id"])
+    return JSONResponse(summary, headers={"request-id": log.request_id})
 
 
 async def hello(request: Request, log: RequestLog) -> Response:
@@ -325,6 +335,7 @@ ROUTES = [
     Route("/v1/messages/count_tokens", endpoint(count_tokens, auth=True), methods=["POST"]),
     Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
     Route("/v1/models/{model_id:path}", endpoint(model, auth=True), methods=["GET"]),
+    Route("/v1/claude-any/sessions/{session_id}", endpoint(session_summary, auth=True), methods=["GET"]),
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
@@ -366,8 +377,8 @@ def create_app(
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
     the table's (tests)."""
-    sessions = SessionScale()
-    router = Router(table, sessions)
+    session_scale = SessionScale()
+    router = Router(table, session_scale)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
     clients = Clients(timeouts or table.timeouts)
@@ -382,8 +393,9 @@ def create_app(
         models=_model_list(table),
         scrub=Scrubber.for_table(table, env),
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
         guard=WebGuard(table.server),
-        sessions=sessions,
+        session_scale=session_scale,
     )
 
     @asynccontextmanager

@@ -78,9 +78,13 @@ class RequestLog:
     stream: bool = False
     tokens_in: int | None = None
     tokens_out: int | None = None
+    cache_read: int = 0  # of tokens_in: read from the provider's prompt cache
+    cache_write: int = 0  # of tokens_in: written to it
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
-    on_emit: Callable[[RequestLog], None] | None = None  # called once, when the request is over
     _emitted: bool = False
+    # Told once, when the request is over and its line written: the session's token scale (app.py), the
+    # session summary for the status line (sessions.py).
+    listeners: list[Callable[[RequestLog], None]] = field(default_factory=list)
 
     def count_usage(self, usage: Any) -> None:
         """Token counts from an Anthropic usage dict: input includes cache reads and writes."""
@@ -88,10 +92,10 @@ class RequestLog:
             return
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
         if isinstance(tokens_in, int):
-            for key in ("cache_read_input_tokens", "cache_creation_input_tokens"):
-                extra = usage.get(key)
-                tokens_in += extra if isinstance(extra, int) else 0
-            self.tokens_in = tokens_in
+            read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+            self.cache_read = read if isinstance(read, int) else 0
+            self.cache_write = write if isinstance(write, int) else 0
+            self.tokens_in = tokens_in + self.cache_read + self.cache_write
         if isinstance(tokens_out, int):
             self.tokens_out = tokens_out
 
@@ -100,8 +104,6 @@ class RequestLog:
         if self._emitted:
             return
         self._emitted = True
-        if self.on_emit is not None:
-            self.on_emit(self)
         millis = (time.perf_counter() - self.started) * 1000
         parts = [self.request_id, self.method, self.path]
         if self.model != "-":
@@ -115,6 +117,8 @@ class RequestLog:
         if self.note:
             parts.append(f"note='{printable(self.note, LINE_CHARS // 4)}'")
         logger.info("%s", " ".join(parts))
+        for listener in self.listeners:
+            listener(self)
 
 
 def _num(value: int | None) -> str:

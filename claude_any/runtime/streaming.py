@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
+from typing import Any
 
 import anyio
 import httpx
@@ -196,14 +197,16 @@ async def _drain(ticks: AsyncIterator[bytes | None]) -> None:
 
 
 class _AnthropicEnd:
-    """Watches a forwarded Anthropic stream for the events that end it: `message_stop` or `error`."""
+    """Watches a forwarded Anthropic stream for the events that end it: `message_stop` or `error`, and
+    for its usage (`message_start`'s, updated by `message_delta`'s), for the request log."""
 
-    __slots__ = ("errored", "reader", "stopped")
+    __slots__ = ("errored", "reader", "stopped", "usage")
 
     def __init__(self) -> None:
         self.reader = SSEReader()
         self.stopped = False  # message_stop: the answer is complete
         self.errored = False  # the provider's own error event
+        self.usage: dict[str, Any] = {}
 
     def feed(self, chunk: bytes) -> bool:
         """True once the stream has ended (whole events only: the client dispatches no other)."""
@@ -222,6 +225,21 @@ class _AnthropicEnd:
                 self.stopped = True
             elif kind == "error":
                 self.errored = True
+            elif kind in ("message_start", "message_delta"):
+                self.usage.update(_usage_of(event.data))
+
+
+def _usage_of(data: str) -> dict[str, Any]:
+    """The `usage` of a `message_start` (inside `message`) or `message_delta` event, else nothing."""
+    try:
+        payload = json_codec.loads(data)
+    except ValueError:
+        return {}
+    if not isinstance(payload, dict):
+        return {}
+    message = payload.get("message")
+    usage = (message if isinstance(message, dict) else payload).get("usage")
+    return usage if isinstance(usage, dict) else {}
 
 
 def _data_type(data: str) -> str:
@@ -263,6 +281,7 @@ async def forward_stream(
                     yield b"\n\n"  # its last event lacked the blank line that makes the client dispatch it
             finished = True
             if end.stopped:
+                log.count_usage(end.usage)  # before the line is written, at the end of the response
                 yield END_OF_RESPONSE
                 await _drain(ticks)
             elif not end.errored:
@@ -284,6 +303,8 @@ async def forward_stream(
     finally:
         if not finished:
             log.note = "client disconnected"
+        if end.usage:  # a stream that ended otherwise
+            log.count_usage(end.usage)
 
 
 def _frame_end(sent: bool, at_boundary: bool) -> bytes:
