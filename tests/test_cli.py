@@ -421,6 +421,7 @@ def test_code_gives_claude_code_the_settings_its_targets_need(tmp_path: Path, fa
         "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384",
         "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK": "1",
         "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+        "CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1",
     }
     # The status line, through --settings (the user's files are not touched), then the user's arguments.
     assert saw["args"][0] == "--settings" and saw["args"][2:] == ["-p", "hi"]
@@ -636,6 +637,7 @@ def test_print_env_prints_shell_lines_and_never_the_token(tmp_path: Path) -> Non
         "# CLAUDE_CODE_MAX_OUTPUT_TOKENS: keeping your 9000",
         "export CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
         "export CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1",
+        "export CLAUDE_CODE_GATEWAY_HINT_HEADERS=1",
         "# the status line (what answered, tokens and cost): start claude with",
         f"#   --settings '{settings}'",
     ]
