@@ -125,7 +125,7 @@ class Router:
         # Imported here so the router (and its tests) stand without the capability table loaded.
         from claude_any.capabilities import api_for, lookup
 
-        caps = lookup(provider.kind, model)
+        caps = lookup(provider.kind, model, provider.settings.get("base_url"))
         # routes.json does not say whether `api: chat` was written or defaulted: a Responses-only model
         # goes to the Responses API, since chat cannot serve it anyway.
         configured = "responses" if provider.api == "responses" else None

@@ -13,12 +13,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from claude_any.capabilities import EFFORT_ORDER
+from claude_any.capabilities import EFFORT_ORDER, REASONING_REPLAYS
 from claude_any.runtime.errors import invalid_request
 from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.messages import bad, messages_to_openai
+from claude_any.runtime.translate.replay import Replay
 from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.signatures import target_tag
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
 
     out: JSON = {"model": up.model}
     out["messages"] = messages_to_openai(
-        body.get("system"), messages, caps=caps, names=names, reasoning_field=_replayed_reasoning(up)
+        body.get("system"), messages, caps=caps, names=names, replay=replay_for(up)
     )
     has_tools = _add_tools(out, body, caps, names)
     _add_max_tokens(out, body, caps, params)
@@ -55,7 +57,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     if effort is not None:
         out["reasoning_effort"] = effort
     add_sampling(out, body, caps, params, effort)
-    held_stops = _add_stop(out, body, caps)
+    sent_stops, held_stops = _add_stop(out, body, caps)
     _add_response_format(out, body)
     add_user(out, body)
     if stream:
@@ -70,6 +72,8 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
         tool_names=names,
         estimated_input_tokens=estimate(body) if estimated_input_tokens is None else estimated_input_tokens,
         stop_sequences=held_stops,
+        sent_stops=sent_stops,
+        signer=target_tag(up.kind, up.model),
     )
     return out, ctx
 
@@ -106,13 +110,15 @@ def typed_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...]
     return value
 
 
-def _replayed_reasoning(up: Upstream) -> str | None:
-    """The field to replay thinking in: DeepSeek rejects tool turns without `reasoning_content`."""
+def replay_for(up: Upstream) -> Replay:
+    """How `up` takes its own reasoning back on the next turn (capabilities `reasoning_replay`)."""
     caps = up.capabilities
-    is_deepseek = "deepseek" in up.model.lower() or str(caps.get("family", "")).startswith("deepseek")
-    if is_deepseek and caps.get("reasoning_field") == "reasoning_content":
-        return "reasoning_content"
-    return None
+    mode = caps.get("reasoning_replay")
+    return Replay(
+        mode=mode if mode in REASONING_REPLAYS else "drop",
+        tag=target_tag(up.kind, up.model),
+        thought_signatures=caps.get("thought_signatures") is True,
+    )
 
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> bool:
@@ -214,8 +220,10 @@ def add_sampling(
         out["temperature"] = params["temperature"]
 
 
-def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tuple[str, ...]:
-    """Sets `stop`; returns the sequences left for the stream side to enforce."""
+def _add_stop(
+    out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Sets `stop`; returns the sequences sent, and those left for the output side to enforce."""
     raw = typed_field(body, "stop_sequences", list, [])
     for i, item in enumerate(raw):
         if not isinstance(item, str):
@@ -224,7 +232,7 @@ def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tu
     sent = [] if caps.get("stop") == "drop" else sequences[:MAX_UPSTREAM_STOP]
     if sent:
         out["stop"] = sent
-    return tuple(sequences[len(sent) :])
+    return tuple(sent), tuple(sequences[len(sent) :])
 
 
 def _add_response_format(out: JSON, body: Mapping[str, Any]) -> None:

@@ -43,8 +43,9 @@ from claude_any.runtime.translate.request import (
     token_limit,
     typed_field,
 )
-from claude_any.runtime.translate.responses_response import ResponsesContext, decode_signature
+from claude_any.runtime.translate.responses_response import ResponsesContext
 from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.signatures import decode_signature, target_tag
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 JSON = dict[str, Any]
@@ -91,6 +92,7 @@ def to_responses(
         estimated_input_tokens=estimate(body) if estimated_input_tokens is None else estimated_input_tokens,
         stop_sequences=_stop_sequences(body),
         upstream_model=up.model,
+        signer=target_tag(up.kind, up.model),
     )
     return out, ctx
 

@@ -30,7 +30,6 @@ another model cannot decrypt it. Without encrypted content the signature is the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +38,12 @@ from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.arguments import settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.parts import signature
 from claude_any.runtime.translate.response import anthropic_message
+from claude_any.runtime.translate.signatures import encode_signature, signature
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner
 
 JSON = dict[str, Any]
-
-REASONING_SIGNATURE_PREFIX = "ca1r."
 
 # The statuses of a response that is an answer (failed is an error; queued / in_progress are not done).
 _ANSWERED = ("completed", "incomplete")
@@ -62,23 +59,6 @@ class ResponsesContext(Context):
 # --- reasoning signatures ------------------------------------------------------------------------------
 
 
-def _model_tag(upstream_model: str) -> str:
-    return hashlib.sha256(upstream_model.encode("utf-8")).hexdigest()[:8]
-
-
-def encode_signature(encrypted: str, upstream_model: str) -> str:
-    """The thinking signature carrying a reasoning item's `encrypted_content` for `upstream_model`."""
-    return f"{REASONING_SIGNATURE_PREFIX}{_model_tag(upstream_model)}.{encrypted}"
-
-
-def decode_signature(value: Any, upstream_model: str) -> str | None:
-    """The encrypted reasoning in a signature we made for `upstream_model`; None for any other signature."""
-    if not isinstance(value, str) or not value.startswith(REASONING_SIGNATURE_PREFIX):
-        return None
-    tag, _, encrypted = value[len(REASONING_SIGNATURE_PREFIX) :].partition(".")
-    return encrypted if encrypted and tag == _model_tag(upstream_model) else None
-
-
 def carried_signature(encrypted: Any, ctx: Context) -> str | None:
     """The signature carrying `encrypted` reasoning to the next turn; None when there is nothing to carry."""
     model = ctx.upstream_model if isinstance(ctx, ResponsesContext) else ""
@@ -89,7 +69,7 @@ def carried_signature(encrypted: Any, ctx: Context) -> str | None:
 
 def reasoning_signature(thinking: str, encrypted: Any, ctx: Context) -> str:
     """A thinking block's signature: the encrypted reasoning when the upstream sent it, else a text hash."""
-    return carried_signature(encrypted, ctx) or signature(thinking)
+    return carried_signature(encrypted, ctx) or signature(ctx.signer, thinking)
 
 
 # --- shared readers ------------------------------------------------------------------------------------

@@ -53,8 +53,8 @@ class _Call(ToolCall):
 
     __slots__ = ("complete",)
 
-    def __init__(self, tool_id: str, name: str) -> None:
-        super().__init__(tool_id, name)
+    def __init__(self, upstream_id: str | None, name: str) -> None:
+        super().__init__(upstream_id, name)
         self.complete = False  # its output_item.done arrived: no more arguments will
 
     def ready(self) -> bool:
@@ -156,7 +156,8 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         if known is not None:
             return known
         self._flush_held(out)  # text held by the stop scanner comes before the call
-        call = _Call(self._tool_ids.assign(item.get("call_id")), self._claude_name(item))
+        call_id = item.get("call_id")
+        call = _Call(call_id if isinstance(call_id, str) else None, self._claude_name(item))
         if isinstance(item.get("arguments"), str) and item["arguments"]:
             call.arguments.append(item["arguments"])
         self._by_item[item_id] = call

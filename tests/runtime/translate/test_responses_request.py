@@ -29,7 +29,8 @@ from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.responses_request import to_responses
-from claude_any.runtime.translate.responses_response import ResponsesContext, encode_signature
+from claude_any.runtime.translate.responses_response import ResponsesContext
+from claude_any.runtime.translate.signatures import encode_signature
 
 _ITEM_TYPES = {"message", "reasoning", "function_call", "function_call_output"}
 
