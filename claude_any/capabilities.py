@@ -140,6 +140,14 @@ _CLAUDE: dict[str, Any] = {"context": 200_000, "max_output": 64_000, "vision": T
 # Open-weights models on vLLM (>= 0.16 reads `reasoning` on input), Ollama or SGLang: their chat templates
 # keep the reasoning of the current tool loop (gpt-oss needs it between tool calls), so it is sent back.
 _OPEN_WEIGHTS: dict[str, Any] = {"token_param": MT, "reasoning_replay": "reasoning"}
+_GPT_OSS: dict[str, Any] = {
+    **_OPEN_WEIGHTS,
+    "context": 131_072,
+    "max_output": 32_768,
+    "reasoning": True,
+    "efforts": ["low", "medium", "high"],
+    "default_effort": "medium",
+}
 # DeepSeek, Kimi and GLM thinking models: `reasoning_content` goes back on assistant turns (DeepSeek and Kimi
 # reject a tool-calling turn without it in thinking mode).
 _REASONING_CONTENT: dict[str, Any] = {"token_param": MT, "reasoning_replay": "reasoning_content"}
@@ -275,18 +283,9 @@ _ROWS: tuple[_Row, ...] = (
     _row(r"gpt-4", "gpt-4", {**_OPENAI_WIRE, "context": 8_192, "max_output": 8_192}),
     _row(r"gpt-3\.?5", "gpt-3.5", {**_OPENAI_WIRE, "context": 16_385, "max_output": 4_096}),
     # F8: gpt-oss on any server (Databricks caps output at 32k, so take the lower published value).
-    _row(
-        r"gpt-oss",
-        "gpt-oss",
-        {
-            **_OPEN_WEIGHTS,
-            "context": 131_072,
-            "max_output": 32_768,
-            "reasoning": True,
-            "efforts": ["low", "medium", "high"],
-            "default_effort": "medium",
-        },
-    ),
+    # Databricks returns its reasoning as signed summaries of its own: nothing of ours goes back there.
+    _row(r"gpt-oss", "gpt-oss (databricks)", {**_GPT_OSS, "reasoning_replay": "drop"}, "databricks"),
+    _row(r"gpt-oss", "gpt-oss", _GPT_OSS),
     # F9: DeepSeek API (V4 and the retired V3 aliases).
     _row(
         r"deepseek-(v4|reasoner|chat)",

@@ -8,7 +8,16 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
-from claude_any.capabilities import CAPABILITY_KEYS, CLAUDE_CONTEXT, CLAUDE_MAX_OUTPUT, EFFORT_ORDER, lookup
+from claude_any.capabilities import (
+    CAPABILITY_KEYS,
+    CLAUDE_CONTEXT,
+    CLAUDE_MAX_OUTPUT,
+    EFFORT_ORDER,
+    REASONING_REPLAYS,
+    SCHEMA_DIALECTS,
+    lookup,
+)
+from claude_any.compiler.overrides import CAPABILITY_TYPES
 
 MCT, MT = "max_completion_tokens", "max_tokens"
 
@@ -112,7 +121,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ("databricks", "databricks-claude-opus-4-1", {"max_output": 32_000}),
     ("databricks", "databricks-meta-llama-3-3-70b-instruct", {"max_output": 8_192, "vision": False}),
     ("databricks", "databricks-gemini-2-5-pro", {"efforts": []}),
-    ("databricks", "databricks-gpt-oss-120b", {"family": "gpt-oss"}),
+    ("databricks", "databricks-gpt-oss-120b", {"family": "gpt-oss (databricks)", "reasoning_replay": "drop"}),
     # OpenAI-compatible servers with arbitrary names: generic defaults (§4.4).
     (
         "openai",
@@ -127,6 +136,23 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
     ),
     ("openai", "llava:13b", {"vision": True}),
     ("openai", "Qwen/Qwen2.5-VL-7B-Instruct", {"vision": True}),
+    # How a model takes its reasoning back, whoever serves it (the service's own facts are below).
+    ("openai", "gpt-oss-120b", {"reasoning_replay": "reasoning", "prompt_cache_key": False}),
+    ("openai", "deepseek-v4-pro", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "kimi-k2-thinking", {"reasoning_replay": "reasoning_content", "reasoning": True}),
+    ("openai", "moonshotai/Kimi-K2-Instruct-0905", {"family": "kimi-k2", "reasoning": False}),
+    ("openai", "zai-org/GLM-4.6", {"reasoning_replay": "reasoning_content", "context": 200_000}),
+    ("openai", "glm-4.5v", {"family": "glm-v", "vision": True}),
+    ("openai", "MiniMax-M2", {"reasoning_replay": "think_tags", "context": 204_800}),
+    (
+        "openai",
+        "gemini-3-flash-preview",
+        {"schema_dialect": "gemini", "thought_signatures": True, "reasoning_replay": "drop"},
+    ),
+    ("databricks", "databricks-gemini-3-1-pro", {"schema_dialect": "openai", "thought_signatures": False}),
+    ("openai", "gpt-5.4", {"prompt_cache_key": True, "reasoning_replay": "drop"}),
+    ("azure", "gpt-4o", {"prompt_cache_key": True}),
+    ("databricks", "gpt-4o", {"prompt_cache_key": False}),  # an external-model endpoint named so
     ("azure", "prod-deployment-7", {"family": "unknown", "token_param": MCT, "efforts": []}),
     ("azure", "gpt-5-4-prod", {"family": "gpt-5.4"}),  # Azure deployment named after its model
 ]
@@ -153,6 +179,65 @@ def test_lookup_is_complete_and_consistent(kind: str, model: str, _: Any) -> Non
         assert "none" in caps["efforts"]
     if caps["sampling"] == "only_at_none":
         assert "none" in caps["efforts"]
+    assert caps["reasoning_replay"] in REASONING_REPLAYS and caps["schema_dialect"] in SCHEMA_DIALECTS
+    assert isinstance(caps["thought_signatures"], bool) and isinstance(caps["prompt_cache_key"], bool)
+
+
+# (kind, model, base_url) -> facts a known service decides whatever model it serves.
+SERVICE_CASES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("openai", "deepseek-v4-pro", "https://api.deepseek.com", {"reasoning_replay": "reasoning_content"}),
+    (
+        "openai",
+        "kimi-k2-0905-preview",
+        "https://api.moonshot.ai/v1",
+        {"reasoning_replay": "reasoning_content"},
+    ),
+    ("openai", "glm-4.7", "https://api.z.ai/api/paas/v4", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "MiniMax-M2", "https://api.minimax.io/v1", {"reasoning_replay": "think_tags"}),
+    (
+        "openai",
+        "google/gemini-3-pro-preview",
+        "https://openrouter.ai/api/v1",
+        {"reasoning_replay": "reasoning_details", "thought_signatures": False, "schema_dialect": "openai"},
+    ),
+    (
+        "openai",
+        "deepseek/deepseek-v3.2",
+        "https://openrouter.ai/api/v1",
+        {"reasoning_replay": "reasoning_details", "prompt_cache_key": False},
+    ),
+    (
+        "openai",
+        "gemini-2.5-flash",
+        "https://generativelanguage.googleapis.com/v1beta/openai/",
+        {"schema_dialect": "gemini", "thought_signatures": True, "prompt_cache_key": False},
+    ),
+    (
+        "openai",
+        "gpt-4.1",
+        "https://api.openai.com/v1",
+        {"prompt_cache_key": True, "reasoning_replay": "drop"},
+    ),
+    # A host that is not a known service, or one not known until run time, leaves the model's row in charge.
+    ("openai", "gpt-oss-120b", "http://127.0.0.1:8000/v1", {"reasoning_replay": "reasoning"}),
+    ("openai", "kimi-k2-thinking", "${KIMI_URL}", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "glm-4.6", "https://evil-api.z.ai.example.com/v1", {"reasoning_replay": "reasoning_content"}),
+]
+
+
+@pytest.mark.parametrize(
+    "kind,model,base_url,expected", SERVICE_CASES, ids=[f"{m}@{u}" for _, m, u, _ in SERVICE_CASES]
+)
+def test_services_decide_their_wire_dialect(
+    kind: str, model: str, base_url: str, expected: dict[str, Any]
+) -> None:
+    caps = lookup(kind, model, base_url)
+    assert {k: caps[k] for k in expected} == expected
+    assert set(caps) == set(CAPABILITY_KEYS)
+
+
+def test_every_capability_can_be_overridden_in_a_config() -> None:
+    assert set(CAPABILITY_TYPES) == set(CAPABILITY_KEYS)
 
 
 def test_lookup_returns_a_fresh_dict() -> None:
