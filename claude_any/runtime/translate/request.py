@@ -19,8 +19,8 @@ from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.messages import bad, messages_to_openai
 from claude_any.runtime.translate.replay import Replay
-from claude_any.runtime.translate.schema import clean_schema
 from claude_any.runtime.translate.signatures import target_tag
+from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
         out["reasoning_effort"] = effort
     add_sampling(out, body, caps, params, effort)
     sent_stops, held_stops = _add_stop(out, body, caps)
-    _add_response_format(out, body)
+    _add_response_format(out, body, caps)
     add_user(out, body)
     if stream:
         out["stream"] = True
@@ -123,7 +123,7 @@ def replay_for(up: Upstream) -> Replay:
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> bool:
     raw = typed_field(body, "tools", list, [])
-    tools = tools_to_openai(raw, names)
+    tools = tools_to_openai(raw, names, dialect=str(caps.get("schema_dialect") or "openai"))
     if not tools:  # OpenAI rejects tool_choice / parallel_tool_calls without tools
         return False
     out["tools"] = tools
@@ -235,12 +235,15 @@ def _add_stop(
     return tuple(sent), tuple(sequences[len(sent) :])
 
 
-def _add_response_format(out: JSON, body: Mapping[str, Any]) -> None:
-    fmt = typed_field(body, "output_config", dict, {}).get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        # Not strict: strict mode needs a rewritten schema (all keys required, no formats) to be accepted.
-        schema = {"name": "output", "schema": clean_schema(fmt.get("schema")), "strict": False}
-        out["response_format"] = {"type": "json_schema", "json_schema": schema}
+def _add_response_format(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> None:
+    typed_field(body, "output_config", dict)
+    found = structured_output(body, str(caps.get("schema_dialect") or "openai"))
+    if found is not None:
+        schema, strict = found
+        out["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": strict},
+        }
 
 
 def add_user(out: JSON, body: Mapping[str, Any]) -> None:

@@ -44,8 +44,8 @@ from claude_any.runtime.translate.request import (
     typed_field,
 )
 from claude_any.runtime.translate.responses_response import ResponsesContext
-from claude_any.runtime.translate.schema import clean_schema
 from claude_any.runtime.translate.signatures import decode_signature, target_tag
+from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 JSON = dict[str, Any]
@@ -79,7 +79,7 @@ def to_responses(
     effort = choose_effort(body, caps, params, has_tools=False)
     _add_reasoning(out, body, caps, effort)
     add_sampling(out, body, caps, params, effort)
-    _add_text_format(out, body)
+    _add_text_format(out, body, caps)
     add_user(out, body)
     out["store"] = False
     if stream:
@@ -181,7 +181,8 @@ def _assistant(message: JSON, upstream_model: str) -> list[JSON]:
 
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> None:
-    chat_tools = tools_to_openai(typed_field(body, "tools", list, []), names)
+    dialect = str(caps.get("schema_dialect") or "openai")
+    chat_tools = tools_to_openai(typed_field(body, "tools", list, []), names, dialect=dialect)
     if not chat_tools:  # tool_choice / parallel_tool_calls without tools are rejected
         return
     out["tools"] = [{"type": "function", **tool["function"], "strict": False} for tool in chat_tools]
@@ -213,17 +214,13 @@ def _add_reasoning(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], 
     out["include"] = [ENCRYPTED_REASONING]
 
 
-def _add_text_format(out: JSON, body: Mapping[str, Any]) -> None:
-    fmt = typed_field(body, "output_config", dict, {}).get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        # Not strict, as on the chat path: strict mode needs every property required and no formats.
+def _add_text_format(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> None:
+    typed_field(body, "output_config", dict)
+    found = structured_output(body, str(caps.get("schema_dialect") or "openai"))
+    if found is not None:
+        schema, strict = found
         out["text"] = {
-            "format": {
-                "type": "json_schema",
-                "name": "output",
-                "schema": clean_schema(fmt.get("schema")),
-                "strict": False,
-            }
+            "format": {"type": "json_schema", "name": "output", "schema": schema, "strict": strict}
         }
 
 

@@ -86,8 +86,11 @@ def is_dropped_tool(tool: dict[str, Any]) -> str | None:
     return None
 
 
-def tools_to_openai(tools: list[Any], names: ToolNameMap, path: str = "tools") -> list[dict[str, Any]]:
-    """Claude tool definitions as OpenAI `tools`, with server and deferred tools left out (and logged)."""
+def tools_to_openai(
+    tools: list[Any], names: ToolNameMap, path: str = "tools", *, dialect: str = "openai"
+) -> list[dict[str, Any]]:
+    """Claude tool definitions as OpenAI `tools`, with server and deferred tools left out (and logged);
+    parameter schemas in the target's `dialect` (capabilities `schema_dialect`)."""
     out: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
@@ -107,7 +110,7 @@ def tools_to_openai(tools: list[Any], names: ToolNameMap, path: str = "tools") -
                 "function": {
                     "name": names.to_upstream(name),
                     "description": description if isinstance(description, str) else "",
-                    "parameters": clean_schema(tool.get("input_schema")),
+                    "parameters": clean_schema(tool.get("input_schema"), dialect),
                 },
             }
         )
