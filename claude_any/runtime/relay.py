@@ -166,7 +166,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
     openai_body, ctx = dialect.request(
-        body, destination.upstream, estimated_input_tokens=inbound.input_tokens
+        body, destination.upstream, estimated_input_tokens=inbound.input_tokens, headers=inbound.headers
     )
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None

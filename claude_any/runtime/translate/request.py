@@ -19,6 +19,7 @@ from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.messages import bad, messages_to_openai
 from claude_any.runtime.translate.replay import Replay
+from claude_any.runtime.translate.request_checks import check_thinking, refuse_unhonourable
 from claude_any.runtime.translate.signatures import target_tag
 from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
@@ -34,15 +35,23 @@ _BUDGET_LOW = 4_096
 _BUDGET_MEDIUM = 16_384
 
 
-def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = None) -> tuple[JSON, Context]:
+def to_openai(
+    body: Any,
+    up: Upstream,
+    *,
+    estimated_input_tokens: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[JSON, Context]:
     """The Chat Completions body for `body` sent to `up`, and the per-request Context.
 
-    Unknown fields and block types are ignored (logged); only input of the wrong JSON type raises
-    AnthropicError(400, "invalid_request_error") with the JSON path in the message. Pass
-    `estimated_input_tokens` when the caller already has `tokens.estimate(body)` (the router's `tokens`
-    fact): the estimate costs more than the translation itself.
+    Unknown fields and block types are ignored (logged); input of the wrong JSON type, a field the gateway
+    cannot honour and a `thinking` Anthropic would refuse raise AnthropicError(400, "invalid_request_error")
+    naming the field. Pass `estimated_input_tokens` when the caller already has `tokens.estimate(body)`
+    (the router's `tokens` fact): the estimate costs more than the translation itself. `headers` are the
+    client's (the session id keys the prompt cache, `anthropic-beta` may allow a larger thinking budget).
     """
     model, messages, stream = core_fields(body)
+    check_thinking(body, headers)
     caps = up.capabilities
     params = up.params
     names = ToolNameMap()
@@ -60,6 +69,7 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     sent_stops, held_stops = _add_stop(out, body, caps)
     _add_response_format(out, body, caps)
     add_user(out, body)
+    add_cache_key(out, caps, headers)
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -94,6 +104,7 @@ def core_fields(body: Any) -> tuple[str, list[Any], bool]:
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise bad("messages", "field required (a list)" if messages is None else "expected a list")
+    refuse_unhonourable(body)
     return model, messages, typed_field(body, "stream", bool, False)
 
 
@@ -244,6 +255,17 @@ def _add_response_format(out: JSON, body: Mapping[str, Any], caps: Mapping[str, 
             "type": "json_schema",
             "json_schema": {"name": "output", "schema": schema, "strict": strict},
         }
+
+
+def add_cache_key(out: JSON, caps: Mapping[str, Any], headers: Mapping[str, str] | None) -> None:
+    """`prompt_cache_key` from Claude Code's session (and subagent) id, where the provider takes it: it
+    routes a session's requests to a server that has its prompt prefix cached. Hashed: the id is the
+    client's, not the provider's to see."""
+    session = (headers or {}).get("x-claude-code-session-id")
+    if caps.get("prompt_cache_key") is True and session:
+        agent = (headers or {}).get("x-claude-code-agent-id") or ""
+        digest = hashlib.sha256(f"{session}\0{agent}".encode()).hexdigest()[:32]
+        out["prompt_cache_key"] = "ca-" + digest
 
 
 def add_user(out: JSON, body: Mapping[str, Any]) -> None:

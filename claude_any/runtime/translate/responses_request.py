@@ -36,6 +36,7 @@ from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.messages import THINKING_BLOCKS, bad, messages_to_openai
 from claude_any.runtime.translate.request import (
+    add_cache_key,
     add_sampling,
     add_user,
     choose_effort,
@@ -43,6 +44,7 @@ from claude_any.runtime.translate.request import (
     token_limit,
     typed_field,
 )
+from claude_any.runtime.translate.request_checks import check_thinking
 from claude_any.runtime.translate.responses_response import ResponsesContext
 from claude_any.runtime.translate.signatures import decode_signature, target_tag
 from claude_any.runtime.translate.structured_output import structured_output
@@ -55,14 +57,19 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 def to_responses(
-    body: Any, up: Upstream, *, estimated_input_tokens: int | None = None
+    body: Any,
+    up: Upstream,
+    *,
+    estimated_input_tokens: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[JSON, ResponsesContext]:
     """The Responses API body for `body` sent to `up`, and the per-request context.
 
-    Same contract as `to_openai`: unknown fields and blocks are ignored, input of the wrong JSON type is a
-    400 naming its path, and the client's body is never modified.
+    Same contract as `to_openai`: unknown fields and blocks are ignored, input of the wrong JSON type (or
+    a field the gateway cannot honour) is a 400 naming its path, and the client's body is never modified.
     """
     model, messages, stream = core_fields(body)
+    check_thinking(body, headers)
     caps, params = up.capabilities, up.params
     names = ToolNameMap()
 
@@ -81,6 +88,7 @@ def to_responses(
     add_sampling(out, body, caps, params, effort)
     _add_text_format(out, body, caps)
     add_user(out, body)
+    add_cache_key(out, caps, headers)
     out["store"] = False
     if stream:
         out["stream"] = True

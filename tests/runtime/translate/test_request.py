@@ -600,9 +600,13 @@ def test_unknown_fields_and_blocks_are_ignored() -> None:
             {"type": "server_tool_use", "id": "srv", "name": "web_search", "input": {}}, text("Hello.")
         ),
         container="c1",
-        mcp_servers=[{"url": "https://example.test"}],
-        inference_geo="eu",
+        mcp_servers=[],
+        inference_geo="global",
         cache_control={"type": "ephemeral"},
+        context_management={"edits": [{"type": "clear_thinking_20251015"}]},
+        service_tier="auto",
+        speed="fast",
+        a_field_from_the_future={"x": 1},
     )
     out, _ = translate(body)
     assert out["messages"] == [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]

@@ -197,7 +197,7 @@ def test_reasoning_effort_summary_and_replay(snapshot_json: SnapshotAssertion) -
         ),
         user(tool_result("call_1", "1 failed")),
     ]
-    thinking = {"thinking": {"type": "enabled", "budget_tokens": 20000}}
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 20000}, "max_tokens": 32000}
     cases = {
         "gpt-5.4 budget 20k, tools": translate(req(*history, tools=[BASH], **thinking), "gpt-5.4")[0],
         "gpt-5.4 adaptive, display omitted": translate(
