@@ -31,6 +31,7 @@ from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
 from claude_any.runtime.translate.context import Context
+from claude_any.runtime.translate.passthrough import without_gateway_thinking
 from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.upstream import Clients, body_chunks, open_response, read_json
@@ -239,7 +240,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     response = await open_response(
         clients.get(destination.provider.name),
         destination.request(stream),
-        inbound.body,
+        without_gateway_thinking(inbound.body),  # Anthropic refuses thinking another target signed
         stream=stream,
         provider_name=destination.provider.name,
         model=destination.target.model,

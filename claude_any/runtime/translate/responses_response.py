@@ -103,6 +103,12 @@ def message_text(item: JSON) -> str:
     return "".join(texts)
 
 
+def is_refusal(item: JSON) -> bool:
+    """True when an output message item is the model's refusal."""
+    parts = item.get("content")
+    return isinstance(parts, list) and any(isinstance(p, dict) and p.get("type") == "refusal" for p in parts)
+
+
 def finish_reason(response: JSON) -> str:
     """The chat-style finish reason of a response object, for `usage.stop_reason`."""
     if response.get("status") == "incomplete":
@@ -157,6 +163,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
     ids = ToolIds(make_id)
     content: list[JSON] = []
     output_chars = 0
+    refusal = False
     for item in output:
         if not isinstance(item, dict) or stops.hit is not None:
             continue
@@ -169,6 +176,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
                 content.append({"type": "thinking", "thinking": thought, "signature": sig})
                 output_chars += len(thought)
         elif kind == "message":
+            refusal = refusal or is_refusal(item)
             text = stops.feed(message_text(item))
             text += stops.flush()
             if text and not text.isspace():
@@ -187,6 +195,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
         stop_sequence=stops.hit,
         upstream_usage=chat_usage(resp.get("usage")),
         output_chars=output_chars,
+        refusal=refusal,
     )
 
 
