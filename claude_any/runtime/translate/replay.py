@@ -60,7 +60,8 @@ class Replay:
                 message["reasoning"] = text
         elif self.mode == "think_tags":
             if text:
-                message["content"] = f"<think>\n{text}\n</think>\n\n{message.get('content') or ''}"
+                thought = text.strip("\n")  # as MiniMax writes it: the tags on lines of their own
+                message["content"] = f"<think>\n{thought}\n</think>\n\n{message.get('content') or ''}"
         elif text:  # "reasoning"
             message["reasoning"] = text
 
