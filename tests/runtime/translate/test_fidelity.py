@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anthropic
 import pytest
 from fixed_ids import counter_ids
 from sse_check import check_anthropic_sse, sdk_message
@@ -317,3 +318,20 @@ def test_streamed_reasoning_details_are_merged_as_openrouter_sends_them() -> Non
     thinking = got.content[0]
     assert thinking.thinking == "Check the file." and got.content[1].text == "Done."
     assert read_signature(thinking.signature).carried == {"reasoning_details": DETAILS}  # type: ignore[union-attr]
+
+
+# --- 6. inline <think> tags (MiniMax, raw open weights) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("split", [1, 2, 3, 7, 100])
+def test_the_newlines_inside_think_tags_are_layout(split: int) -> None:
+    content = "<think>\nFirst this.\n\nThen that.\n</think>\n\nThe answer."
+    pieces = [content[i : i + split] for i in range(0, len(content), split)]
+    got = streamed([*(chunk({"content": piece}) for piece in pieces), chunk({}, "stop")])
+    assert blocks(got) == [("thinking", "First this.\n\nThen that."), ("text", "The answer.")]
+    assert blocks(sdk_like(whole({"content": content}))) == blocks(got)
+
+
+def sdk_like(message: dict[str, Any]) -> Any:
+    """A translated message as the SDK's types (for `blocks`)."""
+    return anthropic.types.Message.model_validate(message)
