@@ -193,7 +193,7 @@ def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], name
     chat_tools = tools_to_openai(typed_field(body, "tools", list, []), names, dialect=dialect)
     if not chat_tools:  # tool_choice / parallel_tool_calls without tools are rejected
         return
-    out["tools"] = [{"type": "function", **tool["function"], "strict": False} for tool in chat_tools]
+    out["tools"] = [{"type": "function", "strict": False, **tool["function"]} for tool in chat_tools]
     choice = typed_field(body, "tool_choice", dict)
     if choice is None:
         return

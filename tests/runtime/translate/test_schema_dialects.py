@@ -219,3 +219,25 @@ def test_the_structured_outputs_beta_field_is_honoured_too() -> None:
     up = Upstream("gpt-5.4", lookup("openai", "gpt-5.4"), {"body": {}})
     chat, _ = to_openai(_structured(STRICT_SCHEMA, beta=True), up)
     assert chat["response_format"]["json_schema"]["strict"] is True
+
+
+def test_a_strict_tool_keeps_its_guarantee_where_the_schema_allows() -> None:
+    """Anthropic's `strict: true` on a tool: OpenAI's strict function calling guarantees the same."""
+    up = Upstream("gpt-5.4", lookup("openai", "gpt-5.4"), {"body": {}})
+    tools = [
+        {"name": "Report", "description": "r", "input_schema": STRICT_SCHEMA, "strict": True},
+        {
+            "name": "Loose",
+            "description": "l",
+            "input_schema": {**STRICT_SCHEMA, "required": []},
+            "strict": True,
+        },
+        {"name": "Plain", "description": "p", "input_schema": STRICT_SCHEMA},
+    ]
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 100, "messages": [{"role": "user", "content": "Go."}]}
+    chat, _ = to_openai({**body, "tools": tools}, up)
+    assert [t["function"].get("strict") for t in chat["tools"]] == [True, None, None]
+    responses, _ = to_responses({**body, "tools": tools}, up)
+    assert [t["strict"] for t in responses["tools"]] == [True, False, False]
+    gemini = _gemini({**body, "tools": tools})
+    assert all("strict" not in t["function"] for t in gemini["tools"])
