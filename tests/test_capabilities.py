@@ -221,7 +221,8 @@ SERVICE_CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     # A host that is not a known service, or one not known until run time, leaves the model's row in charge.
     ("openai", "gpt-oss-120b", "http://127.0.0.1:8000/v1", {"reasoning_replay": "reasoning"}),
     ("openai", "kimi-k2-thinking", "${KIMI_URL}", {"reasoning_replay": "reasoning_content"}),
-    ("openai", "glm-4.6", "https://evil-api.z.ai.example.com/v1", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "gpt-oss-120b", "https://openrouter.ai.example.com/v1", {"reasoning_replay": "reasoning"}),
+    ("openai", "gpt-oss-120b", "https://eu.openrouter.ai/api/v1", {"reasoning_replay": "reasoning_details"}),
 ]
 
 
