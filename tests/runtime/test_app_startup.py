@@ -57,7 +57,7 @@ def test_broken_user_template_fails_at_start_up() -> None:
     provider = Provider(
         "openai", "openai", "chat", {"api_key": None, "base_url": "http://x/v1"}, headers={"X": "{{ nope }}"}
     )
-    with pytest.raises(StartupError, match="providers.openai.headers.X: template error: 'nope' is undefined"):
+    with pytest.raises(StartupError, match="providers.openai.headers.X: 'nope' is undefined"):
         create_app(table_with(provider), {})
 
 

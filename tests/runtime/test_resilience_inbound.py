@@ -46,7 +46,12 @@ def test_body_over_the_limit_is_413_when_chunked(upstream: FakeUpstream, small_l
         for start in range(0, len(raw), 64 * 1024):
             yield raw[start : start + 64 * 1024]
 
-    response = httpx.post(small_limit + "/v1/messages", content=pieces(), timeout=10)
+    response = httpx.post(
+        small_limit + "/v1/messages",
+        content=pieces(),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
     assert upstream.requests == []

@@ -1,4 +1,5 @@
-"""JSON-schema cleaning for tool parameters and structured output (translation.md §11.6), per dialect.
+"""JSON-schema cleaning for tool parameters and structured output (docs/PROTOCOL.md "JSON schemas"), per
+dialect.
 
 OpenAI-style upstreams take ordinary JSON Schema for non-strict tools; the fixes here are the few that
 real servers reject: a `$schema` keyword, and object schemas without `properties` (zero-argument MCP

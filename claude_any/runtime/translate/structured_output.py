@@ -1,8 +1,8 @@
 """Structured output: the JSON schema of `output_config.format`, and whether it qualifies for OpenAI's
 strict mode, where the provider guarantees the answer matches it (as Anthropic does).
 
-Strict mode accepts a subset (translation.md §11.6, OpenAI's "Structured Outputs" guide, Azure's list of
-unsupported keywords): every object closed (`additionalProperties: false`) with all its properties
+Strict mode accepts a subset (docs/PROTOCOL.md "JSON schemas", OpenAI's "Structured Outputs" guide, Azure's
+list of unsupported keywords): every object closed (`additionalProperties: false`) with all its properties
 required, an object at the root, only the keywords below, at most 5 levels of nesting and 100 properties.
 A schema outside it is sent without `strict` (the provider then tries, but does not guarantee), as
 rewriting it would change what the client asked for.
