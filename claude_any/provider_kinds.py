@@ -64,6 +64,7 @@ class ProviderKind:
     in_process: bool = False  # answered inside the gateway (runtime/echo.py); nothing goes on the wire
     token_param: str = MAX_TOKENS  # the Chat Completions token field, unless the model's row says
     pdf_parts: bool = False  # takes PDF `file` parts on Chat Completions
+    prompt_cache_key: bool = False  # its OpenAI models take `prompt_cache_key` (capabilities.py)
     deployments: bool = False  # model names are the user's own deployment names (say `base_model`)
     own_settings: bool = False  # settings are the provider's own `settings:` map (`kind: template`)
 
@@ -98,6 +99,7 @@ KINDS: dict[str, ProviderKind] = {
             apis=(CHAT, RESPONSES),
             token_param=MAX_COMPLETION_TOKENS,
             pdf_parts=True,
+            prompt_cache_key=True,
         ),
         ProviderKind(
             "azure",
@@ -115,6 +117,7 @@ KINDS: dict[str, ProviderKind] = {
             template="azure.j2",
             apis=(CHAT, RESPONSES),
             token_param=MAX_COMPLETION_TOKENS,
+            prompt_cache_key=True,
             deployments=True,
         ),
         ProviderKind(

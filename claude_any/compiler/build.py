@@ -73,7 +73,7 @@ class _Builder:
             model_spec.base_model if model_spec else None
         )
         base_model = stated or model
-        caps = dict(capabilities.lookup(provider.kind, base_model))
+        caps = dict(capabilities.lookup(provider.kind, base_model, provider.settings.get("base_url")))
         if model_spec:
             caps.update(model_spec.capabilities)
         params = empty_params()

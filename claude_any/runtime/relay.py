@@ -30,6 +30,7 @@ from claude_any.runtime.log import HEADER_CHARS, RequestLog, printable
 from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
+from claude_any.runtime.translate.passthrough import without_gateway_thinking
 from claude_any.runtime.upstream import Clients, body_chunks, open_response, read_json
 from claude_any.table import RetryPolicy
 
@@ -164,13 +165,15 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         log.tokens_in = tokens.estimate(body) if inbound.input_tokens is None else inbound.input_tokens
         return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
-    estimate = inbound.input_tokens
+    estimate, headers = inbound.input_tokens, inbound.headers
     if inbound.large:  # on the worker thread: the event loop serves other clients meanwhile
         openai_body, ctx = await offload.run(
-            dialect.request, body, destination.upstream, estimated_input_tokens=estimate
+            dialect.request, body, destination.upstream, estimated_input_tokens=estimate, headers=headers
         )
     else:
-        openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=estimate)
+        openai_body, ctx = dialect.request(
+            body, destination.upstream, estimated_input_tokens=estimate, headers=headers
+        )
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     prepared = destination.request(stream)
@@ -219,7 +222,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     response = await open_response(
         clients.get(destination.provider.name),
         destination.request(stream),
-        inbound.body,
+        without_gateway_thinking(inbound.body),  # Anthropic refuses thinking another target signed
         stream=stream,
         provider_name=destination.provider.name,
         model=destination.target.model,

@@ -163,7 +163,7 @@ class Router:
         from claude_any.capabilities import lookup
         from claude_any.provider_kinds import kind_named, settled_api
 
-        caps = lookup(provider.kind, model)
+        caps = lookup(provider.kind, model, provider.settings.get("base_url"))
         # routes.json does not say whether `api: chat` was written or defaulted: a Responses-only model
         # goes to the Responses API, since chat cannot serve it anyway.
         api = settled_api(

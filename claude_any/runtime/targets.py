@@ -55,7 +55,12 @@ class RequestTranslator(Protocol):
     """`to_openai` / `to_responses`: the client's body for one upstream, and the per-request Context."""
 
     def __call__(
-        self, body: Any, up: Upstream, *, estimated_input_tokens: int | None = None
+        self,
+        body: Any,
+        up: Upstream,
+        *,
+        estimated_input_tokens: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[dict[str, Any], Context]: ...
 
 

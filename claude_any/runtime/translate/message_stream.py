@@ -31,7 +31,7 @@ from claude_any.runtime.translate import events, json_codec
 from claude_any.runtime.translate.arguments import read_arguments, settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.parts import signature_of
+from claude_any.runtime.translate.signatures import signature_of
 from claude_any.runtime.translate.sse import Event, SSEReader
 from claude_any.runtime.translate.text_scan import StopScanner
 from claude_any.runtime.translate.usage import final_usage, stop_reason
@@ -46,13 +46,15 @@ _TRUNCATING = frozenset({"length", "content_filter"})
 
 
 class ToolCall:
-    """One upstream tool call whose arguments are buffered until its block is sent."""
+    """One upstream tool call whose arguments are buffered until its block is sent (its tool_use id is
+    chosen then, from the provider's id and any thought signature that came meanwhile)."""
 
-    __slots__ = ("arguments", "closed", "id", "name")
+    __slots__ = ("arguments", "closed", "name", "thought_signature", "upstream_id")
 
-    def __init__(self, tool_id: str, name: str) -> None:
-        self.id = tool_id
+    def __init__(self, upstream_id: str | None, name: str) -> None:
+        self.upstream_id = upstream_id
         self.name = name
+        self.thought_signature: str | None = None  # Gemini's, handed back with the call next turn
         self.arguments: list[str] = []
         self.closed = False  # sent (or withheld): later arguments for it are not expected
 
@@ -104,7 +106,10 @@ class MessageStream(Generic[CallT]):
 
         self._thinking_hash: Any = None
         self._signature = ""  # the upstream's signature for the open thinking block, if it sent one
+        self._details: list[dict[str, Any]] = []  # OpenRouter's reasoning_details for the open thinking block
         self._finish_reason: str | None = None  # chat-style, as `usage.stop_reason` reads it
+        self._provider_stop: str | None = None  # the stop sequence the provider says it stopped at
+        self._refusal = False  # the text is the model's refusal
         self._upstream_usage: dict[str, Any] | None = None  # chat-style, as `usage.final_usage` reads it
         self._output_chars = 0
         self._stop_reason: str | None = None
@@ -195,12 +200,14 @@ class MessageStream(Generic[CallT]):
         self._close_all(out, final=True)
         if self._failure is not None:
             return b"".join(out)
+        stop_sequence = self._stops.hit or self._provider_stop
         self._stop_reason = stop_reason(
             self._finish_reason,
             has_tool_use=self._sent_tool_use,
-            stop_sequence_hit=self._stops.hit is not None,
+            stop_sequence_hit=stop_sequence is not None,
+            refusal=self._refusal,
         )
-        out.append(events.message_delta(self._stop_reason, self._stops.hit, self.usage))
+        out.append(events.message_delta(self._stop_reason, stop_sequence, self.usage))
         out.append(events.MESSAGE_STOP)
         self._finished = True
         return b"".join(out)
@@ -262,6 +269,7 @@ class MessageStream(Generic[CallT]):
         self._begin(THINKING)
         self._thinking_hash = hashlib.sha256()
         self._signature = ""
+        self._details = []
         out.append(events.thinking_start(self._index))
 
     def _thinking(self, text: str, out: list[bytes]) -> None:
@@ -313,7 +321,8 @@ class MessageStream(Generic[CallT]):
         if self._open == NONE:
             return
         if self._open == THINKING:
-            signature = self._signature or signature_of(self._thinking_hash)
+            carried = {"reasoning_details": self._details} if self._details else None
+            signature = self._signature or signature_of(self._ctx.signer, self._thinking_hash, carried)
             out.append(events.signature_delta(self._index, signature))
         out.append(events.block_stop(self._index))
         self._open = NONE
@@ -332,7 +341,8 @@ class MessageStream(Generic[CallT]):
     def _send_call(self, call: CallT, out: list[bytes], *, final: bool) -> None:
         """One tool_use block, whole: start, input, stop; or nothing (withheld), or the stream's error."""
         call.closed = True
-        truncated = final and (self._finish_reason in _TRUNCATING or self._stops.hit is not None)
+        stopped = self._stops.hit is not None or self._provider_stop is not None
+        truncated = final and (self._finish_reason in _TRUNCATING or stopped)
         try:
             arguments = settle_call(
                 call.name, call.raw_arguments(), provider=self._ctx.provider, truncated=truncated
@@ -345,7 +355,8 @@ class MessageStream(Generic[CallT]):
             return
         text = arguments.json()
         self._index += 1
-        out.append(events.tool_start(self._index, call.id, call.name))
+        tool_id = self._tool_ids.assign(call.upstream_id, call.thought_signature)
+        out.append(events.tool_start(self._index, tool_id, call.name))
         self._output_chars += len(text)
         out.append(events.input_json_delta(self._index, text))
         out.append(events.block_stop(self._index))

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from claude_any.runtime.errors import AnthropicError, invalid_request
+from claude_any.runtime.translate.ids import Carried, read_carried
+from claude_any.runtime.translate.replay import SKIP_THOUGHT_SIGNATURE, Replay, tool_call_extra
 from claude_any.runtime.translate.tools import ToolNameMap
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,8 @@ JSON = dict[str, Any]
 
 # OpenAI rejects tool_call ids longer than 40 characters; Anthropic's `toolu_…` ids are 30.
 _VALID_CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+# A provider's own id carried in a tool_use id (Kimi's `functions.Bash:0`) goes back as it was issued.
+_PROVIDER_CALL_ID = re.compile(r"^[\x21-\x7e]{1,40}$")
 
 NO_RESULT = "[no result: the tool call was interrupted]"
 EMPTY_RESULT = "(no output)"
@@ -36,6 +40,7 @@ THINKING_BLOCKS = "thinking_blocks"
 
 # Blocks that carry nothing an OpenAI-style model can use; dropped quietly (debug log only).
 _SILENT_DROPS = frozenset({"thinking", "redacted_thinking", "server_tool_use", "tool_reference"})
+_THOUGHT = frozenset({"thinking", "redacted_thinking"})
 
 
 def bad(path: str, message: str) -> AnthropicError:
@@ -188,11 +193,11 @@ class _Conversation:
     """Walks the Anthropic messages once, appending OpenAI messages to `out`."""
 
     def __init__(
-        self, caps: Mapping[str, Any], names: ToolNameMap, reasoning_field: str | None, keep_thinking: bool
+        self, caps: Mapping[str, Any], names: ToolNameMap, replay: Replay, keep_thinking: bool
     ) -> None:
         self.caps = caps
         self.names = names
-        self.reasoning_field = reasoning_field
+        self.replay = replay
         self.keep_thinking = keep_thinking
         self.out: list[JSON] = []
         self.pending: list[tuple[str, str]] = []  # (Claude id, upstream id) of calls still awaiting results
@@ -201,9 +206,18 @@ class _Conversation:
 
     # -- ids and repair ---------------------------------------------------------------------------------
 
-    def _call_id(self, claude_id: Any, path: str) -> str:
-        """The upstream id for a tool_use: its own when valid and unused, else a stable derived one."""
-        if isinstance(claude_id, str) and _VALID_CALL_ID.match(claude_id) and claude_id not in self.used_ids:
+    def _call_id(self, claude_id: Any, carried: Carried | None, path: str) -> str:
+        """The upstream id for a tool_use: the provider's own when the id carries it, else the tool_use's
+        own when valid and unused, else a stable derived one."""
+        if (
+            carried is not None
+            and _PROVIDER_CALL_ID.match(carried.upstream_id)
+            and carried.upstream_id not in self.used_ids
+        ):
+            chosen = carried.upstream_id
+        elif (
+            isinstance(claude_id, str) and _VALID_CALL_ID.match(claude_id) and claude_id not in self.used_ids
+        ):
             chosen = claude_id
         else:
             seed = claude_id if isinstance(claude_id, str) else path
@@ -245,37 +259,36 @@ class _Conversation:
     def assistant(self, blocks: list[tuple[str, JSON]]) -> None:
         self._settle()
         texts: list[str] = []
-        reasoning: list[str] = []
         calls: list[JSON] = []
-        kept: list[JSON] = []
+        thinking: list[JSON] = []
+        thought = False  # the turn holds (possibly redacted) thinking
         for path, block in blocks:
             kind = block.get("type")
-            if kind == "thinking" and self.keep_thinking:
-                kept.append(block)
-            elif kind == "text":
+            if kind == "text":
                 text = _text_of(block, path)
                 if text.strip():
                     texts.append(text)
             elif kind == "tool_use":
                 calls.append(self._tool_call(block, path))
-            elif kind == "thinking" and self.reasoning_field:
-                thought = block.get("thinking")
-                if isinstance(thought, str) and thought:
-                    reasoning.append(thought)
+            elif kind in _THOUGHT:
+                thought = True
+                if kind == "thinking":
+                    thinking.append(block)
             elif kind in _SILENT_DROPS:
                 log.debug("%s: dropped %s block", path, kind)
             else:
                 log.info("%s: dropped assistant block of unsupported type %r", path, kind)
-        if not texts and not calls:
+        if not texts and not calls and not thought:
             return
-        message: JSON = {"role": "assistant", "content": "\n".join(texts) if texts else None}
+        # A turn that only thought stays a turn (empty text), so two user turns never follow each other.
+        message: JSON = {"role": "assistant", "content": "\n".join(texts) if texts else None if calls else ""}
         if calls:
+            if self.replay.thought_signatures and "extra_content" not in calls[0]:
+                calls[0].update(tool_call_extra(SKIP_THOUGHT_SIGNATURE))
             message["tool_calls"] = calls
-        if kept:
-            message[THINKING_BLOCKS] = kept
-        if self.reasoning_field and (reasoning or calls):
-            # DeepSeek insists on the field for every tool-calling turn, even when empty.
-            message[self.reasoning_field] = "\n".join(reasoning)
+        if self.keep_thinking and thinking:
+            message[THINKING_BLOCKS] = thinking
+        self.replay.add(message, thinking, bool(calls))
         self.out.append(message)
 
     def _tool_call(self, block: JSON, path: str) -> JSON:
@@ -288,9 +301,10 @@ class _Conversation:
         elif not isinstance(arguments, dict):
             raise bad(f"{path}.input", f"expected an object, got {type(arguments).__name__}")
         claude_id = block.get("id")
-        upstream = self._call_id(claude_id, path)
+        carried = read_carried(claude_id)
+        upstream = self._call_id(claude_id, carried, path)
         self.pending.append((claude_id if isinstance(claude_id, str) else upstream, upstream))
-        return {
+        call: JSON = {
             "id": upstream,
             "type": "function",
             "function": {
@@ -298,6 +312,9 @@ class _Conversation:
                 "arguments": json.dumps(arguments, ensure_ascii=False),
             },
         }
+        if self.replay.thought_signatures and carried is not None and carried.thought_signature:
+            call.update(tool_call_extra(carried.thought_signature))
+        return call
 
     def user(self, blocks: list[tuple[str, JSON]]) -> None:
         moved = _Parts(self.caps)  # media from tool results, shown in the user message that follows
@@ -357,17 +374,17 @@ def messages_to_openai(
     *,
     caps: Mapping[str, Any],
     names: ToolNameMap,
-    reasoning_field: str | None = None,
+    replay: Replay | None = None,
     keep_thinking: bool = False,
 ) -> list[JSON]:
     """The OpenAI `messages` for an Anthropic `system` + `messages` pair.
 
-    `reasoning_field`, when set, keeps assistant thinking as that field (DeepSeek's `reasoning_content`);
-    otherwise thinking is dropped. `keep_thinking` keeps the assistant's thinking blocks as they are, under
+    `replay` sends the target's own reasoning back the way it wants it (`replay.py`); without it thinking
+    is dropped. `keep_thinking` keeps the assistant's thinking blocks as they are, under
     the `THINKING_BLOCKS` key, for a caller that turns them into something else (the Responses API's
     reasoning items). Raises AnthropicError(400) only for input of the wrong JSON type.
     """
-    conv = _Conversation(caps, names, reasoning_field, keep_thinking)
+    conv = _Conversation(caps, names, replay or Replay(), keep_thinking)
     lead = system_text(system)
     if lead:
         conv.out.append({"role": "system", "content": lead})

@@ -13,12 +13,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from claude_any.capabilities import EFFORT_ORDER
+from claude_any.capabilities import EFFORT_ORDER, REASONING_REPLAYS
 from claude_any.runtime.errors import invalid_request
 from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.messages import bad, messages_to_openai
-from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.replay import Replay
+from claude_any.runtime.translate.request_checks import check_thinking, refuse_unhonourable
+from claude_any.runtime.translate.signatures import target_tag
+from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 log = logging.getLogger(__name__)
@@ -32,22 +35,30 @@ _BUDGET_LOW = 4_096
 _BUDGET_MEDIUM = 16_384
 
 
-def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = None) -> tuple[JSON, Context]:
+def to_openai(
+    body: Any,
+    up: Upstream,
+    *,
+    estimated_input_tokens: int | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[JSON, Context]:
     """The Chat Completions body for `body` sent to `up`, and the per-request Context.
 
-    Unknown fields and block types are ignored (logged); only input of the wrong JSON type raises
-    AnthropicError(400, "invalid_request_error") with the JSON path in the message. Pass
-    `estimated_input_tokens` when the caller already has `tokens.estimate(body)` (the router's `tokens`
-    fact): the estimate costs more than the translation itself.
+    Unknown fields and block types are ignored (logged); input of the wrong JSON type, a field the gateway
+    cannot honour and a `thinking` Anthropic would refuse raise AnthropicError(400, "invalid_request_error")
+    naming the field. Pass `estimated_input_tokens` when the caller already has `tokens.estimate(body)`
+    (the router's `tokens` fact): the estimate costs more than the translation itself. `headers` are the
+    client's (the session id keys the prompt cache, `anthropic-beta` may allow a larger thinking budget).
     """
     model, messages, stream = core_fields(body)
+    check_thinking(body, headers)
     caps = up.capabilities
     params = up.params
     names = ToolNameMap()
 
     out: JSON = {"model": up.model}
     out["messages"] = messages_to_openai(
-        body.get("system"), messages, caps=caps, names=names, reasoning_field=_replayed_reasoning(up)
+        body.get("system"), messages, caps=caps, names=names, replay=replay_for(up)
     )
     has_tools = _add_tools(out, body, caps, names)
     _add_max_tokens(out, body, caps, params)
@@ -55,9 +66,10 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
     if effort is not None:
         out["reasoning_effort"] = effort
     add_sampling(out, body, caps, params, effort)
-    held_stops = _add_stop(out, body, caps)
-    _add_response_format(out, body)
+    sent_stops, held_stops = _add_stop(out, body, caps)
+    _add_response_format(out, body, caps)
     add_user(out, body)
+    add_cache_key(out, caps, headers)
     if stream:
         out["stream"] = True
         out["stream_options"] = {"include_usage": True}
@@ -70,6 +82,8 @@ def to_openai(body: Any, up: Upstream, *, estimated_input_tokens: int | None = N
         tool_names=names,
         estimated_input_tokens=estimate(body) if estimated_input_tokens is None else estimated_input_tokens,
         stop_sequences=held_stops,
+        sent_stops=sent_stops,
+        signer=target_tag(up.kind, up.model),
     )
     return out, ctx
 
@@ -90,6 +104,7 @@ def core_fields(body: Any) -> tuple[str, list[Any], bool]:
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise bad("messages", "field required (a list)" if messages is None else "expected a list")
+    refuse_unhonourable(body)
     return model, messages, typed_field(body, "stream", bool, False)
 
 
@@ -106,18 +121,20 @@ def typed_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...]
     return value
 
 
-def _replayed_reasoning(up: Upstream) -> str | None:
-    """The field to replay thinking in: DeepSeek rejects tool turns without `reasoning_content`."""
+def replay_for(up: Upstream) -> Replay:
+    """How `up` takes its own reasoning back on the next turn (capabilities `reasoning_replay`)."""
     caps = up.capabilities
-    is_deepseek = "deepseek" in up.model.lower() or str(caps.get("family", "")).startswith("deepseek")
-    if is_deepseek and caps.get("reasoning_field") == "reasoning_content":
-        return "reasoning_content"
-    return None
+    mode = caps.get("reasoning_replay")
+    return Replay(
+        mode=mode if mode in REASONING_REPLAYS else "drop",
+        tag=target_tag(up.kind, up.model),
+        thought_signatures=caps.get("thought_signatures") is True,
+    )
 
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> bool:
     raw = typed_field(body, "tools", list, [])
-    tools = tools_to_openai(raw, names)
+    tools = tools_to_openai(raw, names, dialect=str(caps.get("schema_dialect") or "openai"))
     if not tools:  # OpenAI rejects tool_choice / parallel_tool_calls without tools
         return False
     out["tools"] = tools
@@ -214,8 +231,10 @@ def add_sampling(
         out["temperature"] = params["temperature"]
 
 
-def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tuple[str, ...]:
-    """Sets `stop`; returns the sequences left for the stream side to enforce."""
+def _add_stop(
+    out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Sets `stop`; returns the sequences sent, and those left for the output side to enforce."""
     raw = typed_field(body, "stop_sequences", list, [])
     for i, item in enumerate(raw):
         if not isinstance(item, str):
@@ -224,15 +243,29 @@ def _add_stop(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> tu
     sent = [] if caps.get("stop") == "drop" else sequences[:MAX_UPSTREAM_STOP]
     if sent:
         out["stop"] = sent
-    return tuple(sequences[len(sent) :])
+    return tuple(sent), tuple(sequences[len(sent) :])
 
 
-def _add_response_format(out: JSON, body: Mapping[str, Any]) -> None:
-    fmt = typed_field(body, "output_config", dict, {}).get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        # Not strict: strict mode needs a rewritten schema (all keys required, no formats) to be accepted.
-        schema = {"name": "output", "schema": clean_schema(fmt.get("schema")), "strict": False}
-        out["response_format"] = {"type": "json_schema", "json_schema": schema}
+def _add_response_format(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> None:
+    typed_field(body, "output_config", dict)
+    found = structured_output(body, str(caps.get("schema_dialect") or "openai"))
+    if found is not None:
+        schema, strict = found
+        out["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "output", "schema": schema, "strict": strict},
+        }
+
+
+def add_cache_key(out: JSON, caps: Mapping[str, Any], headers: Mapping[str, str] | None) -> None:
+    """`prompt_cache_key` from Claude Code's session (and subagent) id, where the provider takes it: it
+    routes a session's requests to a server that has its prompt prefix cached. Hashed: the id is the
+    client's, not the provider's to see."""
+    session = (headers or {}).get("x-claude-code-session-id")
+    if caps.get("prompt_cache_key") is True and session:
+        agent = (headers or {}).get("x-claude-code-agent-id") or ""
+        digest = hashlib.sha256(f"{session}\0{agent}".encode()).hexdigest()[:32]
+        out["prompt_cache_key"] = "ca-" + digest
 
 
 def add_user(out: JSON, body: Mapping[str, Any]) -> None:

@@ -13,10 +13,12 @@ from claude_any.runtime import errors
 from claude_any.runtime.translate.arguments import settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.parts import read_parts, signature
+from claude_any.runtime.translate.parts import read_parts
+from claude_any.runtime.translate.replay import thought_signature_of
+from claude_any.runtime.translate.signatures import signature
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner, ThinkSplitter
-from claude_any.runtime.translate.usage import final_usage, stop_reason
+from claude_any.runtime.translate.usage import final_usage, matched_stop, stop_reason
 
 
 def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = random_id) -> dict[str, Any]:
@@ -47,14 +49,16 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
     text += stops.flush()
 
     content: list[dict[str, Any]] = []
-    if reasoning:
-        content.append(
-            {"type": "thinking", "thinking": reasoning, "signature": parts.signature or signature(reasoning)}
-        )
+    if reasoning or parts.details:
+        carried = {"reasoning_details": parts.details} if parts.details else None
+        sig = parts.signature or signature(ctx.signer, reasoning, carried)
+        content.append({"type": "thinking", "thinking": reasoning, "signature": sig})
     if text and not text.isspace():
         content.append({"type": "text", "text": text})
     # A stop sequence ends generation: any tool calls the upstream produced after it are not part of it.
-    tools = _tool_uses(message, ctx, make_id, truncated=finish in ("length", "content_filter"))
+    provider_stop = matched_stop(choice, ctx.sent_stops) if finish == "stop" else None
+    cut = finish in ("length", "content_filter") or provider_stop is not None
+    tools = _tool_uses(message, ctx, make_id, truncated=cut)
     tools = tools if stops.hit is None else []
     content.extend(tools)
 
@@ -64,9 +68,10 @@ def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = rand
         ctx,
         content,
         finish_reason=finish if isinstance(finish, str) else None,
-        stop_sequence=stops.hit,
-        upstream_usage=resp.get("usage"),
+        stop_sequence=stops.hit or provider_stop,
+        upstream_usage=resp.get("usage") or choice.get("usage"),
         output_chars=output_chars,
+        refusal=parts.refusal,
     )
 
 
@@ -79,11 +84,13 @@ def anthropic_message(
     stop_sequence: str | None,
     upstream_usage: Any,
     output_chars: int,
+    refusal: bool = False,
 ) -> dict[str, Any]:
     """The Anthropic message around translated `content`, whichever OpenAI dialect it came from.
 
     `finish_reason` and `upstream_usage` are in Chat Completions' shape; `stop_sequence` is the stop sequence
-    the gateway cut the text at, if any; `output_chars` estimates output tokens when the usage has none.
+    the text ended at (cut by the gateway, or named by the provider), if any; `output_chars` estimates output
+    tokens when the usage has none; `refusal`: the text is the model's refusal.
     """
     has_tool_use = any(block["type"] == "tool_use" for block in content)
     return {
@@ -93,7 +100,10 @@ def anthropic_message(
         "model": ctx.requested_model,
         "content": content,
         "stop_reason": stop_reason(
-            finish_reason, has_tool_use=has_tool_use, stop_sequence_hit=stop_sequence is not None
+            finish_reason,
+            has_tool_use=has_tool_use,
+            stop_sequence_hit=stop_sequence is not None,
+            refusal=refusal,
         ),
         "stop_sequence": stop_sequence,
         "usage": final_usage(upstream_usage, ctx.estimated_input_tokens, output_chars),
@@ -133,6 +143,6 @@ def _tool_uses(
         )
         arguments = settle_call(name, function.get("arguments"), provider=ctx.provider, truncated=truncated)
         if arguments is not None:
-            block_id = ids.assign(call.get("id"))
+            block_id = ids.assign(call.get("id"), thought_signature_of(call))
             blocks.append({"type": "tool_use", "id": block_id, "name": name, "input": arguments.value})
     return blocks

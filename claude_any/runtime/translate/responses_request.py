@@ -36,6 +36,7 @@ from claude_any.runtime.tokens import estimate
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.messages import THINKING_BLOCKS, bad, messages_to_openai
 from claude_any.runtime.translate.request import (
+    add_cache_key,
     add_sampling,
     add_user,
     choose_effort,
@@ -43,8 +44,10 @@ from claude_any.runtime.translate.request import (
     token_limit,
     typed_field,
 )
-from claude_any.runtime.translate.responses_response import ResponsesContext, decode_signature
-from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.request_checks import check_thinking
+from claude_any.runtime.translate.responses_response import ResponsesContext
+from claude_any.runtime.translate.signatures import decode_signature, target_tag
+from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai
 
 JSON = dict[str, Any]
@@ -54,14 +57,19 @@ ENCRYPTED_REASONING = "reasoning.encrypted_content"
 
 
 def to_responses(
-    body: Any, up: Upstream, *, estimated_input_tokens: int | None = None
+    body: Any,
+    up: Upstream,
+    *,
+    estimated_input_tokens: int | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[JSON, ResponsesContext]:
     """The Responses API body for `body` sent to `up`, and the per-request context.
 
-    Same contract as `to_openai`: unknown fields and blocks are ignored, input of the wrong JSON type is a
-    400 naming its path, and the client's body is never modified.
+    Same contract as `to_openai`: unknown fields and blocks are ignored, input of the wrong JSON type (or
+    a field the gateway cannot honour) is a 400 naming its path, and the client's body is never modified.
     """
     model, messages, stream = core_fields(body)
+    check_thinking(body, headers)
     caps, params = up.capabilities, up.params
     names = ToolNameMap()
 
@@ -78,8 +86,9 @@ def to_responses(
     effort = choose_effort(body, caps, params, has_tools=False)
     _add_reasoning(out, body, caps, effort)
     add_sampling(out, body, caps, params, effort)
-    _add_text_format(out, body)
+    _add_text_format(out, body, caps)
     add_user(out, body)
+    add_cache_key(out, caps, headers)
     out["store"] = False
     if stream:
         out["stream"] = True
@@ -91,6 +100,7 @@ def to_responses(
         estimated_input_tokens=estimate(body) if estimated_input_tokens is None else estimated_input_tokens,
         stop_sequences=_stop_sequences(body),
         upstream_model=up.model,
+        signer=target_tag(up.kind, up.model),
     )
     return out, ctx
 
@@ -179,10 +189,11 @@ def _assistant(message: JSON, upstream_model: str) -> list[JSON]:
 
 
 def _add_tools(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], names: ToolNameMap) -> None:
-    chat_tools = tools_to_openai(typed_field(body, "tools", list, []), names)
+    dialect = str(caps.get("schema_dialect") or "openai")
+    chat_tools = tools_to_openai(typed_field(body, "tools", list, []), names, dialect=dialect)
     if not chat_tools:  # tool_choice / parallel_tool_calls without tools are rejected
         return
-    out["tools"] = [{"type": "function", **tool["function"], "strict": False} for tool in chat_tools]
+    out["tools"] = [{"type": "function", "strict": False, **tool["function"]} for tool in chat_tools]
     choice = typed_field(body, "tool_choice", dict)
     if choice is None:
         return
@@ -211,17 +222,13 @@ def _add_reasoning(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any], 
     out["include"] = [ENCRYPTED_REASONING]
 
 
-def _add_text_format(out: JSON, body: Mapping[str, Any]) -> None:
-    fmt = typed_field(body, "output_config", dict, {}).get("format")
-    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
-        # Not strict, as on the chat path: strict mode needs every property required and no formats.
+def _add_text_format(out: JSON, body: Mapping[str, Any], caps: Mapping[str, Any]) -> None:
+    typed_field(body, "output_config", dict)
+    found = structured_output(body, str(caps.get("schema_dialect") or "openai"))
+    if found is not None:
+        schema, strict = found
         out["text"] = {
-            "format": {
-                "type": "json_schema",
-                "name": "output",
-                "schema": clean_schema(fmt.get("schema")),
-                "strict": False,
-            }
+            "format": {"type": "json_schema", "name": "output", "schema": schema, "strict": strict}
         }
 
 

@@ -30,7 +30,6 @@ another model cannot decrypt it. Without encrypted content the signature is the 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,14 +38,12 @@ from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.arguments import settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.parts import signature
 from claude_any.runtime.translate.response import anthropic_message
+from claude_any.runtime.translate.signatures import encode_signature, signature
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner
 
 JSON = dict[str, Any]
-
-REASONING_SIGNATURE_PREFIX = "ca1r."
 
 # The statuses of a response that is an answer (failed is an error; queued / in_progress are not done).
 _ANSWERED = ("completed", "incomplete")
@@ -62,23 +59,6 @@ class ResponsesContext(Context):
 # --- reasoning signatures ------------------------------------------------------------------------------
 
 
-def _model_tag(upstream_model: str) -> str:
-    return hashlib.sha256(upstream_model.encode("utf-8")).hexdigest()[:8]
-
-
-def encode_signature(encrypted: str, upstream_model: str) -> str:
-    """The thinking signature carrying a reasoning item's `encrypted_content` for `upstream_model`."""
-    return f"{REASONING_SIGNATURE_PREFIX}{_model_tag(upstream_model)}.{encrypted}"
-
-
-def decode_signature(value: Any, upstream_model: str) -> str | None:
-    """The encrypted reasoning in a signature we made for `upstream_model`; None for any other signature."""
-    if not isinstance(value, str) or not value.startswith(REASONING_SIGNATURE_PREFIX):
-        return None
-    tag, _, encrypted = value[len(REASONING_SIGNATURE_PREFIX) :].partition(".")
-    return encrypted if encrypted and tag == _model_tag(upstream_model) else None
-
-
 def carried_signature(encrypted: Any, ctx: Context) -> str | None:
     """The signature carrying `encrypted` reasoning to the next turn; None when there is nothing to carry."""
     model = ctx.upstream_model if isinstance(ctx, ResponsesContext) else ""
@@ -89,7 +69,7 @@ def carried_signature(encrypted: Any, ctx: Context) -> str | None:
 
 def reasoning_signature(thinking: str, encrypted: Any, ctx: Context) -> str:
     """A thinking block's signature: the encrypted reasoning when the upstream sent it, else a text hash."""
-    return carried_signature(encrypted, ctx) or signature(thinking)
+    return carried_signature(encrypted, ctx) or signature(ctx.signer, thinking)
 
 
 # --- shared readers ------------------------------------------------------------------------------------
@@ -121,6 +101,12 @@ def message_text(item: JSON) -> str:
         elif isinstance(part.get("text"), str):
             texts.append(part["text"])
     return "".join(texts)
+
+
+def is_refusal(item: JSON) -> bool:
+    """True when an output message item is the model's refusal."""
+    parts = item.get("content")
+    return isinstance(parts, list) and any(isinstance(p, dict) and p.get("type") == "refusal" for p in parts)
 
 
 def finish_reason(response: JSON) -> str:
@@ -177,6 +163,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
     ids = ToolIds(make_id)
     content: list[JSON] = []
     output_chars = 0
+    refusal = False
     for item in output:
         if not isinstance(item, dict) or stops.hit is not None:
             continue
@@ -189,6 +176,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
                 content.append({"type": "thinking", "thinking": thought, "signature": sig})
                 output_chars += len(thought)
         elif kind == "message":
+            refusal = refusal or is_refusal(item)
             text = stops.feed(message_text(item))
             text += stops.flush()
             if text and not text.isspace():
@@ -207,6 +195,7 @@ def from_responses(resp: JSON, ctx: Context, *, make_id: IdFactory = random_id) 
         stop_sequence=stops.hit,
         upstream_usage=chat_usage(resp.get("usage")),
         output_chars=output_chars,
+        refusal=refusal,
     )
 
 

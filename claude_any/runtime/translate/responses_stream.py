@@ -38,6 +38,7 @@ from claude_any.runtime.translate.responses_response import (
     chat_usage,
     failure,
     finish_reason,
+    is_refusal,
     message_text,
     reasoning_text,
 )
@@ -53,8 +54,8 @@ class _Call(ToolCall):
 
     __slots__ = ("complete",)
 
-    def __init__(self, tool_id: str, name: str) -> None:
-        super().__init__(tool_id, name)
+    def __init__(self, upstream_id: str | None, name: str) -> None:
+        super().__init__(upstream_id, name)
         self.complete = False  # its output_item.done arrived: no more arguments will
 
     def ready(self) -> bool:
@@ -87,7 +88,7 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         if kind in _REASONING_DELTAS:
             self._reasoning_delta(payload, out)
         elif kind in _TEXT_DELTAS:
-            self._text_delta(payload, out)
+            self._text_delta(payload, out, refusal=kind == "response.refusal.delta")
         elif kind == "response.function_call_arguments.delta":
             call = self._by_item.get(str(payload.get("item_id")))
             if call is not None and isinstance(payload.get("delta"), str):
@@ -142,9 +143,10 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         self._reasoning_item = item_id
         self._summary_index = 0
 
-    def _text_delta(self, data: dict[str, Any], out: list[bytes]) -> None:
+    def _text_delta(self, data: dict[str, Any], out: list[bytes], *, refusal: bool = False) -> None:
         text = data.get("delta")
         if isinstance(text, str) and text:
+            self._refusal = self._refusal or refusal
             self._streamed.add(str(data.get("item_id")))
             self._visible(self._stops.feed(text), out)
 
@@ -156,7 +158,8 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         if known is not None:
             return known
         self._flush_held(out)  # text held by the stop scanner comes before the call
-        call = _Call(self._tool_ids.assign(item.get("call_id")), self._claude_name(item))
+        call_id = item.get("call_id")
+        call = _Call(call_id if isinstance(call_id, str) else None, self._claude_name(item))
         if isinstance(item.get("arguments"), str) and item["arguments"]:
             call.arguments.append(item["arguments"])
         self._by_item[item_id] = call
@@ -173,6 +176,7 @@ class ResponsesStreamTranslator(MessageStream[_Call]):
         if kind == "reasoning":
             self._reasoning_done(item, item_id, out)
         elif kind == "message" and item_id not in self._streamed:
+            self._refusal = self._refusal or is_refusal(item)
             self._visible(self._stops.feed(message_text(item)), out)  # a server that sent no deltas
         elif kind == "function_call":
             call = self._call_added(item, out)

@@ -29,9 +29,11 @@ from claude_any.runtime import errors
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, random_id
 from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
-from claude_any.runtime.translate.parts import read_parts
+from claude_any.runtime.translate.parts import merge_details, read_parts
+from claude_any.runtime.translate.replay import thought_signature_of
 from claude_any.runtime.translate.sse import Event
 from claude_any.runtime.translate.text_scan import ThinkSplitter
+from claude_any.runtime.translate.usage import matched_stop
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +41,10 @@ log = logging.getLogger(__name__)
 class _ToolCall(ToolCall):
     """One upstream tool call being assembled, found again by its index or its id."""
 
-    __slots__ = ("upstream_id", "value")
+    __slots__ = ("value",)
 
-    def __init__(self, tool_id: str, upstream_id: str | None, name: str) -> None:
-        super().__init__(tool_id, name)
-        self.upstream_id = upstream_id
+    def __init__(self, upstream_id: str | None, name: str) -> None:
+        super().__init__(upstream_id, name)
         self.value: dict[str, Any] | None = None  # dict arguments sent as an object by some servers
 
     def add(self, fragment: Any) -> None:
@@ -76,15 +77,14 @@ class StreamTranslator(MessageStream[_ToolCall]):
         if event.name == "error" or payload.get("error") is not None:
             self._fail(errors.in_band(payload, self._ctx.provider), out)
             return
-        usage = payload.get("usage")
-        if usage and isinstance(usage, dict):
-            self._upstream_usage = usage  # cumulative (Databricks sends it in every chunk): keep the last
+        self._usage(payload.get("usage"))
         choices = payload.get("choices")
         if not choices or not isinstance(choices, list):
             return  # Azure prompt_filter_results chunk, or the usage-only chunk
         choice = choices[0]
         if not isinstance(choice, dict):
             return
+        self._usage(choice.get("usage"))  # Moonshot (Kimi) puts it in the last chunk's choice
         delta = choice.get("delta") or choice.get("message")
         if isinstance(delta, dict) and self._stops.hit is None:
             self._delta(delta, out)
@@ -94,6 +94,12 @@ class StreamTranslator(MessageStream[_ToolCall]):
         elif finish and isinstance(finish, str):
             self._finish_reason = finish
             self._ended = True
+            if finish == "stop":
+                self._provider_stop = matched_stop(choice, self._ctx.sent_stops)
+
+    def _usage(self, usage: Any) -> None:
+        if usage and isinstance(usage, dict):
+            self._upstream_usage = usage  # cumulative (Databricks sends it in every chunk): keep the last
 
     def _unreadable(self, event: Event, out: list[bytes]) -> None:
         # A server that separates JSON data lines with single newlines joins them into one event.
@@ -107,6 +113,20 @@ class StreamTranslator(MessageStream[_ToolCall]):
                 return
 
     def _delta(self, delta: dict[str, Any], out: list[bytes]) -> None:
+        calls = delta.get("tool_calls")
+        fragments = [c for c in calls if isinstance(c, dict)] if isinstance(calls, list) else []
+        legacy = delta.get("function_call")
+        if isinstance(legacy, dict):
+            fragments.append({"index": 0, "function": legacy})
+        # A chunk may carry text (or reasoning) and the rest of a call's arguments together (vLLM's
+        # speculative decoding does): the fragments of calls already begun go first, so no text can close a
+        # call before its arguments are all there; calls that begin here come after the text, as models write.
+        later: list[dict[str, Any]] = []
+        for fragment in fragments:
+            if self._find_call(fragment) is None:
+                later.append(fragment)
+            elif self._stops.hit is None and self._failure is None:
+                self._tool_fragment(fragment, out)
         parts = read_parts(delta)
         reasoning = parts.reasoning
         text = ""
@@ -115,20 +135,19 @@ class StreamTranslator(MessageStream[_ToolCall]):
             reasoning += tagged
         if reasoning:
             self._reasoning(reasoning, out)
+        if parts.details:
+            if self._open != THINKING:
+                self._open_thinking(out)
+            merge_details(self._details, parts.details)
         if parts.signature:
             self._signature = parts.signature  # after _reasoning: a new block resets it
         if text:
+            self._refusal = self._refusal or parts.refusal
             self._visible(self._stops.feed(text), out)
-        calls = delta.get("tool_calls")
-        if calls and isinstance(calls, list):
-            for call in calls:
-                if self._stops.hit is not None:
-                    return
-                if isinstance(call, dict):
-                    self._tool_fragment(call, out)
-        legacy = delta.get("function_call")
-        if isinstance(legacy, dict) and self._stops.hit is None:
-            self._tool_fragment({"index": 0, "function": legacy}, out)
+        for fragment in later:
+            if self._stops.hit is not None or self._failure is not None:
+                return
+            self._tool_fragment(fragment, out)
 
     # --- reasoning and text -----------------------------------------------------------------------------
 
@@ -173,6 +192,7 @@ class StreamTranslator(MessageStream[_ToolCall]):
             return
         elif not call.name and isinstance(name, str) and name:
             call.name = self._ctx.tool_names.to_claude(name)
+        call.thought_signature = thought_signature_of(fragment) or call.thought_signature
         arguments = function.get("arguments")
         if arguments:
             call.add(arguments)
@@ -195,7 +215,7 @@ class StreamTranslator(MessageStream[_ToolCall]):
     def _new_call(self, fragment: dict[str, Any], name: Any) -> _ToolCall:
         upstream_id = fragment.get("id") if isinstance(fragment.get("id"), str) else None
         claude_name = self._ctx.tool_names.to_claude(name) if isinstance(name, str) and name else ""
-        call = _ToolCall(self._tool_ids.assign(upstream_id), upstream_id, claude_name)
+        call = _ToolCall(upstream_id, claude_name)
         index = fragment.get("index")
         if isinstance(index, int):
             self._by_index[index] = call

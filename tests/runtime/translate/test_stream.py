@@ -369,7 +369,7 @@ def test_argument_shapes_give_the_same_input(name: str) -> None:
 def test_reasoning_becomes_a_signed_thinking_block(name: str) -> None:
     message = final(name)
     thinking = message.content[0]
-    assert thinking.type == "thinking" and thinking.thinking and thinking.signature.startswith("ca1.")
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature.startswith("ca2.")
 
 
 def test_reasoning_tokens_reach_the_sdk() -> None:
