@@ -306,15 +306,27 @@ def _model_list(table: RoutingTable, router: Router) -> list[dict[str, Any]]:
     return [{"type": "model", "created_at": _LISTED_AT, **entry} for entry in entries]
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def create_app(
     table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
-    `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
-    the table's (tests)."""
+    `${VAR}` or a broken template raises `StartupError` before anything listens; so does an identity token
+    (`auth: entra`, `auth: oauth`) that cannot be had, fetched once here unless an event loop is already
+    running in this thread (a worker process's: its first request fetches). `timeouts` overrides the
+    table's (tests)."""
     router = Router(table)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
+    if destinations.credentials and not _loop_running():
+        asyncio.run(destinations.check_credentials())
     clients = Clients(timeouts or table.timeouts)
     for name in destinations.in_process_providers():
         clients.mount(name, echo.client())
@@ -338,6 +350,7 @@ def create_app(
             pass
         yield
         await gateway.clients.aclose()
+        await gateway.destinations.aclose()
 
     app = Starlette(
         routes=ROUTES,
