@@ -28,9 +28,10 @@ from claude_any.table import Provider
 # (azure-core's own policy refreshes 5 minutes early; the Databricks SDK treats a token as expired 40 s
 # early). A token an identity hands out with less time left than that is used once and not kept.
 REFRESH_BEFORE_S = 300.0
-# Headers whose expiry the library does not say (a Databricks profile with a PAT) are asked for again after
-# this long; the library keeps its own tokens fresh, so asking is cheap.
-UNKNOWN_EXPIRY_S = 30.0
+# Headers from a library that keeps its own tokens fresh and does not say when they expire are asked for
+# again after this long: the Databricks SDK never hands out a token with under 40 s left (Azure Databricks
+# refuses those that expire within 30 s), and asking it again is cheap while its token is fresh.
+LIBRARY_KEEPS_S = 5.0
 # What an identity library says about a failure is shown, up to this many characters.
 MAX_DETAIL = 2000
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
@@ -69,7 +70,7 @@ class _Held:
 def keep_until(fetched_at: float, expires_at: float | None) -> float:
     """Until when headers fetched at `fetched_at` are sent without asking again."""
     if expires_at is None:
-        return fetched_at + UNKNOWN_EXPIRY_S
+        return fetched_at + LIBRARY_KEEPS_S
     lifetime = expires_at - fetched_at
     return fetched_at + max(0.0, min(lifetime - REFRESH_BEFORE_S, lifetime / 2))
 
@@ -177,8 +178,9 @@ class EntraToken(Credential):
 class DatabricksToken(Credential):
     """The headers of the Databricks SDK's unified auth (`databricks.sdk.core.Config.authenticate`): OAuth
     M2M with a client id and secret (the config's, else DATABRICKS_CLIENT_ID / DATABRICKS_CLIENT_SECRET), a
-    profile of ~/.databrickscfg, the Azure CLI on Azure Databricks. The SDK is synchronous and its first call
-    discovers the workspace's OAuth endpoints, so every call runs in a worker thread."""
+    profile of ~/.databrickscfg, the Azure CLI on Azure Databricks. The SDK keeps and refreshes its tokens
+    itself; it is synchronous and its first call discovers the workspace's OAuth endpoints, so every call
+    runs in a worker thread."""
 
     def __init__(
         self,
@@ -194,9 +196,9 @@ class DatabricksToken(Credential):
         self._config: Any = None
 
     async def _fetch(self) -> tuple[dict[str, str], float | None]:
-        return await asyncio.to_thread(self._fetch_blocking)
+        return await asyncio.to_thread(self._fetch_blocking), None
 
-    def _fetch_blocking(self) -> tuple[dict[str, str], float | None]:
+    def _fetch_blocking(self) -> dict[str, str]:
         if self._config is None:
             from databricks.sdk.core import Config
 
@@ -207,12 +209,7 @@ class DatabricksToken(Credential):
             if self.profile:
                 options["profile"] = self.profile
             self._config = Config(**options)
-        headers = {str(name): str(value) for name, value in self._config.authenticate().items()}
-        try:
-            expiry = self._config.oauth_token().expiry
-        except ValueError:  # not an OAuth credential (a profile's PAT): the SDK does not say
-            expiry = None
-        return headers, expiry.timestamp() if expiry is not None else None
+        return {str(name): str(value) for name, value in self._config.authenticate().items()}
 
 
 def _entra(provider: Provider, auth: Auth, settings: Mapping[str, Any]) -> Credential:
