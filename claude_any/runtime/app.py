@@ -248,7 +248,8 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             response = await handler(request, log)
         except AnthropicError as err:
             log.status, log.note = err.status, log.note or err.type
-            err.message = _gateway(request).scrub(err.message)
+            gateway = _gateway(request)
+            err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
             response = error_response(err, log.request_id)
         except Exception:
             # Unreachable for bad input by design; the traceback names code, never request data or keys.

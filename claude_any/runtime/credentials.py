@@ -35,6 +35,8 @@ LIBRARY_KEEPS_S = 5.0
 # What an identity library says about a failure is shown, up to this many characters.
 MAX_DETAIL = 2000
 ENTRA_SCOPE = "https://cognitiveservices.azure.com/.default"
+# How many header values of past fetches are scrubbed from errors (a 401 may quote the token just replaced).
+SCRUBBED_VALUES = 4
 
 
 def now() -> float:
@@ -88,6 +90,7 @@ class Credential:
         self.auth = auth
         self._secrets = sorted({v for v in secret_values if v}, key=len, reverse=True)
         self._held: _Held | None = None
+        self._sent: list[str] = []  # the header values of the last few fetches, for `scrub`
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
@@ -116,7 +119,16 @@ class Credential:
             except Exception as exc:  # whatever the library raised: the user needs its words
                 raise CredentialError(self.provider_name, self.auth, self._detail(exc)) from None
             self._held = _Held(headers, keep_until(fetched_at, expires_at))
+            self._sent = [*self._sent, *headers.values()][-SCRUBBED_VALUES:]
             return headers
+
+    def scrub(self, text: str) -> str:
+        """`text` without the tokens this credential sent lately (a provider may quote one back)."""
+        for value in self._sent:
+            token = value.partition(" ")[2] or value  # `Bearer <token>`: the token alone, too
+            if token in text:
+                text = text.replace(token, secrets.REDACTED)
+        return text
 
     async def request_headers(self) -> dict[str, str]:
         """`headers()` for a request: a failure is the 401 the client gets (x-should-retry: false)."""

@@ -264,6 +264,13 @@ class Destinations:
         except CredentialError as exc:
             raise StartupError(exc.message) from None
 
+    def scrub_tokens(self, text: str) -> str:
+        """`text` without any identity token the gateway sent lately (the `${VAR}` secrets are the
+        app's Scrubber's)."""
+        for credential in self.credentials.values():
+            text = credential.scrub(text)
+        return text
+
     async def aclose(self) -> None:
         """Close the identity libraries' clients (at application shutdown)."""
         for credential in self.credentials.values():

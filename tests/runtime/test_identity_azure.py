@@ -232,3 +232,18 @@ def test_the_token_never_reaches_the_log(
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "entra-secret-token" not in logged
     assert "entra-secret-token" not in json.dumps(entra_table(upstream.url).to_json())
+
+
+def test_a_provider_quoting_the_token_back_shows_it_as_stars(
+    upstream: FakeUpstream, az: FakeAzureCli, serve: Callable[[RoutingTable], str]
+) -> None:
+    def refuse(recorded: Recorded) -> Reply:
+        said = f"token {bearer(recorded).removeprefix('Bearer ')} lacks the role"
+        return Reply(401, json={"error": {"code": "PermissionDenied", "message": said}})
+
+    upstream.responder = refuse
+    az.hand_out(("eyJ-entra-token-quoted", time.time() + 3600))
+    url = serve(entra_table(upstream.url))
+    response = ask(url)
+    assert response.status_code == 401
+    assert response.json()["error"]["message"] == "azure: token *** lacks the role"
