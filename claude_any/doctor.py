@@ -220,7 +220,7 @@ class _Probe:
             await credential.headers()
         except CredentialError as exc:
             detail = self.scrub(f"no {exc.auth.description} could be had: {exc.detail}")
-            return Check("credential", FAIL, time.perf_counter() - started, detail, exc.auth.login)
+            return Check("credential", FAIL, time.perf_counter() - started, detail, exc.login)
         return Check("credential", OK, time.perf_counter() - started, credential.description)
 
     async def request(self) -> Check:

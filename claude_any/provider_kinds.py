@@ -72,7 +72,7 @@ class Auth:
     extra: str = ""  # the pip extra that installs the identity library
     modules: tuple[str, ...] = ()  # what must be importable for it
     description: str = ""  # what explain and doctor call it
-    login: str = ""  # what to do when no credential can be had
+    login: str = ""  # what to do when no credential can be had (`{host}`: the provider's host)
 
     def missing_library(self) -> str | None:
         """`pip install ...` for the identity library when it is not installed, else None."""
@@ -148,7 +148,7 @@ DATABRICKS_OAUTH = Auth(
     extra="databricks",
     modules=("databricks.sdk",),
     description="OAuth token via the Databricks SDK",
-    login="run `databricks auth login --host HOST` and name its profile (profile: NAME), or set "
+    login="run `databricks auth login --host {host}` and name its profile (profile: NAME), or set "
     "DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET for a service principal (or `az login` on Azure "
     "Databricks)",
 )

@@ -47,11 +47,11 @@ def now() -> float:
 class CredentialError(Exception):
     """No credential could be had: which chain was tried, what it said, and what to do about it."""
 
-    def __init__(self, provider_name: str, auth: Auth, detail: str) -> None:
-        self.provider_name, self.auth, self.detail = provider_name, auth, detail
+    def __init__(self, provider_name: str, auth: Auth, detail: str, login: str = "") -> None:
+        self.provider_name, self.auth, self.detail, self.login = provider_name, auth, detail, login
         message = f"{provider_name}: no {auth.description} could be had"
         message += f": {detail}" if detail else ""
-        message += f"\nTo fix: {auth.login}" if auth.login else ""
+        message += f"\nTo fix: {login}" if login else ""
         super().__init__(message)
         self.message = message
 
@@ -95,6 +95,11 @@ class Credential:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     @property
+    def login(self) -> str:
+        """What to run when no credential can be had."""
+        return self.auth.login
+
+    @property
     def description(self) -> str:
         """What this credential is, for explain and doctor (`Entra ID token via azure-identity`)."""
         return self.auth.description
@@ -117,7 +122,7 @@ class Credential:
             except CredentialError:
                 raise
             except Exception as exc:  # whatever the library raised: the user needs its words
-                raise CredentialError(self.provider_name, self.auth, self._detail(exc)) from None
+                raise CredentialError(self.provider_name, self.auth, self._detail(exc), self.login) from None
             self._held = _Held(headers, keep_until(fetched_at, expires_at))
             self._sent = [*self._sent, *headers.values()][-SCRUBBED_VALUES:]
             return headers
@@ -207,6 +212,10 @@ class DatabricksToken(Credential):
         self.host, self.client_id, self.client_secret, self.profile = host, client_id, client_secret, profile
         self._config: Any = None
 
+    @property
+    def login(self) -> str:
+        return self.auth.login.format(host=self.host)
+
     async def _fetch(self) -> tuple[dict[str, str], float | None]:
         return await asyncio.to_thread(self._fetch_blocking), None
 
@@ -220,8 +229,12 @@ class DatabricksToken(Credential):
                 options["auth_type"] = "oauth-m2m"  # not a DATABRICKS_TOKEN that happens to be set
             if self.profile:
                 options["profile"] = self.profile
-            self._config = Config(**options)
-        return {str(name): str(value) for name, value in self._config.authenticate().items()}
+            self._config = Config(**options)  # its errors name the ways it tried
+        try:
+            headers = self._config.authenticate()
+        except Exception as exc:  # the SDK's own words, with the way it chose in front
+            raise RuntimeError(f"{self._config.auth_type} auth: {exc}") from exc
+        return {str(name): str(value) for name, value in headers.items()}
 
 
 def _entra(provider: Provider, auth: Auth, settings: Mapping[str, Any]) -> Credential:

@@ -187,7 +187,8 @@ def test_a_rejected_client_secret_stops_start_up_saying_what_to_run(
         )
     message = str(caught.value)
     assert message.startswith("databricks: no OAuth token via the Databricks SDK could be had")
-    assert "databricks auth login" in message
+    assert "oauth-m2m auth: invalid_client" in message, "the way tried, and what the workspace said"
+    assert f"databricks auth login --host {upstream.url}" in message
     assert "wrong-secret-value" not in message
     assert served(upstream) == []
 
