@@ -319,13 +319,13 @@ def create_app(
     table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
-    `${VAR}` or a broken template raises `StartupError` before anything listens; so does an identity token
-    (`auth: entra`, `auth: oauth`) that cannot be had, fetched once here unless an event loop is already
-    running in this thread (a worker process's: its first request fetches). `timeouts` overrides the
-    table's (tests)."""
+    `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
+    the table's (tests)."""
     router = Router(table)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
+    # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops start-up too; fetched here
+    # unless a loop already runs in this thread (a worker process's: its first request fetches).
     if destinations.credentials and not _loop_running():
         asyncio.run(destinations.check_credentials())
     clients = Clients(timeouts or table.timeouts)
