@@ -45,7 +45,7 @@ TOOL = {
     },
 }
 _ASK = "Reply with the single word OK."
-_BASE = "http://claude-any.doctor"  # the in-process app's address; nothing listens on it
+_BASE = "http://127.0.0.1"  # the in-process app is reached by no socket; a loopback Host passes its guard
 
 OK, FAIL, SKIP = "ok", "FAIL", "skip"
 
