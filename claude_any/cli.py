@@ -155,6 +155,23 @@ def cmd_statusline(args: argparse.Namespace) -> int:
     return EXIT_OK  # always: Claude Code shows nothing for a command that fails
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from claude_any.doctor import INTRO, diagnose, render, targets_of
+
+    source = args.config or _default_routes_source()
+    table = load_table(source)
+    try:
+        targets = targets_of(table, args.target)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from exc
+    print(INTRO, flush=True)
+    reports = asyncio.run(diagnose(table, os.environ, targets))
+    print(render(reports))
+    return 1 if any(report.failed for report in reports) else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="claude-any",
@@ -231,6 +248,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run by Claude Code (settings.json statusLine) with its JSON on stdin; prints one line.",
     )
     p.set_defaults(func=cmd_statusline)
+
+    p = sub.add_parser("doctor", help="check every target live: credential, requests, stream, tools")
+    p.add_argument(
+        "config", metavar="CONFIG", nargs="?", help="config.yaml or routes.json (default as for explain)"
+    )
+    p.add_argument("--target", metavar="NAME", help="check this target only (or provider/model)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

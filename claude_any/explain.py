@@ -274,6 +274,9 @@ def _target_lines(
         out.append(f"  request    {request['method']} {request['url']}")
         for name, value in sorted(request["headers"].items()):
             out.append(f"  header     {name}: {value}")
+        auth = kind_named(provider.kind).auth_for(provider.settings)
+        if auth is not None and auth.identity is not None:
+            out.append(f"  auth       {auth.description} (as Authorization: Bearer, fetched at run time)")
         for name, value in sorted(request["body"].items()):
             out.append(f"  body       {name}: {json.dumps(value)}")
     for line in _changes(body, target, request, provider.kind):

@@ -296,7 +296,8 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             response = await handler(request, log)
         except AnthropicError as err:
             log.status, log.note = err.status, log.note or err.type
-            err.message = _gateway(request).scrub(err.message)
+            gateway = _gateway(request)
+            err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
             response = error_response(err, log.request_id)
         except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
             log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
@@ -371,6 +372,14 @@ def _model_list(table: RoutingTable) -> list[dict[str, Any]]:
     return entries
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def create_app(
     table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
 ) -> Starlette:
@@ -381,6 +390,10 @@ def create_app(
     router = Router(table, session_scale)
     token = resolve_auth_token(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
+    # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops start-up too; fetched here
+    # unless a loop already runs in this thread (a worker process's: its first request fetches).
+    if destinations.credentials and not _loop_running():
+        asyncio.run(destinations.check_credentials())
     clients = Clients(timeouts or table.timeouts)
     for name in destinations.in_process_providers():
         clients.mount(name, echo.client())
@@ -407,6 +420,7 @@ def create_app(
             pass
         yield
         await gateway.clients.aclose()
+        await gateway.destinations.aclose()
 
     app = Starlette(
         routes=ROUTES,

@@ -177,6 +177,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     prepared = destination.request(stream)
+    auth = await destination.credential.request_headers() if destination.credential else None
     response = await open_response(
         clients.get(destination.provider.name),
         prepared,
@@ -184,6 +185,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         stream=stream,
         provider_name=destination.provider.name,
         model=destination.target.model,
+        extra_headers=auth,
         first_byte_s=clients.timeouts.first_byte_s,
     )
     await _check_content_type(response, destination, clients, stream)
@@ -219,6 +221,8 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
+    if destination.credential is not None:
+        extra |= await destination.credential.request_headers()
     response = await open_response(
         clients.get(destination.provider.name),
         destination.request(stream),

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 from claude_any import secrets
 from claude_any.provider_kinds import UnknownKind, kind_named
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
-from claude_any.runtime import errors
+from claude_any.runtime import credentials, errors
+from claude_any.runtime.credentials import Credential, CredentialError, CredentialSetupError
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.memo import LRU
 from claude_any.runtime.scrub import Scrubber
@@ -94,6 +95,7 @@ class Destination:
     upstream: Upstream
     prepared: PreparedTarget
     scrub: Scrubber  # hides this target's resolved secrets in text a provider sends back
+    credential: Credential | None = None  # its provider's identity token (`auth: entra`, `auth: oauth`)
 
     @property
     def plain(self) -> PreparedTarget:
@@ -180,7 +182,9 @@ def _upstream(provider: Provider, target: Target) -> Upstream:
     )
 
 
-def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
+def build(
+    provider: Provider, target: Target, env: Mapping[str, str], credential: Credential | None = None
+) -> Destination:
     """A Destination for one target; raises StartupError for an unset variable or a template failure."""
     _check_provider(provider, env)
     try:
@@ -191,7 +195,7 @@ def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destina
     except TemplateError as exc:
         raise StartupError(str(exc)) from exc
     scrub = Scrubber.for_documents([provider.to_json(), target.to_json()], env)
-    return Destination(target, provider, _upstream(provider, target), prepared, scrub)
+    return Destination(target, provider, _upstream(provider, target), prepared, scrub, credential)
 
 
 class Destinations:
@@ -219,8 +223,10 @@ class Destinations:
                     f"providers.{provider.name}: {exc}; recompile with this claude-any"
                 ) from None
             _check_provider(provider, env)
+        self.credentials = _credentials(table, env)
         self._built: dict[str, Destination] = {
-            tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
+            tid: build(self._provider(target), target, env, self.credentials.get(target.provider))
+            for tid, target in table.targets.items()
         }
         self.ad_hoc: LRU[str, Destination] = LRU(self.AD_HOC_ENTRIES, self.AD_HOC_CHARS, len)
 
@@ -239,7 +245,8 @@ class Destinations:
             raise KeyError(target_id)
         target = self._ad_hoc(target_id)
         try:
-            destination = build(self._provider(target), target, self._env)
+            credential = self.credentials.get(target.provider)
+            destination = build(self._provider(target), target, self._env, credential)
         except StartupError as exc:  # the client's model name: e.g. `..`, which no URL path can hold
             why = exc.__cause__.message if isinstance(exc.__cause__, TemplateError) else str(exc)
             raise errors.invalid_request(f"model {target.model!r} cannot be called: {why}") from None
@@ -253,3 +260,36 @@ class Destinations:
     def in_process_providers(self) -> list[str]:
         """The providers whose kind answers inside the gateway (their client is `echo.client()`)."""
         return [p.name for p in self._table.providers.values() if kind_named(p.kind).in_process]
+
+    async def check_credentials(self) -> None:
+        """Fetch every provider's identity token once; a StartupError saying what to run when one cannot
+        be had. The libraries' clients are closed afterwards (the tokens stay held)."""
+        try:
+            await credentials.check(self.credentials.values())
+        except CredentialError as exc:
+            raise StartupError(exc.message) from None
+
+    def scrub_tokens(self, text: str) -> str:
+        """`text` without any identity token the gateway sent lately (the `${VAR}` secrets are the
+        app's Scrubber's)."""
+        for credential in self.credentials.values():
+            text = credential.scrub(text)
+        return text
+
+    async def aclose(self) -> None:
+        """Close the identity libraries' clients (at application shutdown)."""
+        for credential in self.credentials.values():
+            await credential.aclose()
+
+
+def _credentials(table: RoutingTable, env: Mapping[str, str]) -> dict[str, Credential]:
+    """Each provider's identity credential, by provider name (providers that send a key have none)."""
+    made: dict[str, Credential] = {}
+    for provider in table.providers.values():
+        try:
+            credential = credentials.for_provider(provider, env)
+        except CredentialSetupError as exc:
+            raise StartupError(str(exc)) from None
+        if credential is not None:
+            made[provider.name] = credential
+    return made
