@@ -55,7 +55,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from claude_any.runtime.server import StartupError, serve
+    from claude_any.runtime.serve.server import StartupError, serve
     from claude_any.secrets import references
 
     table = load_table(args.routes)

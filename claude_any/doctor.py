@@ -21,11 +21,11 @@ from starlette.applications import Starlette
 
 from claude_any import secrets
 from claude_any.provider_kinds import Auth, kind_named
-from claude_any.runtime.app import create_app
-from claude_any.runtime.credentials import CredentialError
-from claude_any.runtime.router import Router
+from claude_any.runtime.call.credentials import CredentialError
+from claude_any.runtime.call.targets import Destination, StartupError
+from claude_any.runtime.route.router import Router
 from claude_any.runtime.scrub import Scrubber
-from claude_any.runtime.targets import Destination, StartupError
+from claude_any.runtime.serve.app import create_app
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
 CHECKS = ("credential", "request", "stream", "tools", "reasoning", "context")

@@ -16,13 +16,13 @@ from claude_any import provider_templates
 from claude_any.claude_code_settings import claude_code_settings
 from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
 from claude_any.provider_templates import TemplateError
-from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.facts import FACTS, Facts, facts_from_request
-from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
+from claude_any.runtime.route.facts import FACTS, Facts, facts_from_request
+from claude_any.runtime.route.router import Decision, NoRoute, Router, RuleTrace
+from claude_any.runtime.serve.client_limits import ClientLimits
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses.request import to_responses
 from claude_any.sample_requests import DEFAULT_PRESET, sample_request
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 

@@ -30,11 +30,11 @@ import uvicorn
 
 from claude_any import statusline
 from claude_any.claude_code_settings import claude_code_settings
-from claude_any.runtime.app import create_app
-from claude_any.runtime.log import OneLine
-from claude_any.runtime.server import client_limits, uvicorn_config
-from claude_any.runtime.sessions import Sessions
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve.access_log import OneLine
+from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.serve.server import client_limits, uvicorn_config
+from claude_any.runtime.serve.sessions import Sessions
 from claude_any.secrets import references
 from claude_any.table import RoutingTable
 
@@ -129,7 +129,7 @@ def _log_to_file(level: str) -> str:
     fd, path = tempfile.mkstemp(prefix="claude-any-", suffix=".log")
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/log.py)
+    handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/serve/access_log.py)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("claude_any")
     logger.handlers[:] = [handler]

@@ -60,7 +60,7 @@ class Auth:
     """One way a provider of some kind authenticates (`auth:`); a kind's first is the default.
 
     A key is sent as the kind's template says. An identity (`identity` set) is a token an identity library
-    fetches at run time and keeps fresh (runtime/credentials.py); it is sent as `Authorization: Bearer`,
+    fetches at run time and keeps fresh (runtime/call/credentials.py); it is sent as `Authorization: Bearer`,
     per request, and the template sends no key.
     """
 
@@ -68,7 +68,7 @@ class Auth:
     settings: tuple[str, ...] = ()  # the kind's settings this way uses; the other auths' are refused
     required: tuple[str, ...] = ()
     together: tuple[str, ...] = ()  # settings given both or neither
-    identity: str | None = None  # the token source (runtime/credentials.py); None: a key in the template
+    identity: str | None = None  # the token source (runtime/call/credentials.py); None: a key in the template
     extra: str = ""  # the pip extra that installs the identity library
     modules: tuple[str, ...] = ()  # what must be importable for it
     description: str = ""  # what explain and doctor call it
@@ -94,7 +94,7 @@ class ProviderKind:
     apis: tuple[str, ...] = (CHAT,)  # what `api:` may choose; the first is the default
     protocol: str | None = None  # a fixed wire protocol, whatever `api:` says
     anthropic_models: str | None = None  # models with this prefix are served on an Anthropic surface
-    in_process: bool = False  # answered inside the gateway (runtime/echo.py); nothing goes on the wire
+    in_process: bool = False  # answered inside the gateway (runtime/call/echo.py); nothing goes on the wire
     token_param: str = MAX_TOKENS  # the Chat Completions token field, unless the model's row says
     pdf_parts: bool = False  # takes PDF `file` parts on Chat Completions
     prompt_cache_key: bool = False  # its OpenAI models take `prompt_cache_key` (capabilities.py)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from claude_any.compiler import compile_text
-from claude_any.runtime.facts import FACTS
-from claude_any.runtime.operators import OPERATORS
+from claude_any.runtime.route.facts import FACTS
+from claude_any.runtime.route.operators import OPERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from claude_any.compiler import CompileResult, compile_text
-from claude_any.runtime.app import create_app
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve.app import create_app
 
 CATEGORIES = "model_categories: {large: P/team-gpt4o, small: P/team-gpt4o}\n"
 

@@ -15,8 +15,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from claude_any.provider_templates import PreparedTarget
-from claude_any.runtime import provider_client, upstream
-from claude_any.runtime.upstream import Clients
+from claude_any.runtime.call import provider_client, upstream
+from claude_any.runtime.call.upstream import Clients
 
 
 async def _slow(request: Request) -> PlainTextResponse:

@@ -24,9 +24,9 @@ from identity_fakes import ENTRA_RESOURCE, AppServiceIdentity, FakeAzureCli
 from loopback import DONE, FakeUpstream, Recorded, Reply, ThreadServer, make_table, target
 
 from claude_any.explain import explain
-from claude_any.runtime import credentials
-from claude_any.runtime.app import create_app
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call import credentials
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve.app import create_app
 from claude_any.table import Provider, RoutingTable
 
 DEPLOYMENT = "team-gpt4o"

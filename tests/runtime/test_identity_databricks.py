@@ -18,9 +18,9 @@ from faults import chunk, completion, request_body
 from identity_fakes import DatabricksWorkspace
 from loopback import DONE, FakeUpstream, Recorded, Reply, ThreadServer, make_table, target
 
-from claude_any.runtime import credentials
-from claude_any.runtime.app import create_app
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call import credentials
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve.app import create_app
 from claude_any.table import Provider, RoutingTable
 
 ENV = {"DBX_CLIENT_ID": "sp-client-id", "DBX_CLIENT_SECRET": "sp-client-secret"}

@@ -25,7 +25,7 @@ import pytest
 from faults import FAST_RETRY, completion, fake_provider, request_body, resilient_table, sse_events
 from loopback import FakeUpstream, Reply
 
-from claude_any.runtime.upstream import MAX_ANSWER_BYTES
+from claude_any.runtime.call.upstream import MAX_ANSWER_BYTES
 from claude_any.table import Timeouts
 
 Gateway = Callable[..., str]

@@ -37,11 +37,16 @@ from starlette.routing import Route
 from tls_support import Certificates, TLSThreadServer
 
 from claude_any.provider_templates import PreparedTarget
-from claude_any.runtime import upstream
+from claude_any.runtime.call import upstream
+from claude_any.runtime.call.provider_client import (
+    MAX_IN_FLIGHT,
+    PooledConnection,
+    ProviderClient,
+    tls_context,
+)
+from claude_any.runtime.call.proxies import ProxySettings
+from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.provider_client import MAX_IN_FLIGHT, PooledConnection, ProviderClient, tls_context
-from claude_any.runtime.proxies import ProxySettings
-from claude_any.runtime.upstream import Clients
 from claude_any.table import Timeouts
 
 T = TypeVar("T")

@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from claude_any.runtime.proxies import ProxySettings, from_environment
-from claude_any.runtime.upstream import Clients
+from claude_any.runtime.call.proxies import ProxySettings, from_environment
+from claude_any.runtime.call.upstream import Clients
 
 VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 

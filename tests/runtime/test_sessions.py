@@ -1,4 +1,4 @@
-"""Per-session summaries (`runtime/sessions.py`) and `GET /v1/claude-any/sessions/{id}`: what answered a
+"""Per-session summaries (`runtime/serve/sessions.py`) and `GET /v1/claude-any/sessions/{id}`: what answered a
 Claude Code session, its tokens, cache reads and cost, over real HTTP against the fake provider."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import httpx
 import pytest
 from loopback import DONE, FakeUpstream, Reply, make_table, openai_provider, target
 
-from claude_any.runtime.log import RequestLog
-from claude_any.runtime.sessions import MAX_ID_CHARS, Sessions
+from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.sessions import MAX_ID_CHARS, Sessions
 from claude_any.table import Price, Provider, RoutingTable
 
 HELLO = [{"role": "user", "content": "hello"}]

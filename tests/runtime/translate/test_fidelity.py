@@ -12,13 +12,13 @@ from fixed_ids import counter_ids
 from sse_check import check_anthropic_sse, sdk_message
 from test_stream import call, chunk, sse, usage_chunk
 
+from claude_any.runtime.translate.chat.response import from_openai
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import read_carried
-from claude_any.runtime.translate.response import from_openai
-from claude_any.runtime.translate.responses_response import ResponsesContext, from_responses
-from claude_any.runtime.translate.responses_stream import ResponsesStreamTranslator
+from claude_any.runtime.translate.responses.response import ResponsesContext, from_responses
+from claude_any.runtime.translate.responses.stream import ResponsesStreamTranslator
 from claude_any.runtime.translate.signatures import read_signature
-from claude_any.runtime.translate.stream import StreamTranslator
 
 MODEL = "claude-sonnet-4-6"
 

@@ -14,7 +14,7 @@ from loopback import FakeUpstream, Reply, make_table, openai_provider, target
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses.request import to_responses
 from claude_any.table import Provider
 
 SESSION = "6c0b1d5e-8c7e-4a55-9a0e-52f5b1c0a1d2"

@@ -12,11 +12,11 @@ import pytest
 from loopback import FakeUpstream, Reply, make_table
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.anthropic.passthrough import without_gateway_thinking
+from claude_any.runtime.translate.chat.request import to_openai
+from claude_any.runtime.translate.chat.response import from_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.passthrough import without_gateway_thinking
 from claude_any.runtime.translate.replay import SKIP_THOUGHT_SIGNATURE
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.response import from_openai
 from claude_any.table import Provider, Target, empty_params
 
 MODEL = "claude-sonnet-4-6"

@@ -13,8 +13,8 @@ from test_request_fixtures import check_openai_body
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.request import nearest_effort, to_openai
 from claude_any.runtime.translate.context import Context, Upstream
-from claude_any.runtime.translate.request import nearest_effort, to_openai
 from claude_any.runtime.translate.signatures import signature, target_tag
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

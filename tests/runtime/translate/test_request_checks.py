@@ -12,9 +12,9 @@ from loopback import FakeUpstream
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses.request import to_responses
 
 MODEL = "claude-sonnet-4-6"
 

@@ -15,8 +15,8 @@ import pytest
 from loopback import FIXTURES
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
 
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -28,8 +28,8 @@ from test_request_fixtures import _requests
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.responses_request import to_responses
-from claude_any.runtime.translate.responses_response import ResponsesContext
+from claude_any.runtime.translate.responses.request import to_responses
+from claude_any.runtime.translate.responses.response import ResponsesContext
 from claude_any.runtime.translate.signatures import encode_signature
 
 _ITEM_TYPES = {"message", "reasoning", "function_call", "function_call_output"}

@@ -11,9 +11,9 @@ from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.json import JSONSnapshotExtension
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses.request import to_responses
 from claude_any.runtime.translate.schema import clean_schema
 from claude_any.runtime.translate.structured_output import strict_problem
 

@@ -15,8 +15,8 @@ from sse_check import check_anthropic_sse, sdk_message
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.translate.tools import ToolNameMap
 
 MODEL = "claude-sonnet-4-5-20250929"

@@ -26,21 +26,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from claude_any import prices
-from claude_any.runtime import echo, errors, offload, request_body, tokens
-from claude_any.runtime.client_protocol import REFUSAL
-from claude_any.runtime.disconnect import CancelOnDisconnect
+from claude_any.runtime import errors
+from claude_any.runtime.call import echo
+from claude_any.runtime.call.relay import Inbound, relay
+from claude_any.runtime.call.stream_relay import SSEResponse
+from claude_any.runtime.call.targets import Destinations, resolve_auth_token
+from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.facts import SESSION_HEADER, Facts
-from claude_any.runtime.log import RequestLog, printable
-from claude_any.runtime.relay import Inbound, relay
-from claude_any.runtime.router import Decision, NoRoute, Router, listed_id
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.facts import SESSION_HEADER, Facts
+from claude_any.runtime.route.router import Decision, NoRoute, Router, listed_id
+from claude_any.runtime.route.tokens import SessionScale
 from claude_any.runtime.scrub import Scrubber
-from claude_any.runtime.sessions import Sessions
-from claude_any.runtime.streaming import SSEResponse
-from claude_any.runtime.targets import Destinations, resolve_auth_token
-from claude_any.runtime.tokens import SessionScale
-from claude_any.runtime.upstream import Clients
-from claude_any.runtime.web_guard import WebGuard
+from claude_any.runtime.serve import offload, request_body
+from claude_any.runtime.serve.access_log import RequestLog, printable
+from claude_any.runtime.serve.client_protocol import REFUSAL
+from claude_any.runtime.serve.disconnect import CancelOnDisconnect
+from claude_any.runtime.serve.sessions import Sessions
+from claude_any.runtime.serve.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")

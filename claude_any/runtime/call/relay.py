@@ -4,7 +4,7 @@ Three wire protocols, one flow:
 - `chat` / `responses`: translate the request (Chat Completions or Responses API), call the provider,
   translate the response or the SSE stream back;
 - `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched; the in-process
-  `echo` provider is one too, an Anthropic server behind its own client (runtime/echo.py).
+  `echo` provider is one too, an Anthropic server behind its own client (runtime/call/echo.py).
 Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
 Retry-After between rounds, bounded by the policy's attempts and time budget. A 2xx that is not an answer
@@ -24,14 +24,17 @@ import anyio
 import httpx
 from starlette.responses import JSONResponse, Response
 
-from claude_any.runtime import answer_check, errors, offload, retry, tokens
+from claude_any.runtime import errors
+from claude_any.runtime.call import answer_check, retry
+from claude_any.runtime.call.retry import Attempts
+from claude_any.runtime.call.stream_relay import SSEResponse, forward_stream, translate_stream
+from claude_any.runtime.call.targets import Destination, Destinations
+from claude_any.runtime.call.upstream import Clients, body_chunks, open_response, read_json
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import HEADER_CHARS, RequestLog, printable
-from claude_any.runtime.retry import Attempts
-from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
-from claude_any.runtime.targets import Destination, Destinations
-from claude_any.runtime.translate.passthrough import without_gateway_thinking
-from claude_any.runtime.upstream import Clients, body_chunks, open_response, read_json
+from claude_any.runtime.route import tokens
+from claude_any.runtime.serve import offload
+from claude_any.runtime.serve.access_log import HEADER_CHARS, RequestLog, printable
+from claude_any.runtime.translate.anthropic.passthrough import without_gateway_thinking
 from claude_any.table import RetryPolicy
 
 logger = logging.getLogger("claude_any")

@@ -17,9 +17,9 @@ import anyio
 import httpx
 
 from claude_any.provider_templates import PreparedTarget
-from claude_any.runtime import errors, proxies
-from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.provider_client import (
+from claude_any.runtime import errors
+from claude_any.runtime.call import proxies
+from claude_any.runtime.call.provider_client import (
     KEEPALIVE_EXPIRY_S,
     MAX_IN_FLIGHT,
     AnswerTooLarge,
@@ -27,6 +27,7 @@ from claude_any.runtime.provider_client import (
     ProviderClient,
     ResponseBody,
 )
+from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate import json_codec
 from claude_any.table import Timeouts
 

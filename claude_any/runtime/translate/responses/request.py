@@ -32,10 +32,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from claude_any.runtime.tokens import estimate
-from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.messages import THINKING_BLOCKS, bad, messages_to_openai
-from claude_any.runtime.translate.request import (
+from claude_any.runtime.route.tokens import estimate
+from claude_any.runtime.translate.chat.messages import THINKING_BLOCKS, bad, messages_to_openai
+from claude_any.runtime.translate.chat.request import (
     add_cache_key,
     add_sampling,
     add_user,
@@ -44,8 +43,9 @@ from claude_any.runtime.translate.request import (
     token_limit,
     typed_field,
 )
+from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request_checks import check_thinking
-from claude_any.runtime.translate.responses_response import ResponsesContext
+from claude_any.runtime.translate.responses.response import ResponsesContext
 from claude_any.runtime.translate.signatures import decode_signature, target_tag
 from claude_any.runtime.translate.structured_output import structured_output
 from claude_any.runtime.translate.tools import ToolNameMap, tool_choice_to_openai, tools_to_openai

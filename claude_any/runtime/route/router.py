@@ -16,11 +16,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from claude_any.runtime import rules
-from claude_any.runtime.facts import Facts, facts_from_request
 from claude_any.runtime.memo import LRU
-from claude_any.runtime.rules import Value
-from claude_any.runtime.tokens import SessionScale
+from claude_any.runtime.route import rules
+from claude_any.runtime.route.facts import Facts, facts_from_request
+from claude_any.runtime.route.rules import Value
+from claude_any.runtime.route.tokens import SessionScale
 from claude_any.table import OTHER_CLAUDE_DEFAULT, Route, RoutingTable, Target, empty_params
 
 logger = logging.getLogger("claude_any")

@@ -128,8 +128,8 @@ class _FeatureMemo:
     def __init__(self) -> None:
         self._counts: dict[str, Features] = {}
         self._chars = 0
-        # The event loop and the large-body worker thread (runtime/offload.py) both count; counting itself
-        # runs unlocked.
+        # The event loop and the large-body worker thread (runtime/serve/offload.py) both count; counting
+        # itself runs unlocked.
         self._lock = threading.Lock()
 
     def get(self, text: str) -> Features:

@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 
 from claude_any.runtime import errors
+from claude_any.runtime.call.upstream import body_chunks, close
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.upstream import body_chunks, close
 
 # How much of a body that is not an answer is read to say what it is (an error object is small).
 _PREFIX_BYTES = 64 * 1024

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from claude_any.runtime.facts import FACTS, Facts
-from claude_any.runtime.operators import OPERATORS, Members
-from claude_any.runtime.operators import Value as Value
+from claude_any.runtime.route.facts import FACTS, Facts
+from claude_any.runtime.route.operators import OPERATORS, Members
+from claude_any.runtime.route.operators import Value as Value
 
 Evaluator = Callable[[Facts], Value]
 

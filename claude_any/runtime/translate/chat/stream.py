@@ -26,9 +26,9 @@ import logging
 from typing import Any
 
 from claude_any.runtime import errors
+from claude_any.runtime.translate.anthropic.message_stream import THINKING, MessageStream, ToolCall
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, random_id
-from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
 from claude_any.runtime.translate.parts import merge_details, read_parts
 from claude_any.runtime.translate.replay import thought_signature_of
 from claude_any.runtime.translate.sse import Event

@@ -36,9 +36,9 @@ from typing import Any
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.arguments import settle_call
+from claude_any.runtime.translate.chat.response import anthropic_message
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
-from claude_any.runtime.translate.response import anthropic_message
 from claude_any.runtime.translate.signatures import encode_signature, signature
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner

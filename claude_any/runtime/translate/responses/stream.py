@@ -29,11 +29,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from claude_any.runtime.translate.anthropic.message_stream import THINKING, MessageStream, ToolCall
 from claude_any.runtime.translate.arguments import read_arguments
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, random_id
-from claude_any.runtime.translate.message_stream import THINKING, MessageStream, ToolCall
-from claude_any.runtime.translate.responses_response import (
+from claude_any.runtime.translate.responses.response import (
     carried_signature,
     chat_usage,
     failure,

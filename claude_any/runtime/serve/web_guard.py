@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import printable
+from claude_any.runtime.serve.access_log import printable
 from claude_any.table import Server
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")

@@ -1,4 +1,4 @@
-"""What one client connection may hold (enforced by runtime/client_protocol.py; `explain` shows them)."""
+"""What one client connection may hold (enforced by serve/client_protocol.py; `explain` shows them)."""
 
 from __future__ import annotations
 

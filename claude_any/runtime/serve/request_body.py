@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request
 
 from claude_any.runtime import errors
-from claude_any.runtime.log import printable
+from claude_any.runtime.serve.access_log import printable
 from claude_any.runtime.translate import json_codec
 
 MEGABYTE = 1024 * 1024

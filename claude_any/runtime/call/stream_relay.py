@@ -26,15 +26,15 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from claude_any.runtime import errors
-from claude_any.runtime.disconnect import CancelOnDisconnect
+from claude_any.runtime.call.keepalive import IdleTimeout, with_ticks
+from claude_any.runtime.call.targets import Destination, SSETranslator
+from claude_any.runtime.call.upstream import body_chunks, transport_error
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.keepalive import IdleTimeout, with_ticks
-from claude_any.runtime.log import RequestLog
-from claude_any.runtime.targets import Destination, SSETranslator
+from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.translate import json_codec
-from claude_any.runtime.translate.events import PING
+from claude_any.runtime.translate.anthropic.events import PING
 from claude_any.runtime.translate.sse import Event, SSEReader
-from claude_any.runtime.upstream import body_chunks, transport_error
 from claude_any.table import Timeouts
 
 logger = logging.getLogger("claude_any")

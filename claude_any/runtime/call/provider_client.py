@@ -28,7 +28,7 @@ import aiohttp
 import httpx
 import yarl
 
-from claude_any.runtime.proxies import ProxySettings
+from claude_any.runtime.call.proxies import ProxySettings
 
 try:  # SOCKS proxies are optional: `pip install aiohttp-socks`
     import aiohttp_socks

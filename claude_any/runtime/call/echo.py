@@ -22,10 +22,10 @@ import httpx
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError, envelope
+from claude_any.runtime.translate.chat.request import to_openai
+from claude_any.runtime.translate.chat.response import from_openai
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.response import from_openai
-from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.translate.tools import ToolNameMap
 from claude_any.table import empty_params
 

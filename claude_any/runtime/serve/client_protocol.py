@@ -30,9 +30,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from claude_any.runtime import errors
-from claude_any.runtime.client_limits import BODY_MIN_BYTES, HEADER_BYTES, ClientLimits
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog, printable
+from claude_any.runtime.serve.access_log import RequestLog, printable
+from claude_any.runtime.serve.client_limits import BODY_MIN_BYTES, HEADER_BYTES, ClientLimits
 from claude_any.runtime.translate import json_codec
 
 logger = logging.getLogger("claude_any")

@@ -17,8 +17,8 @@ from functools import partial
 from typing import Any
 
 from claude_any import prices
-from claude_any.runtime.log import RequestLog
 from claude_any.runtime.memo import LRU
+from claude_any.runtime.serve.access_log import RequestLog
 from claude_any.table import Price
 
 SESSION_HEADER = "x-claude-code-session-id"

@@ -15,9 +15,9 @@ from typing import Any
 
 from claude_any.capabilities import EFFORT_ORDER, REASONING_REPLAYS
 from claude_any.runtime.errors import invalid_request
-from claude_any.runtime.tokens import estimate
+from claude_any.runtime.route.tokens import estimate
+from claude_any.runtime.translate.chat.messages import bad, messages_to_openai
 from claude_any.runtime.translate.context import Context, Upstream
-from claude_any.runtime.translate.messages import bad, messages_to_openai
 from claude_any.runtime.translate.replay import Replay
 from claude_any.runtime.translate.request_checks import check_thinking, refuse_unhonourable
 from claude_any.runtime.translate.signatures import target_tag

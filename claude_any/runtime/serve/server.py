@@ -19,11 +19,12 @@ from starlette.applications import Starlette
 from uvicorn.supervisors import Multiprocess
 
 from claude_any.network import is_loopback
-from claude_any.runtime import log, tuning
-from claude_any.runtime.app import create_app
-from claude_any.runtime.client_limits import ClientLimits
-from claude_any.runtime.client_protocol import ClientProtocol, GatewayConfig
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve import access_log as log
+from claude_any.runtime.serve import tuning
+from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.serve.client_limits import ClientLimits
+from claude_any.runtime.serve.client_protocol import ClientProtocol, GatewayConfig
 from claude_any.table import RoutingTable, TableError
 
 __all__ = ["StartupError", "serve"]
@@ -38,7 +39,7 @@ _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their ow
 
 
 def client_limits(table: RoutingTable) -> ClientLimits:
-    """The limits on each client connection that the routing table sets (runtime/client_protocol.py)."""
+    """The limits on each client connection that the routing table sets (runtime/serve/client_protocol.py)."""
     return ClientLimits(write_s=table.timeouts.client_write_s, max_connections=table.server.max_connections)
 
 
@@ -122,7 +123,7 @@ def serve(
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
-    worker = "claude_any.runtime.server:worker_app"
+    worker = "claude_any.runtime.serve.server:worker_app"
     config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
     Multiprocess(config, sockets=[sock]).run()
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from claude_any.runtime.facts import BOOL, LIST, NUMBER, STRING, FactType
+from claude_any.runtime.route.facts import BOOL, LIST, NUMBER, STRING, FactType
 
 Value = Any  # str | int | float | bool | tuple | re.Pattern: whatever a fact or literal holds
 OperandTypes = frozenset[tuple[FactType[Any], FactType[Any]]]

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Generic, TypeVar, overload
 
-from claude_any.runtime import tokens as token_estimator
-from claude_any.runtime.tokens import SessionScale
+from claude_any.runtime.route import tokens as token_estimator
+from claude_any.runtime.route.tokens import SessionScale
 
 FactValue = str | int | bool | tuple[str, ...]
 T = TypeVar("T", str, int, bool, tuple[str, ...])

@@ -27,7 +27,8 @@ from typing import Any, Generic, TypeVar
 
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate import events, json_codec
+from claude_any.runtime.translate import json_codec
+from claude_any.runtime.translate.anthropic import events
 from claude_any.runtime.translate.arguments import read_arguments, settle_call
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id

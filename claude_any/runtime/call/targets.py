@@ -17,18 +17,19 @@ from typing import Any, Protocol
 from claude_any import secrets
 from claude_any.provider_kinds import UnknownKind, kind_named
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
-from claude_any.runtime import credentials, errors
-from claude_any.runtime.credentials import Credential, CredentialError, CredentialSetupError
+from claude_any.runtime import errors
+from claude_any.runtime.call import credentials
+from claude_any.runtime.call.credentials import Credential, CredentialError, CredentialSetupError
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.memo import LRU
 from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.translate.chat.request import to_openai
+from claude_any.runtime.translate.chat.response import from_openai
+from claude_any.runtime.translate.chat.stream import StreamTranslator as ChatStreamTranslator
 from claude_any.runtime.translate.context import Context, Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.response import from_openai
-from claude_any.runtime.translate.responses_request import to_responses
-from claude_any.runtime.translate.responses_response import from_responses
-from claude_any.runtime.translate.responses_stream import ResponsesStreamTranslator
-from claude_any.runtime.translate.stream import StreamTranslator as ChatStreamTranslator
+from claude_any.runtime.translate.responses.request import to_responses
+from claude_any.runtime.translate.responses.response import from_responses
+from claude_any.runtime.translate.responses.stream import ResponsesStreamTranslator
 from claude_any.table import Position, Provider, RoutingTable, Target
 
 
