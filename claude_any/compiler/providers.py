@@ -16,11 +16,12 @@ from urllib.parse import urlsplit
 from claude_any import secrets
 from claude_any.capabilities import RESPONSES_KINDS
 from claude_any.compiler.config import ModelSpec, ProviderSpec
-from claude_any.compiler.diagnostics import did_you_mean, one_of
+from claude_any.compiler.diagnostics import one_of
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
 from claude_any.network import is_loopback
+from claude_any.suggest import closest
 
 KINDS = ("openai", "azure", "databricks", "anthropic", "echo")
 APIS = ("chat", "responses")
@@ -98,12 +99,10 @@ def _kind(reader: Reader, key: Scalar, node: Mapping, path: str) -> str | None:
         return reader.choice(kind_node, f"{path}.kind", KINDS)
     if key.text in KINDS:
         return key.text
-    hint = did_you_mean(key.text, KINDS)
-    reader.error(
-        key.pos,
-        path,
-        f"provider {key.text!r} needs a kind: add `kind: openai` (or {one_of(KINDS[1:])}){hint}",
-    )
+    # A name like `azure-eu` says its kind; anything else is most often an OpenAI-compatible server.
+    likely = next((k for k in KINDS if k in key.text.lower()), None) or closest(key.text, KINDS) or "openai"
+    others = one_of(k for k in KINDS if k != likely)
+    reader.error(key.pos, path, f"provider {key.text!r} needs a kind: add `kind: {likely}` (or {others})")
     return None
 
 
