@@ -6,7 +6,6 @@ never has to guess whether a host has a scheme or a trailing slash.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -20,7 +19,7 @@ from claude_any.compiler.diagnostics import one_of
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
-from claude_any.network import is_loopback
+from claude_any.network import is_host_name, is_loopback
 from claude_any.suggest import closest
 
 KINDS = ("openai", "azure", "databricks", "anthropic", "echo")
@@ -57,7 +56,6 @@ CREDENTIALS_IN_URL = (
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?|v1|latest|preview")
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | None:
@@ -230,7 +228,7 @@ def _split_url(reader: Reader, node: Scalar, path: str, value: str, example: str
     if parts.username or parts.password or parts.query or parts.fragment:
         reader.error(node.pos, path, f"must be a plain URL without user, query or fragment (like {example})")
         return None
-    if not _valid_host(host):
+    if not is_host_name(host):
         reader.error(
             node.pos, path, f"{host or '(empty)'!r} is not a valid host name (expected like {example})"
         )
@@ -287,16 +285,6 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    return 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
 def _models(reader: Reader, node: Node, path: str) -> dict[str, ModelSpec]:

@@ -128,4 +128,5 @@ def test_server_section() -> None:
         "port": 9000,
         "auth_token": "${TOKEN}",
         "max_body_mb": 32,
+        "auth_token_pos": {"file": "t.yaml", "line": 1, "col": 49},  # for run's "not set" message
     }
