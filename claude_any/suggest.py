@@ -1,8 +1,9 @@
 """Did-you-mean hints for a name the user misspelled: one rule for the checker and the compiler alike.
 
 A hint is only worth giving for a typo: a name a few keystrokes away from a real one (`famly`, `opnai`,
-`base_ulr`), or the real one with a `_` part left out or added (`idle` for `idle_s`). A different name that happens to share
-letters (`oai`, `open`, `openai-eu` for `openai`) gets no hint, since a wrong hint is worse than none.
+`base_ulr`), or the real one with a `_` part left out or added (`idle` for `idle_s`). A different name
+that happens to share letters (`oai`, `open`, `openai-eu` for `openai`) gets no hint: a wrong hint is
+worse than none.
 """
 
 from __future__ import annotations

@@ -30,9 +30,10 @@ from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.log import RequestLog
 from claude_any.runtime.relay import Inbound, relay
 from claude_any.runtime.router import NoRoute, Router
+from claude_any.runtime.saved_requests import RequestArchive
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
-from claude_any.runtime.targets import Destinations, resolve_auth_token
+from claude_any.runtime.targets import Destinations, check_environment, resolve_auth_token
 from claude_any.runtime.translate import json_codec
 from claude_any.runtime.upstream import Clients
 from claude_any.table import RoutingTable, Timeouts
@@ -65,6 +66,7 @@ class Gateway:
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
+    archive: RequestArchive | None = None  # run --save-requests
 
 
 # --- request body ----------------------------------------------------------------------------------------
@@ -150,6 +152,8 @@ async def messages(request: Request, log: RequestLog) -> Response:
     body = await _json_object(request)
     _check_messages_request(body)
     log.model = body["model"]
+    if gateway.archive is not None:
+        await gateway.archive.save(log.request_id, body)
     try:
         decision = gateway.router.pick(body, request.headers)
     except NoRoute as exc:
@@ -307,11 +311,17 @@ def _model_list(table: RoutingTable, router: Router) -> list[dict[str, Any]]:
 
 
 def create_app(
-    table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
+    table: RoutingTable,
+    env: Mapping[str, str] = os.environ,
+    *,
+    timeouts: Timeouts | None = None,
+    save_requests: str | None = None,
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
-    the table's (tests)."""
+    the table's (tests); `save_requests` is a directory to keep request bodies in."""
+    scrub = Scrubber.for_table(table, env)
+    check_environment(table, env)  # every unset variable at once, before anything else is built
     router = Router(table)
     token = resolve_auth_token(table, env)
     gateway = Gateway(
@@ -321,8 +331,9 @@ def create_app(
         clients=Clients(timeouts or table.timeouts),
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table, router),
-        scrub=Scrubber.for_table(table, env),
+        scrub=scrub,
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        archive=RequestArchive(save_requests, scrub.value) if save_requests else None,
     )
 
     @asynccontextmanager

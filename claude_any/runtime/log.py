@@ -1,16 +1,21 @@
-"""One INFO line per request on the `claude_any` logger, and the logging set-up used by `run`.
+"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, and at DEBUG
+what each call sent to its provider and got back.
 
-The line holds only routing facts and numbers: model names, target ids, the rule name, status, latency and
-token counts. Request bodies, headers and provider settings are never logged, so no secret can leak here.
+The INFO line holds only routing facts and numbers: model names, target ids, the rule name, status,
+latency and token counts. The DEBUG lines add the translated request body and the provider's answer, each
+cut at BODY_CHARS and passed through the target's scrubber first, so no secret it resolved reaches them;
+headers (where the credentials travel) and provider settings are never logged.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 logger = logging.getLogger("claude_any")
 
@@ -70,10 +75,96 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def configure(level: str) -> None:
-    """Timestamped lines on stderr for the `claude_any` logger at `level` (debug|info|warning|error)."""
-    handler = logging.StreamHandler()
+BODY_CHARS = 3000  # of one body in a DEBUG line: enough to see the fields sent, not a whole conversation
+_STREAM_BYTES = 4 * BODY_CHARS  # of a streamed answer kept for its DEBUG line (events are wordy)
+
+
+def debug_enabled() -> bool:
+    """True when `run --log-level debug` asked for each call's request and answer."""
+    return logger.isEnabledFor(logging.DEBUG)
+
+
+def excerpt(body: Any, scrub: Callable[[str], str]) -> str:
+    """`body` (a JSON value, or bytes as they came) as one scrubbed line, cut at BODY_CHARS.
+
+    Scrubbed before it is cut, so a cut can never leave part of a secret behind.
+    """
+    if isinstance(body, bytes | bytearray):
+        text = bytes(body).decode("utf-8", "replace")
+    else:
+        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+    text = scrub(text).replace("\r", "\\r").replace("\n", "\\n")
+    if len(text) <= BODY_CHARS:
+        return text
+    return f"{text[:BODY_CHARS]}...[{len(text)} chars]"
+
+
+class Called(Protocol):
+    """What the DEBUG lines need of a target (`targets.Destination`)."""
+
+    @property
+    def label(self) -> str: ...  # provider/model
+    @property
+    def scrub(self) -> Callable[[str], str]: ...
+
+
+class Prepared(Protocol):
+    """What the DEBUG lines need of a prepared request (`provider_templates.PreparedTarget`)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def body_extras(self) -> dict[str, Any]: ...
+
+
+def debug_call(request_id: str, target: Called, prepared: Prepared, body: dict[str, Any]) -> None:
+    """DEBUG: the translated request a call sends, as the upstream code merges it (the URL without its
+    query)."""
+    if debug_enabled():
+        parts = urlsplit(prepared.url)
+        url = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else prepared.url  # echo:…
+        sent = {**body, **prepared.body_extras}
+        logger.debug(
+            "%s -> %s POST %s %s", request_id, target.label, target.scrub(url), excerpt(sent, target.scrub)
+        )
+
+
+def debug_answer(request_id: str, target: Called, body: Any) -> None:
+    """DEBUG: the provider's whole answer to a call, before it is translated back."""
+    if debug_enabled():
+        logger.debug("%s <- %s %s", request_id, target.label, excerpt(body, target.scrub))
+
+
+def debug_stream(chunks: AsyncIterator[bytes], request_id: str, target: Called) -> AsyncIterator[bytes]:
+    """`chunks` unchanged; at DEBUG the start of the streamed answer is logged once it ends (or fails)."""
+    if not debug_enabled():
+        return chunks
+    return _logged_stream(chunks, request_id, target.label, target.scrub)
+
+
+async def _logged_stream(
+    chunks: AsyncIterator[bytes], request_id: str, label: str, scrub: Callable[[str], str]
+) -> AsyncIterator[bytes]:
+    kept = bytearray()
+    total = 0
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if len(kept) < _STREAM_BYTES:
+                kept += chunk[: _STREAM_BYTES - len(kept)]
+            yield chunk
+    finally:
+        logger.debug("%s <- %s stream, %d bytes: %s", request_id, label, total, excerpt(kept, scrub))
+
+
+def configure(level: str, file: str | None = None) -> None:
+    """Timestamped lines for the `claude_any` logger at `level` (debug|info|warning|error), on stderr or
+    appended to `file`. Raises OSError when `file` cannot be opened."""
+    handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    server_log = logging.getLogger("uvicorn")  # the HTTP server's own few lines, to the same place
+    server_log.handlers[:] = [handler]
+    server_log.propagate = False

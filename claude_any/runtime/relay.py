@@ -26,7 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from claude_any.runtime import answer_check, echo, errors, retry, tokens
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.log import RequestLog, debug_answer, debug_call, debug_stream
 from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
@@ -170,9 +170,10 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     )
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
+    prepared = destination.request(stream)
+    debug_call(log.request_id, destination, prepared, openai_body)
     if protocol == "echo":
         return _echo(destination, body, ctx, log, stream)
-    prepared = destination.request(stream)
     response = await open_response(
         clients.get(destination.provider.name),
         prepared,
@@ -185,8 +186,10 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     await _check_content_type(response, destination, clients, stream)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
+        debug_answer(log.request_id, destination, raw)
         return _message_response(dialect.response(raw, ctx), destination, log)
-    chunks = translate_stream(body_chunks(response), dialect.stream(ctx), log, destination, clients.timeouts)
+    upstream = debug_stream(body_chunks(response), log.request_id, destination)
+    chunks = translate_stream(upstream, dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
@@ -236,6 +239,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
+    debug_call(log.request_id, destination, destination.request(stream), inbound.body)
     response = await open_response(
         clients.get(destination.provider.name),
         destination.request(stream),

@@ -17,6 +17,7 @@ from uvicorn.supervisors import Multiprocess
 from claude_any.network import is_loopback
 from claude_any.runtime import log, tuning
 from claude_any.runtime.app import create_app
+from claude_any.runtime.saved_requests import RequestArchive
 from claude_any.runtime.targets import StartupError
 from claude_any.table import RoutingTable, TableError
 
@@ -25,6 +26,8 @@ __all__ = ["StartupError", "serve"]
 # Worker processes rebuild the app from this variable: the table holds `${VAR}` references only, no secret.
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_JSON"
 _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
+_LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
+_SAVE_REQUESTS_VARIABLE = "CLAUDE_ANY_SAVE_REQUESTS"
 
 
 def _config(app: Starlette | str, host: str, port: int, log_level: str, workers: int) -> uvicorn.Config:
@@ -41,6 +44,7 @@ def _config(app: Starlette | str, host: str, port: int, log_level: str, workers:
         http="httptools" if has_httptools else "h11",
         # uvicorn's own INFO lines would repeat what the CLI prints and what the request log says.
         log_level="debug" if log_level == "debug" else "warning",
+        log_config=None,  # uvicorn's own lines go where log.configure sends ours (stderr or --log-file)
         access_log=False,
         server_header=False,
         # X-Forwarded-For is of no use to the gateway, and the middleware costs every request.
@@ -57,8 +61,8 @@ def worker_app() -> Starlette:
         table = RoutingTable.from_json(json.loads(os.environ[_TABLE_VARIABLE]))
     except (KeyError, ValueError, TableError) as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
-    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"))
-    app = create_app(table, os.environ)
+    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"), os.environ.get(_LOG_FILE_VARIABLE) or None)
+    app = create_app(table, os.environ, save_requests=os.environ.get(_SAVE_REQUESTS_VARIABLE) or None)
     tuning.for_serving()
     return app
 
@@ -83,12 +87,23 @@ def serve(
     log_level: str = "info",
     workers: int = 1,
     on_ready: Callable[[], None] | None = None,
+    log_file: str | None = None,
+    save_requests: str | None = None,
 ) -> None:
-    """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template) before
-    binding the port, so nothing half-starts."""
-    log.configure(log_level)
+    """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template, a log
+    file or request directory that cannot be written) before binding the port, so nothing half-starts.
+    `log_file` takes the log instead of stderr; `save_requests` is a directory that keeps request bodies."""
+    try:
+        log.configure(log_level, log_file)
+    except OSError as exc:
+        raise StartupError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
+    if save_requests is not None:
+        try:
+            RequestArchive.prepare(save_requests)
+        except OSError as exc:
+            raise StartupError(f"cannot save requests in {save_requests}: {exc.strerror or exc}") from None
     check_exposure(table, host)
-    app = create_app(table, env)  # validates everything once, before binding the port
+    app = create_app(table, env, save_requests=save_requests)  # validates everything once, before binding
     if workers > 1 and env is not os.environ:
         raise StartupError("--workers needs secrets from the process environment")
     sock = _listen(host, port)  # bound before the URL is announced, so the URL always answers
@@ -100,6 +115,8 @@ def serve(
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
+    os.environ[_LOG_FILE_VARIABLE] = log_file or ""
+    os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
     config = _config("claude_any.runtime.server:worker_app", host, port, log_level, workers)
     Multiprocess(config, sockets=[sock]).run()
 
