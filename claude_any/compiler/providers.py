@@ -179,6 +179,7 @@ def _warn_literal_secret(reader: Reader, node: Scalar, path: str, variable: str)
         isinstance(value, str)
         and not secrets.is_reference_only(value)
         and not secrets.malformed_references(value)
+        and not secrets.bare_references(value)  # `$NAME`: reported as that, not as a pasted secret
     ):
         # The value itself is never repeated: it is (or contains) a secret.
         reader.warning(node.pos, path, f"literal secret in config; use ${{{variable}}} instead")
@@ -190,7 +191,8 @@ def _warn_secret_headers(reader: Reader, name: str, node: Node | None, path: str
     for key, value in node.items:
         if key.text.lower() not in SECRET_HEADERS or not isinstance(value, Scalar):
             continue
-        if isinstance(value.value, str) and not secrets.references(value.value):
+        text = value.value
+        if isinstance(text, str) and not secrets.references(text) and not secrets.bare_references(text):
             variable = re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_TOKEN"
             reader.warning(
                 value.pos, f"{path}.{key.text}", f"literal secret in config; use ${{{variable}}} instead"
