@@ -29,7 +29,13 @@ def typo_distance(a: str, b: str) -> int:
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
-    """The choice `word` is most likely a typo of, or None when none is close enough.
+    """The choice `word` is most likely a typo of, or None when none is close enough."""
+    found = nearest(word, choices, 1)
+    return found[0] if found else None
+
+
+def nearest(word: str, choices: Iterable[str], count: int) -> list[str]:
+    """Up to `count` choices `word` could be a typo of, the closest first.
 
     Close enough: at most one keystroke per three characters of the shorter name (at least one), case
     ignored; or one is the other with a `_…` part added. Ties go to the alphabetically first choice, so
@@ -37,19 +43,17 @@ def closest(word: str, choices: Iterable[str]) -> str | None:
     """
     typed = word.lower()
     if not typed or len(typed) > _MAX_LENGTH:
-        return None
-    best: tuple[int, str] | None = None
-    for choice in sorted(set(choices)):
+        return []
+    found: list[tuple[int, str]] = []
+    for choice in set(choices):
         known = choice.lower()
         if choice == word or len(known) > _MAX_LENGTH:
             continue
         limit = max(1, min(len(typed), len(known)) // 3)
         distance = typo_distance(typed, known)
-        if distance > limit and not _same_stem(typed, known):
-            continue
-        if best is None or distance < best[0]:
-            best = (distance, choice)
-    return best[1] if best is not None else None
+        if distance <= limit or _same_stem(typed, known):
+            found.append((distance, choice))
+    return [choice for _, choice in sorted(found)[:count]]
 
 
 def _same_stem(a: str, b: str) -> bool:
