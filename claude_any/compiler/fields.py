@@ -122,7 +122,10 @@ class Reader:
     def integer(self, node: Node, path: str, low: int, high: int | None = None) -> int | None:
         """An integer in `[low, high]` (booleans are not integers here)."""
         if not isinstance(node, Scalar) or isinstance(node.value, bool) or not isinstance(node.value, int):
-            self.wrong_type(node, path, "a whole number")
+            if isinstance(node, Scalar) and isinstance(node.value, float):
+                self.error(node.pos, path, f"expected a whole number, got {node.text}")
+            else:
+                self.wrong_type(node, path, "a whole number")
             return None
         if node.value < low or (high is not None and node.value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"

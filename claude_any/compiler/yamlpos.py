@@ -176,6 +176,8 @@ _PROBLEMS = {
     "expected <block end>, but found '<scalar>'": "unexpected text after the value",
     "expected <block end>, but found '<block mapping start>'": "this key is indented unlike the keys above",
     "expected <block end>, but found '-'": "a list item where a key was expected (check the indentation)",
+    "expected '<document start>', but found '<block mapping start>'": "a key after a value that ended the "
+    "file's top level (check this line's indentation)",
     "expected ',' or '}', but got '<stream end>'": "a '{' is never closed (missing '}')",
     "expected ',' or ']', but got '<stream end>'": "a '[' is never closed (missing ']')",
     "mapping values are not allowed here": "a ': ' inside a value; quote the value",
