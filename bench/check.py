@@ -14,10 +14,18 @@ import re
 from typing import Any
 
 from bench.load import Sample
-from bench.payloads import PROMPT_TOKENS, Canned
+from bench.payloads import (
+    PROMPT_TOKENS,
+    TOKEN_MARK,
+    Canned,
+    token_event,
+    token_stream_end,
+    token_stream_start,
+)
 
 _MESSAGE_ID = re.compile(rb'"id":"msg_[0-9A-Za-z]+"')
 _MASKED_ID = b'"id":"msg_"'
+_TOKEN_TEXT = re.compile(r" ~\d+~")
 _DELTA_FOR_BLOCK = {"text_delta": "text", "thinking_delta": "thinking", "signature_delta": "thinking"}
 
 
@@ -48,6 +56,37 @@ def _require(condition: bool, message: str) -> None:
 
 def validate_stream(raw: bytes, model: str, canned: Canned) -> None:
     """Full check of one Anthropic SSE response to a request for `model` answered with `canned`."""
+    texts, delta = _message_stream(raw, model)
+    _require("".join(texts) == canned.text, "the streamed text differs from what the upstream sent")
+    _require(delta["delta"].get("stop_reason") == "end_turn", "stop_reason is not end_turn")
+    usage = delta.get("usage", {})
+    _require(usage.get("output_tokens") == canned.completion_tokens, "output_tokens not passed through")
+    _require(usage.get("input_tokens") == PROMPT_TOKENS, "input_tokens not passed through")
+
+
+def validate_token_stream(raw: bytes, model: str, tokens: int) -> None:
+    """Full check of one Anthropic SSE response to a token stream of `tokens` tokens (TOKENS_PATH)."""
+    texts, delta = _message_stream(raw, model)
+    _require(len(texts) == tokens, f"{len(texts)} text deltas for {tokens} tokens")
+    _require(all(_TOKEN_TEXT.fullmatch(text) for text in texts), "a token's text differs from the upstream's")
+    _require(delta["delta"].get("stop_reason") == "end_turn", "stop_reason is not end_turn")
+    usage = delta.get("usage", {})
+    _require(usage.get("output_tokens") == tokens, "output_tokens not passed through")
+    _require(usage.get("input_tokens") == PROMPT_TOKENS, "input_tokens not passed through")
+
+
+def validate_upstream_token_stream(raw: bytes, tokens: int) -> None:
+    """Full check of the fake upstream's own token stream, as the bare-upstream baseline receives it."""
+    _require(raw.startswith(token_stream_start()), "the stream does not start with the role event")
+    _require(raw.endswith(token_stream_end(tokens)), "the stream does not end with finish, usage and [DONE]")
+    events = raw.split(b"\n\n")[1:-4]
+    _require(len(events) == tokens, f"{len(events)} token events for {tokens} tokens")
+    template = token_event(0)
+    _require(all(TOKEN_MARK.sub(b"~0~", e) + b"\n\n" == template for e in events), "a token event differs")
+
+
+def _message_stream(raw: bytes, model: str) -> tuple[list[str], dict[str, Any]]:
+    """The text deltas and the final message_delta of an Anthropic SSE response, its grammar checked."""
     frames = _frames(raw)
     _require(len(frames) >= 2, "too few events")
     name, first = frames[0]
@@ -81,12 +120,7 @@ def validate_stream(raw: bytes, model: str, canned: Canned) -> None:
         else:
             raise InvalidResponse(f"unexpected event {name} between message_start and message_delta")
     _require(open_block is None, "a block is still open at message_delta")
-    _require("".join(texts) == canned.text, "the streamed text differs from what the upstream sent")
-    delta = frames[-2][1]
-    _require(delta["delta"].get("stop_reason") == "end_turn", "stop_reason is not end_turn")
-    usage = delta.get("usage", {})
-    _require(usage.get("output_tokens") == canned.completion_tokens, "output_tokens not passed through")
-    _require(usage.get("input_tokens") == PROMPT_TOKENS, "input_tokens not passed through")
+    return texts, frames[-2][1]
 
 
 def validate_message(raw: bytes, model: str, canned: Canned) -> None:

@@ -27,7 +27,7 @@ class Sample:
     body: bytes
 
 
-class _Response:
+class ResponseParser:
     """Incremental HTTP/1.1 response parser over a growing buffer."""
 
     __slots__ = ("body_parts", "chunked", "length", "pos", "status")
@@ -88,7 +88,7 @@ class _Connection(asyncio.Protocol):
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self._buffer = bytearray()
-        self._response = _Response()
+        self._response = ResponseParser()
         self._waiter: asyncio.Future[Sample] | None = None
         self._sent = 0.0
         self._first = 0.0
@@ -100,7 +100,7 @@ class _Connection(asyncio.Protocol):
     def request(self, raw: bytes) -> asyncio.Future[Sample]:
         assert self.transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
-        self._response = _Response()
+        self._response = ResponseParser()
         self._first = 0.0
         self._sent = time.perf_counter()
         self.transport.write(raw)

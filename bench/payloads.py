@@ -1,19 +1,19 @@
 """What the benchmark sends and what its fake upstream answers: request bodies, canned OpenAI replies and
 the text a correct gateway must hand back for each.
 
-The Claude Code request is the real capture in ../shared when it exists beside the repo; otherwise a
-request of the same shape and size is generated here (system blocks, a dozen tools with JSON schemas, a
-reminder message), so the benchmark means the same thing on a machine without the fixtures.
+The Claude Code request is tests/fixtures/claude-code/cc_first_request_say_hi.json: the shape and size
+(about 49 KB) of Claude Code's first request, with text written for this project.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FIXTURE = Path(__file__).resolve().parents[2] / "shared/fixtures/claude-code/cc_first_request_say_hi.json"
+FIXTURE = Path(__file__).resolve().parents[1] / "tests/fixtures/claude-code/cc_first_request_say_hi.json"
 
 SHORT_TEXT_PIECES = ("Hi", "!", " How", " can", " I", " help", " you", " today", "?")
 SHORT_TEXT = "".join(SHORT_TEXT_PIECES)
@@ -40,56 +40,10 @@ def _filler(size: int) -> str:
     return (_FILLER * (size // len(_FILLER) + 1))[:size]
 
 
-def _synthetic_tool(i: int) -> dict[str, Any]:
-    properties = {
-        f"arg_{j}": {"type": "string", "description": _filler(60 + 7 * j)} for j in range(1 + i % 6)
-    }
-    return {
-        "name": f"Tool{i}",
-        "description": _filler(1_800 + 150 * (i % 5)),
-        "input_schema": {
-            "type": "object",
-            "properties": properties,
-            "required": sorted(properties)[:1],
-            "additionalProperties": False,
-            "$schema": "http://json-schema.org/draft-07/schema#",
-        },
-    }
-
-
-def synthetic_claude_code_request() -> dict[str, Any]:
-    """A request shaped like Claude Code's first turn (about 52 KB), made of neutral filler text."""
-    return {
-        "model": "claude-opus-4-8",
-        "max_tokens": 32_000,
-        "stream": True,
-        "system": [
-            {"type": "text", "text": _filler(74)},
-            {"type": "text", "text": _filler(62), "cache_control": {"type": "ephemeral"}},
-            {"type": "text", "text": _filler(7_018), "cache_control": {"type": "ephemeral"}},
-        ],
-        "tools": [_synthetic_tool(i) for i in range(12)],
-        "messages": [
-            {
-                "role": "user",
-                "content": [
-                    {"type": "text", "text": "<system-reminder>\n" + _filler(9_000) + "\n</system-reminder>"},
-                    {"type": "text", "text": "say hi", "cache_control": {"type": "ephemeral"}},
-                ],
-            }
-        ],
-        "metadata": {"user_id": "bench-user"},
-        "thinking": {"type": "adaptive"},
-        "output_config": {"effort": "medium"},
-    }
-
-
-def claude_code_request() -> tuple[dict[str, Any], str]:
-    """The Claude Code request and where it came from ("fixture" or "synthetic")."""
-    if FIXTURE.is_file():
-        body: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
-        return body, "fixture"
-    return synthetic_claude_code_request(), "synthetic"
+def claude_code_request() -> dict[str, Any]:
+    """Claude Code's first request (the committed fixture)."""
+    body: dict[str, Any] = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    return body
 
 
 def big_request(base: dict[str, Any]) -> dict[str, Any]:
@@ -203,3 +157,31 @@ def canned_replies() -> dict[str, Canned]:
             LONG_COMPLETION_TOKENS,
         ),
     }
+
+
+# --- token streams (the many-session scenario) ---------------------------------------------------------
+
+# Served token by token at a fixed pace by the fake upstream (bench/upstream.py, `--tokens`). Each token's
+# text carries the upstream's CLOCK_MONOTONIC time at the moment it was written, in nanoseconds, so a client
+# on the same machine can tell how long that token took to reach it.
+TOKENS_PATH = "/tokens/v1/chat/completions"
+TOKEN_MARK = re.compile(rb"~(\d+)~")
+_TOKEN_EVENT = (
+    b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":1700000000,"model":"gpt-bench",'
+    b'"choices":[{"index":0,"delta":{"content":" ~%d~"},"finish_reason":null}]}\n\n'
+)
+
+
+def token_event(sent_ns: int) -> bytes:
+    """One token's SSE event, stamped with the time it is sent."""
+    return _TOKEN_EVENT % sent_ns
+
+
+def token_stream_start() -> bytes:
+    """The event that opens a token stream (the assistant role, no text)."""
+    return sse_events((), 0)[0]
+
+
+def token_stream_end(tokens: int) -> bytes:
+    """The events that close a stream of `tokens` tokens: the finish reason, the usage, [DONE]."""
+    return b"".join(sse_events((), tokens)[1:])

@@ -23,23 +23,20 @@ from pathlib import Path
 from bench.check import Checker
 from bench.load import run_load
 from bench.payloads import canned_replies
+from bench.processes import HOST, free_port, launch, start_upstream
 from bench.run import (
-    HOST,
     PACED_FIRST_BYTE_MS,
     PACED_SCENARIOS,
     PACED_SPREAD_MS,
-    _free_port,
     gateway_config,
     gateway_request,
-    launch,
     paced_scenarios,
     scenarios,
-    start_upstream,
 )
 
 
 async def profile(args: argparse.Namespace) -> int:
-    chosen, _, _ = scenarios({args.scenario})
+    chosen, _ = scenarios({args.scenario})
     if not chosen:
         raise SystemExit(f"unknown scenario {args.scenario!r}")
     scenario = chosen[0]
@@ -52,7 +49,7 @@ async def profile(args: argparse.Namespace) -> int:
         upstream, upstream_port = start_upstream()
     try:
         with tempfile.TemporaryDirectory(prefix="claude-any-profile-") as tmp:
-            port = _free_port()
+            port = free_port()
             config = Path(tmp) / "bench.yaml"
             paced_port = upstream_port if args.paced else None
             config.write_text(gateway_config(upstream_port, port, paced_port))

@@ -3,6 +3,7 @@
     python -m bench.run                 # the full matrix, about two minutes on 2 cores
     python -m bench.run --quick         # a few requests per cell: checks the machinery, measures nothing
     python -m bench.run --upstream-profile paced     # only the paced cells (instant | paced | both)
+    python -m bench.run --scenario sessions          # many sessions at once, tokens 10 ms apart (--help)
 
 Four processes: two fake OpenAI upstreams (bench.upstream, canned bytes), claude-any (`python -m
 claude_any run`, so its CPU time and peak RSS can be read from /proc) and this one, the load generator.
@@ -32,16 +33,14 @@ import importlib.util
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import procstat
+from bench import procstat, sessions
 from bench.check import Checker
 from bench.load import Result, run_load
 from bench.payloads import (
@@ -53,13 +52,12 @@ from bench.payloads import (
     claude_code_request,
     small_request,
 )
+from bench.processes import HOST, free_port, http_post, launch, start_upstream
 from claude_any.capabilities import lookup
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.table import empty_params
 
-ROOT = Path(__file__).resolve().parents[1]
-HOST = "127.0.0.1"
 UPSTREAM_MODEL = "gpt-4o"
 
 # The paced upstream profile. These reproduce the reference upstream of issue #6 (~14 ms to the first token,
@@ -116,8 +114,8 @@ class Row:
     first_error: str
 
 
-def scenarios(only: set[str] | None) -> tuple[list[Scenario], str, int]:
-    cc, origin = claude_code_request()
+def scenarios(only: set[str] | None) -> tuple[list[Scenario], int]:
+    cc = claude_code_request()
     cc_stream = {**cc, "stream": True}
     cc_json = {**cc, "stream": False}
     found = [
@@ -127,7 +125,7 @@ def scenarios(only: set[str] | None) -> tuple[list[Scenario], str, int]:
         Scenario("stream-2000", small_request("long"), LONG_PATH),
     ]
     size = len(json.dumps(cc))
-    return [s for s in found if only is None or s.name in only], origin, size
+    return [s for s in found if only is None or s.name in only], size
 
 
 def paced_scenarios(chosen: list[Scenario]) -> list[Scenario]:
@@ -142,12 +140,6 @@ def paced_scenarios(chosen: list[Scenario]) -> list[Scenario]:
 # --- the requests on the wire ------------------------------------------------------------------------------
 
 
-def _http(path: str, port: int, headers: dict[str, str], body: bytes) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", f"host: {HOST}:{port}", f"content-length: {len(body)}"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
 def gateway_request(scenario: Scenario, port: int) -> bytes:
     """What Claude Code sends: the Anthropic body to /v1/messages?beta=true."""
     headers = {
@@ -157,7 +149,7 @@ def gateway_request(scenario: Scenario, port: int) -> bytes:
         "accept": "application/json",
     }
     body = json.dumps(scenario.body, ensure_ascii=False).encode()
-    return _http("/v1/messages?beta=true", port, headers, body)
+    return http_post("/v1/messages?beta=true", port, headers, body)
 
 
 def upstream_request(scenario: Scenario, port: int) -> bytes:
@@ -169,31 +161,10 @@ def upstream_request(scenario: Scenario, port: int) -> bytes:
         "accept": "text/event-stream" if scenario.stream else "application/json",
         "authorization": "Bearer bench",
     }
-    return _http(scenario.path, port, headers, json.dumps(body, ensure_ascii=False).encode())
+    return http_post(scenario.path, port, headers, json.dumps(body, ensure_ascii=False).encode())
 
 
 # --- processes -------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_upstream(first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> tuple[subprocess.Popen[str], int]:
-    """The fake upstream as a process, instant by default, paced when given delays; and its port."""
-    command = [sys.executable, "-m", "bench.upstream"]
-    if first_byte_ms or spread_ms:
-        command += ["--first-byte-ms", str(first_byte_ms), "--spread-ms", str(spread_ms)]
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("PORT "):
-        proc.kill()
-        raise SystemExit(f"the fake upstream did not start: {line!r}")
-    return proc, int(line.split()[1])
 
 
 def gateway_config(upstream_port: int, port: int, paced_port: int | None = None) -> str:
@@ -218,40 +189,16 @@ def gateway_config(upstream_port: int, port: int, paced_port: int | None = None)
     )
 
 
-async def _healthy(port: int) -> bool:
-    try:
-        reader, writer = await asyncio.open_connection(HOST, port)
-    except OSError:
-        return False
-    writer.write(f"GET /health HTTP/1.1\r\nhost: {HOST}\r\nconnection: close\r\n\r\n".encode())
-    status = await reader.readline()
-    writer.close()
-    return b" 200 " in status
-
-
 async def start_gateway(
     workdir: Path, upstream_port: int, workers: int, log_level: str, paced_port: int | None = None
 ) -> tuple[subprocess.Popen[bytes], int, Path]:
-    port = _free_port()
+    port = free_port()
     config = workdir / "bench.yaml"
     config.write_text(gateway_config(upstream_port, port, paced_port))
     log_path = workdir / "claude-any.log"
     command = [sys.executable, "-m", "claude_any", "run", str(config), "--port", str(port)]
     command += ["--workers", str(workers), "--log-level", log_level]
     return await launch(command, port, log_path), port, log_path
-
-
-async def launch(command: list[str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start a gateway process (output to `log_path`) and wait until it answers /health on `port`."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while not await _healthy(port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise SystemExit(f"claude-any did not start:\n{log_path.read_text()[-2000:]}")
-        await asyncio.sleep(0.05)
-    return proc
 
 
 # --- measuring ------------------------------------------------------------------------------------------
@@ -420,12 +367,12 @@ def _installed(module: str) -> str:
     return "yes" if importlib.util.find_spec(module) is not None else "no"
 
 
-def header(origin: str, size: int, workers: int, pacing: tuple[float, float]) -> str:
+def header(size: int, workers: int, pacing: tuple[float, float]) -> str:
     fast = ", ".join(f"{m} {_installed(m)}" for m in ("uvloop", "httptools", "orjson", "sniffio"))
     return (
         f"claude-any benchmark: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"{workers} worker(s); speedups installed: {fast}\n"
-        f"Claude Code request: {origin} ({size:,} bytes); times in ms; cpu and RSS are the server process's\n"
+        f"Claude Code request: {size:,} bytes; times in ms; cpu and RSS are the server process's\n"
         f"upstreams: instant (answers at once: capacity); paced (first byte at {pacing[0]:g} ms, "
         f"the rest over {pacing[1]:g} ms{_pacing_note(pacing)})"
     )
@@ -472,7 +419,7 @@ async def warm_up(plans: list[_Plan], port: int) -> str | None:
 
 async def bench(args: argparse.Namespace) -> int:
     only = set(args.scenarios.split(",")) if args.scenarios else None
-    chosen, origin, size = scenarios(only)
+    chosen, size = scenarios(only)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     profiles = PROFILES if args.upstream_profile == "both" else (args.upstream_profile,)
     replies = canned_replies()
@@ -541,7 +488,7 @@ async def bench(args: argparse.Namespace) -> int:
             if proc is not None:
                 proc.terminate()
                 proc.wait(timeout=10)
-    print(header(origin, size, args.workers, args.paced))
+    print(header(size, args.workers, args.paced))
     print()
     print(table(rows))
     print()
@@ -604,8 +551,56 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true", help="measure claude-any only (no ratios)")
     parser.add_argument("--json", help="also write the rows to this file")
     parser.add_argument("--progress", action="store_true", help="a line on stderr after each cell")
-    parser.add_argument("--quick", action="store_true", help="3 requests per cell at concurrency 1 and 2")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 requests per cell at concurrency 1 and 2; with --scenario sessions: 4 sessions, 2 turns of 5 "
+        "tokens",
+    )
+    many = parser.add_argument_group(
+        "the many-session scenario (--scenario sessions; see bench/sessions.py)",
+    )
+    many.add_argument(
+        "--scenario",
+        choices=("matrix", "sessions"),
+        default="matrix",
+        help="matrix: every scenario at every concurrency against both upstreams (default); sessions: many "
+        "concurrent sessions whose tokens arrive one by one",
+    )
+    many.add_argument(
+        "--sessions",
+        type=int,
+        default=sessions.DEFAULT_SESSIONS,
+        help=f"sessions at once (default {sessions.DEFAULT_SESSIONS}, about a minute on 2 cores; "
+        "issue #20's 1000 needs a bigger machine)",
+    )
+    many.add_argument(
+        "--tokens", type=int, default=sessions.DEFAULT_TOKENS, help="tokens per answer (default %(default)s)"
+    )
+    many.add_argument(
+        "--turns", type=int, default=sessions.DEFAULT_TURNS, help="requests per session (default %(default)s)"
+    )
+    many.add_argument(
+        "--token-interval-ms",
+        type=float,
+        default=sessions.DEFAULT_INTERVAL_MS,
+        help="ms between tokens (default %(default)s: a real provider's pace)",
+    )
+    many.add_argument(
+        "--clients",
+        type=int,
+        default=sessions.DEFAULT_CLIENTS,
+        help="load-generator processes (default %(default)s: half the CPUs, at least 2)",
+    )
     args = parser.parse_args()
+    if args.scenario == "sessions":
+        if args.quick:
+            args.sessions, args.turns, args.tokens = 4, 2, 5
+        if min(args.sessions, args.tokens, args.turns, args.clients, args.workers) < 1:
+            parser.error("--sessions, --tokens, --turns, --clients and --workers must be at least 1")
+        if args.token_interval_ms <= 0:
+            parser.error("--token-interval-ms must be > 0")
+        sys.exit(sessions.run(args))
     if args.quick:
         args.duration, args.max_requests, args.concurrency = 10.0, 3, "1,2"
     sys.exit(asyncio.run(bench(args)))

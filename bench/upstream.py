@@ -17,12 +17,18 @@ Two profiles:
   and any other path stay instant. This reproduces the reference upstream of issue #6, whose
   targets (a req/s ratio and a TTFB overhead) only mean something against an upstream that takes time.
 
+Token streams (`--tokens N --token-interval-ms I`, for the many-session scenario): a request to TOKENS_PATH
+is answered at once with the stream's head and role event, then N one-token events I ms apart (the first
+I ms after the request), then the finish, usage and [DONE] events. Each token's text holds the time it was
+written (payloads.token_event), so the client can measure what every hop added. One loop timer serves all
+the streams: it is armed for the earliest event due and writes every event due by then.
+
 Pacing uses one loop timer per connection at a time (`loop.call_at`), not a task or a sleeping coroutine
 per request: each connection keeps a queue of timed writes, so a second request on a busy connection has
 its answer written after the first's, in order.
 
-Run: `python -m bench.upstream [--port N] [--first-byte-ms F] [--spread-ms S]`; it prints `PORT <n>` on
-stdout once listening.
+Run: `python -m bench.upstream [--port N] [--first-byte-ms F] [--spread-ms S] [--tokens N]
+[--token-interval-ms I]`; it prints `PORT <n>` on stdout once listening.
 """
 
 from __future__ import annotations
@@ -30,14 +36,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import heapq
+import itertools
 import sys
+import time
 from collections import deque
 
-from bench.payloads import SHORT_PATH, canned_replies
+from bench.payloads import (
+    SHORT_PATH,
+    TOKENS_PATH,
+    canned_replies,
+    token_event,
+    token_stream_end,
+    token_stream_start,
+)
 
 _HEAD_END = b"\r\n\r\n"
 _MAX_HEAD = 64 * 1024
 _PACED_PATH = SHORT_PATH.encode()
+_TOKENS_PATH = TOKENS_PATH.encode()
+# Events due this close to the timer's firing are written in the same callback.
+_TOKEN_SLACK_S = 0.0002
 
 
 def _json_reply(body: bytes) -> bytes:
@@ -70,12 +89,62 @@ class Replies:
         self.json_offset = first + spread
 
 
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class TokenStreams:
+    """Every open token stream's next event on one schedule (a heap by due time), written by one timer."""
+
+    def __init__(self, tokens: int, interval_ms: float) -> None:
+        self.tokens = tokens
+        self._interval = interval_ms / 1000
+        self._head = _STREAM_HEAD + _chunk(token_stream_start())
+        self._end = _chunk(token_stream_end(tokens)) + b"0\r\n\r\n"
+        self._heap: list[tuple[float, int, asyncio.Transport, int]] = []  # (due, tie-break, transport, sent)
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+
+    def start(self, transport: asyncio.Transport) -> None:
+        """Answer a request: the head now, the tokens on schedule."""
+        transport.write(self._head)
+        self._push(self._loop.time() + self._interval, transport, 0)
+
+    def _push(self, due: float, transport: asyncio.Transport, sent: int) -> None:
+        heapq.heappush(self._heap, (due, next(self._order), transport, sent))
+        if self._timer is None or due < self._timer.when():
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(due, self._write_due)
+
+    def _write_due(self) -> None:
+        self._timer = None
+        heap = self._heap
+        limit = self._loop.time() + _TOKEN_SLACK_S
+        while heap and heap[0][0] <= limit:
+            due, _, transport, sent = heapq.heappop(heap)
+            if transport.is_closing():
+                continue
+            sent += 1
+            event = _chunk(token_event(time.monotonic_ns()))
+            if sent < self.tokens:
+                transport.write(event)
+                # The next one is due a fixed interval after this one's due time, so lateness does not add up.
+                heapq.heappush(heap, (due + self._interval, next(self._order), transport, sent))
+            else:
+                transport.write(event + self._end)
+        if heap:
+            self._timer = self._loop.call_at(heap[0][0], self._write_due)
+
+
 class UpstreamProtocol(asyncio.Protocol):
     """One keep-alive connection: read a request head and its body, write the canned reply (now or, when
     paced, at its scheduled times through the connection's queue of timed writes)."""
 
-    def __init__(self, replies: Replies) -> None:
+    def __init__(self, replies: Replies, token_streams: TokenStreams | None = None) -> None:
         self._replies = replies
+        self._token_streams = token_streams
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
@@ -121,6 +190,9 @@ class UpstreamProtocol(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             return False
+        if path == _TOKENS_PATH and self._token_streams is not None:
+            self._token_streams.start(transport)
+            return True
         replies = self._replies
         if replies.paced and path == _PACED_PATH:
             now = self._loop.time()
@@ -167,16 +239,32 @@ class UpstreamProtocol(asyncio.Protocol):
             self._timer = self._loop.call_at(queue[0][0], self._flush)
 
 
-async def start(port: int = 0, first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> asyncio.Server:
-    """A listening upstream on 127.0.0.1:`port` (0: any free port) with the given pacing."""
+async def start(
+    port: int = 0,
+    first_byte_ms: float = 0.0,
+    spread_ms: float = 0.0,
+    tokens: int = 0,
+    token_interval_ms: float = 10.0,
+) -> asyncio.Server:
+    """A listening upstream on 127.0.0.1:`port` (0: any free port) with the given pacing; with `tokens`, it
+    also serves token streams on TOKENS_PATH."""
     replies = Replies(first_byte_ms, spread_ms)
+    streams = TokenStreams(tokens, token_interval_ms) if tokens > 0 else None
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: UpstreamProtocol(replies), "127.0.0.1", port, backlog=1024)
+    return await loop.create_server(
+        lambda: UpstreamProtocol(replies, streams), "127.0.0.1", port, backlog=4096
+    )
 
 
-async def serve(port: int, first_byte_ms: float = 0.0, spread_ms: float = 0.0) -> None:
+async def serve(
+    port: int,
+    first_byte_ms: float = 0.0,
+    spread_ms: float = 0.0,
+    tokens: int = 0,
+    token_interval_ms: float = 10.0,
+) -> None:
     """Listen on 127.0.0.1:`port` (0: any free port), announce it, serve until killed."""
-    server = await start(port, first_byte_ms, spread_ms)
+    server = await start(port, first_byte_ms, spread_ms, tokens, token_interval_ms)
     bound = server.sockets[0].getsockname()[1]
     sys.stdout.write(f"PORT {bound}\n")
     sys.stdout.flush()
@@ -198,11 +286,19 @@ def main() -> None:
         default=0.0,
         help="paced: ms over which the other events follow (default 0)",
     )
+    parser.add_argument(
+        "--tokens", type=int, default=0, help="token streams on TOKENS_PATH: tokens per stream (default off)"
+    )
+    parser.add_argument(
+        "--token-interval-ms", type=float, default=10.0, help="token streams: ms between tokens (default 10)"
+    )
     args = parser.parse_args()
     if args.first_byte_ms < 0 or args.spread_ms < 0:
         parser.error("--first-byte-ms and --spread-ms must be >= 0")
+    if args.tokens < 0 or args.token_interval_ms <= 0:
+        parser.error("--tokens must be >= 0 and --token-interval-ms > 0")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, args.first_byte_ms, args.spread_ms))
+        asyncio.run(serve(args.port, args.first_byte_ms, args.spread_ms, args.tokens, args.token_interval_ms))
 
 
 if __name__ == "__main__":

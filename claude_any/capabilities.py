@@ -1,6 +1,6 @@
 """Per-model capability table: what a Chat Completions upstream accepts for a given model.
 
-Seed data from shared/reference/models.md (family rules F1-F12, the per-model table, the defaults for
+Seed data from docs/MODELS.md, with its sources (family rules F1-F12, checked examples, the defaults for
 unknown models). It is data, not logic: `_ROWS` is an ordered list of (provider kinds, name pattern, facts)
 and the first row matching the normalised model name wins. Facts a row leaves out come from `_BASE`, and
 the token field from the provider kind. The compiler stores the result in routes.json, where the config
@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from claude_any.provider_kinds import KINDS, MAX_COMPLETION_TOKENS, MAX_TOKENS
+
 # What Claude Code assumes about the model it talks to, for `explain`'s advice on smaller upstreams.
 CLAUDE_CONTEXT = 200_000
 CLAUDE_MAX_OUTPUT = 32_000
@@ -20,8 +22,8 @@ CLAUDE_MAX_OUTPUT = 32_000
 # reasoning_effort values from lowest to highest (2026 OpenAI SDK enum); used to pick the nearest value.
 EFFORT_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 
-MCT = "max_completion_tokens"
-MT = "max_tokens"
+MCT = MAX_COMPLETION_TOKENS
+MT = MAX_TOKENS
 
 # Every key lookup() returns; the compiler rejects other keys in a config's `capabilities:` override.
 CAPABILITY_KEYS: tuple[str, ...] = (
@@ -41,13 +43,6 @@ CAPABILITY_KEYS: tuple[str, ...] = (
     "responses_only",
     "reasoning_field",
 )
-
-# Only OpenAI itself documents PDF file parts on /chat/completions; elsewhere it is unverified (models.md
-# §4.1), so a row's `pdf: True` counts only for these kinds unless the config says otherwise.
-_PDF_KINDS = frozenset({"openai"})
-
-# Kinds that speak OpenAI's current dialect, where max_completion_tokens is the token field (§4.4).
-_MCT_KINDS = frozenset({"openai", "azure"})
 
 _BASE: dict[str, Any] = {
     "family": "unknown",
@@ -111,7 +106,7 @@ _GEMINI: dict[str, Any] = {
 }
 _CLAUDE: dict[str, Any] = {"context": 200_000, "max_output": 64_000, "vision": True, "pdf": True}
 _OPEN_WEIGHTS: dict[str, Any] = {"token_param": MT, "reasoning_field": "reasoning"}
-# models.md §4.4: ids that look like reasoning models get no sampling, stop or parallel_tool_calls.
+# MODELS.md defaults: ids that look like reasoning models get no sampling, stop or parallel_tool_calls.
 _GUESSED_REASONING: dict[str, Any] = {
     **_OPEN_WEIGHTS,
     "reasoning": True,
@@ -139,7 +134,7 @@ def _row(pattern: str, family: str, facts: dict[str, Any], kinds: str | None = N
 # Ordered, first match wins: specific ids before their family, provider-specific rows before general ones.
 # Patterns see the normalised name (see _normalise): lower case, vendor prefix gone, `gpt-5-4` as `gpt-5.4`.
 _ROWS: tuple[_Row, ...] = (
-    # Databricks pay-per-token endpoints keep their own effort sets and defaults (F11, §2 DBX rows).
+    # Databricks pay-per-token endpoints keep their own effort sets and defaults (F11).
     _row(
         r"gpt-5\.[45]",
         "gpt-5.4 (databricks)",
@@ -163,7 +158,7 @@ _ROWS: tuple[_Row, ...] = (
         r"gemini-3", "gemini-3 (databricks)", {**_GEMINI, "efforts": ["low", "medium", "high"]}, "databricks"
     ),
     _row(r"(meta-)?llama-4", "llama-4 (databricks)", {**_OPEN_WEIGHTS, "context": 128_000}, "databricks"),
-    # Databricks Llama endpoints cap output below the model card (translation.md §16).
+    # Databricks Llama endpoints cap output below the model card (F11).
     _row(
         r"(meta-)?llama-3\.3",
         "llama-3.3 (databricks)",
@@ -286,7 +281,7 @@ _ROWS: tuple[_Row, ...] = (
     _row(r"qwen3", "qwen3", {**_OPEN_WEIGHTS, "max_output": 16_384}),
     _row(r"(meta-)?llama-?4", "llama-4", {**_OPEN_WEIGHTS, "max_output": 16_384, "vision": True}),
     _row(r"(meta-)?llama-?3\.3", "llama-3.3", {**_OPEN_WEIGHTS, "max_output": 4_096}),
-    # §4.4 guesses for names nobody described.
+    # MODELS.md defaults: guesses for names nobody described.
     _row(r".*(-thinking|reasoner|(?<![a-z0-9])r1(?![0-9]))", "reasoning (guessed)", _GUESSED_REASONING),
     _row(
         r".*(vision|llava|pixtral|gemma-?3|-vl(?![a-z])|minicpm-v|moondream)",
@@ -376,7 +371,7 @@ def lookup(kind: str, model: str) -> dict[str, Any]:
     """The capabilities of `model` served by a provider of `kind`, as a fresh dict with CAPABILITY_KEYS.
 
     `model` is the base model (a deployment's configured `base_model`, else the model name). Unknown names
-    get the conservative defaults of models.md §4.4; nothing here raises.
+    get the conservative defaults of docs/MODELS.md; nothing here raises.
     """
     name = _normalise(model)
     for row in _ROWS:
@@ -385,9 +380,14 @@ def lookup(kind: str, model: str) -> dict[str, Any]:
             break
     else:  # unreachable: the last row matches everything
         facts = {}
-    caps: dict[str, Any] = {**_BASE, "token_param": MCT if kind in _MCT_KINDS else MT, **facts}
+    # The token field and PDF parts are the kind's (provider_kinds.py): OpenAI's current dialect takes
+    # max_completion_tokens (§4.4), and only OpenAI itself documents PDF file parts on /chat/completions
+    # (§4.1), so a row's `pdf: True` counts only there unless the config says otherwise.
+    declared = KINDS.get(kind)
+    token_param = declared.token_param if declared is not None else MT
+    caps: dict[str, Any] = {**_BASE, "token_param": token_param, **facts}
     caps["efforts"] = list(caps["efforts"])  # callers may mutate their copy
-    if kind not in _PDF_KINDS:
+    if declared is None or not declared.pdf_parts:
         caps["pdf"] = False
     return caps
 
@@ -405,18 +405,3 @@ def recognised(kind: str, model: str) -> bool:
         rest = name[match.end() :]
         return family != "unknown" and not family.endswith("(guessed)") and (not rest or rest[0] in "-_@")
     return False
-
-
-# Provider kinds with a Responses API surface: OpenAI (and compatible servers), Azure's /openai/v1, and
-# Databricks' /serving-endpoints/responses (OpenAI models only, per the Databricks docs).
-RESPONSES_KINDS = frozenset({"openai", "azure", "databricks"})
-
-
-def api_for(kind: str, configured: str | None, caps: dict[str, Any]) -> str:
-    """The upstream API a target uses: `configured` (the provider's `api:` as written) when given, else
-    "responses" for a Responses-only model on a kind that has that API, else "chat"."""
-    if kind not in RESPONSES_KINDS:
-        return "chat"
-    if configured is not None:
-        return configured
-    return "responses" if caps.get("responses_only") else "chat"

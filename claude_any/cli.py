@@ -10,6 +10,7 @@ from importlib import metadata
 from pathlib import Path
 
 from claude_any import arguments, console
+from claude_any.sample_requests import DEFAULT_PRESET, PRESETS
 from claude_any.suggest import closest
 from claude_any.table import RoutingTable, TableError
 
@@ -159,11 +160,13 @@ def cmd_explain(args: argparse.Namespace) -> int:
             source=source,
             tokens=args.tokens,
             thinking=args.thinking,
+            effort=args.effort,
             image=args.image,
             tools=args.tool,
             headers=args.header,
             request_file=args.request,
             stream=not args.no_stream,
+            preset=args.preset,
         )
     except ExplainError as exc:
         raise CliError(str(exc)) from exc
@@ -267,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="estimated input tokens of the request, written as in rules: 150000, 200k, 1.5m",
     )
     p.add_argument("--thinking", action="store_true", help="the request asks for extended thinking")
+    p.add_argument("--effort", metavar="LEVEL", help="the request's effort (low … max), as /effort sets it")
     p.add_argument("--image", action="store_true", help="the request holds an image")
     p.add_argument(
         "--tool",
@@ -284,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="derive the facts from a real Anthropic request body (run --save-requests keeps them)",
     )
     p.add_argument("--no-stream", action="store_true", help="explain a non-streaming request")
+    p.add_argument(
+        "--as",
+        dest="preset",
+        choices=list(PRESETS),
+        default=DEFAULT_PRESET,
+        help="the request to explain: "
+        + "; ".join(f"{name}: {about}" for name, about in PRESETS.items())
+        + f" (default {DEFAULT_PRESET})",
+    )
     p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("code", help="start claude-any on a free port and run Claude Code through it")

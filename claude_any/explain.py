@@ -1,6 +1,7 @@
 """`claude-any explain MODEL`: how one request would be routed, offline, from the same code the server runs.
 
-The facts come from a real request body (`--request`) or from a request built from the flags; the rules are
+The facts come from a real request body (`--request`) or from a sample request (by default a turn of Claude
+Code as it really sends it, `--as` for others: sample_requests.py) with the flags applied; the rules are
 traced with the runtime's evaluator; the parameter changes are what the runtime's translator really does to
 that request for each target of the chain. Credentials are never resolved: headers show `${VAR}` or ***.
 """
@@ -12,15 +13,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from claude_any import capabilities, provider_templates
+from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
+from claude_any.provider_templates import TemplateError
+from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.facts import FACTS, Facts, facts_from_request
 from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.sample_requests import DEFAULT_PRESET, sample_request
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
-DEFAULT_MAX_TOKENS = 32_000  # what Claude Code asks for on most models
 FACTS_PER_LINE = 8  # the request facts, in their declared order, this many to a line
 
 
@@ -32,12 +36,15 @@ def build_request(
     model: str,
     *,
     thinking: bool,
+    effort: str | None = None,
     image: bool,
     tools: Sequence[str],
     stream: bool,
     request_file: str | None,
+    preset: str = DEFAULT_PRESET,
 ) -> dict[str, Any]:
-    """The request to explain: the file's body with `model` replaced, or a small one made from the flags."""
+    """The request to explain: the file's body with `model` replaced, or the preset's (sample_requests.py),
+    with the flags applied."""
     if request_file:
         try:
             with open(request_file, encoding="utf-8") as fh:
@@ -49,21 +56,24 @@ def build_request(
         if not isinstance(raw, dict):
             raise ExplainError(f"{request_file}: expected an Anthropic Messages request (a JSON object)")
         loaded: dict[str, Any] = {**raw, "model": model}
-        _overlay_flags(loaded, thinking=thinking, image=image, tools=tools)
+        _overlay_flags(loaded, thinking=thinking, effort=effort, image=image, tools=tools)
         return loaded
-    body: dict[str, Any] = {
-        "model": model,
-        "max_tokens": DEFAULT_MAX_TOKENS,
-        "stream": stream,
-        "messages": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}],
-    }
-    _overlay_flags(body, thinking=thinking, image=image, tools=tools)
+    body, _ = sample_request(preset, model, stream=stream)
+    _overlay_flags(body, thinking=thinking, effort=effort, image=image, tools=tools)
     return body
 
 
-def _overlay_flags(body: dict[str, Any], *, thinking: bool, image: bool, tools: Sequence[str]) -> None:
+def _overlay_flags(
+    body: dict[str, Any], *, thinking: bool, effort: str | None, image: bool, tools: Sequence[str]
+) -> None:
     if thinking:
         body["thinking"] = {"type": "enabled", "budget_tokens": 16_000}
+    if effort is not None:
+        output_config = body.get("output_config")
+        body["output_config"] = {
+            **(output_config if isinstance(output_config, dict) else {}),
+            "effort": effort,
+        }
     if image:
         pixel = (
             "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
@@ -134,13 +144,16 @@ def _rule_lines(traces: list[RuleTrace], direct: bool) -> list[str]:
     return out
 
 
-def _changes(body: dict[str, Any], target: Target, kind: str) -> list[str]:
-    """What the runtime's translator does to this request for this target, in words."""
-    if kind in ("anthropic", "echo"):
-        what = "passed through unchanged (model replaced)" if kind == "anthropic" else "answered in-process"
-        return [f"request {what}"]
+def _changes(body: dict[str, Any], target: Target, request: Mapping[str, Any], kind: str) -> list[str]:
+    """What the runtime does to this request for this target, in words: the translator's changes (run on
+    the request), or that it is passed through or answered in-process."""
+    if request["in_process"]:
+        return ["request answered in-process"]
+    if request["protocol"] == ANTHROPIC:
+        replaced = " (model replaced)" if "model" in request["body"] else ""
+        return [f"request passed through unchanged{replaced}"]
     up = Upstream(model=target.model, capabilities=target.capabilities, params=target.params, kind=kind)
-    responses = target.api == "responses"
+    responses = request["protocol"] == RESPONSES
     translate = to_responses if responses else to_openai
     try:
         sent, _ = translate(body, up, estimated_input_tokens=0)
@@ -210,11 +223,18 @@ def _tool_name(sent_tool: dict[str, Any]) -> Any:
     return sent_tool["name"] if "name" in sent_tool else sent_tool["function"]["name"]
 
 
-def _api(provider: Provider, target: Target) -> str:
-    """The API a target uses, saying so when it was chosen for the model rather than configured."""
-    if target.api != provider.api and target.api == "responses":
-        return f"responses (automatic: {target.base_model} is Responses-only)"
-    return target.api
+def _api(provider: Provider, target: Target, request: Mapping[str, Any]) -> str:
+    """`api X` for the API a target uses, saying why when it was not simply configured."""
+    kind = kind_named(provider.kind)
+    if request["in_process"]:
+        return "answered in-process"
+    if request["protocol"] == ANTHROPIC and kind.protocol is None and kind.anthropic_models:
+        return f"api anthropic (pass-through: {kind.anthropic_models}* models are served natively)"
+    if request["protocol"] == ANTHROPIC:
+        return "api anthropic (pass-through)"
+    if request["api"] != provider.api and request["api"] == RESPONSES:
+        return f"api responses (automatic: {target.base_model} is Responses-only)"
+    return f"api {request['api']}"
 
 
 def _limits(target: Target) -> str:
@@ -249,23 +269,26 @@ def claude_code_settings(target: Target) -> list[str]:
 def _target_lines(
     router: Router, table: RoutingTable, target_id: str, role: str, body: dict[str, Any]
 ) -> list[str]:
-    target = table.targets.get(target_id) or router.ad_hoc_target(target_id)
-    provider: Provider = table.providers[target.provider]
-    request = provider_templates.describe(provider, target, stream=bool(body.get("stream")))
+    try:
+        target = table.targets.get(target_id) or router.ad_hoc_target(target_id)
+        provider: Provider = table.providers[target.provider]
+        request = provider_templates.describe(provider, target)
+    except (TemplateError, UnknownKind) as exc:
+        raise ExplainError(f"{target_id}: the gateway cannot call this target: {exc}") from None
     out = [f"{role} {target_id}"]
-    out.append(f"  provider   {provider.name} (kind {provider.kind}, api {_api(provider, target)})")
+    out.append(f"  provider   {provider.name} (kind {provider.kind}, {_api(provider, target, request)})")
     base = f" (capabilities of {target.base_model})" if target.base_model != target.model else ""
     out.append(f"  model      {target.model}{base}")
     out.append(f"  limits     {_limits(target)}")
-    if request["protocol"] == "echo":
-        out.append("  request    none: the echo provider answers in-process")
+    if request["in_process"]:
+        out.append(f"  request    none: the {provider.kind} provider answers in-process")
     else:
         out.append(f"  request    {request['method']} {request['url']}")
         for name, value in sorted(request["headers"].items()):
             out.append(f"  header     {name}: {value}")
         for name, value in sorted(request["body"].items()):
             out.append(f"  body       {name}: {json.dumps(value)}")
-    for line in _changes(body, target, provider.kind):
+    for line in _changes(body, target, request, provider.kind):
         out.append(f"  change     {line}")
     settings = claude_code_settings(target)
     if settings:
@@ -282,13 +305,16 @@ def _resilience_lines(table: RoutingTable, decision: Decision) -> list[str]:
         origin = f"{decision.route.name}.retry"
     else:
         origin = "defaults" if table.retry == RetryPolicy() else "retry:"
-    t = table.timeouts
+    t, server = table.timeouts, table.server
+    origins = ", ".join(server.allowed_origins) or "none (requests from web pages are refused)"
     return [
         f"retry:  up to {policy.attempts} tries per target, backoff {policy.initial_backoff_ms} ms doubling "
         f"to {policy.max_backoff_ms} ms (or the provider's Retry-After), budget {policy.budget_s:g} s "
         f"[{origin}]",
         f"timeouts: connect {t.connect_s:g} s, first byte {t.first_byte_s:g} s, idle {t.idle_s:g} s, "
-        f"keep-alive ping every {t.ping_s:g} s",
+        f"keep-alive ping every {t.ping_s:g} s, client write {t.client_write_s:g} s",
+        f"clients:  request headers within {ClientLimits.header_s:g} s, up to {server.max_connections} "
+        f"connections, bodies up to {server.max_body_mb} MB, web origins: {origins}",
     ]
 
 
@@ -299,24 +325,35 @@ def explain(
     source: str,
     tokens: int | None = None,
     thinking: bool = False,
+    effort: str | None = None,
     image: bool = False,
     tools: Sequence[str] = (),
     headers: Sequence[str] = (),
     request_file: str | None = None,
     stream: bool = True,
+    preset: str = DEFAULT_PRESET,
 ) -> tuple[str, bool]:
     """The explanation text and whether the model is routable (the CLI exits 0 or 2 on it)."""
     body = build_request(
-        model, thinking=thinking, image=image, tools=tools, stream=stream, request_file=request_file
+        model,
+        thinking=thinking,
+        effort=effort,
+        image=image,
+        tools=tools,
+        stream=stream,
+        request_file=request_file,
+        preset=preset,
     )
-    header_map: Mapping[str, str] = parse_headers(headers)
+    sample_headers = {} if request_file else sample_request(preset, model, stream=stream)[1]
+    header_map: Mapping[str, str] = sample_headers | parse_headers(headers)
     router = Router(table)
     facts = facts_from_request(body, header_map)
     if tokens is not None:
         facts.__dict__["tokens"] = (
             tokens  # an explicit --tokens wins over the estimate (cached_property slot)
         )
-    lines = [f"claude-any explain {model}   (routes from {source})", ""]
+    shown = f"request from {request_file}" if request_file else f"request: --as {preset}"
+    lines = [f"claude-any explain {model}   (routes from {source}; {shown})", ""]
     lines += _facts_lines(facts)
     lines.append("")
     try:

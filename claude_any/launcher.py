@@ -23,6 +23,8 @@ from dataclasses import replace
 import uvicorn
 
 from claude_any.runtime.app import create_app
+from claude_any.runtime.log import OneLine
+from claude_any.runtime.server import client_limits, uvicorn_config
 from claude_any.runtime.targets import StartupError
 from claude_any.table import RoutingTable
 
@@ -31,6 +33,12 @@ START_TIMEOUT_S = 10.0
 
 # Client credentials Claude Code would otherwise send instead of (or beside) the one-time token.
 _CLIENT_CREDENTIALS = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL")
+# Claude Code's gateway features, unless the user set them: /model lists the config's targets (it reads
+# GET /v1/models), and each request says what it is (x-claude-code-request-class: the `background` fact).
+_GATEWAY_FEATURES = {
+    "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+    "CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1",
+}
 
 
 class LaunchError(Exception):
@@ -59,6 +67,7 @@ def _log_to_file() -> str:
     fd, path = tempfile.mkstemp(prefix="claude-any-", suffix=".log")
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
+    handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/log.py)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("claude_any")
     logger.handlers[:] = [handler]
@@ -78,7 +87,8 @@ class BackgroundServer:
         self.port: int = self.sock.getsockname()[1]
         one_time = replace(table, server=replace(table.server, host="127.0.0.1", auth_token=self.token))
         app = create_app(one_time, env)  # StartupError (missing ${VAR}, bad template) surfaces here
-        config = uvicorn.Config(app, log_level="warning", access_log=False, log_config=None, lifespan="off")
+        limits = client_limits(one_time)
+        config = uvicorn_config(app, limits, log_level="warning", log_config=None, lifespan="off")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
@@ -103,7 +113,7 @@ class BackgroundServer:
 
 def claude_environment(env: Mapping[str, str], url: str, token: str) -> dict[str, str]:
     """Claude Code's environment: the gateway's URL and one-time token, no other Anthropic credential."""
-    child = {k: v for k, v in env.items() if k not in _CLIENT_CREDENTIALS}
+    child = _GATEWAY_FEATURES | {k: v for k, v in env.items() if k not in _CLIENT_CREDENTIALS}
     child["ANTHROPIC_BASE_URL"] = url
     child["ANTHROPIC_AUTH_TOKEN"] = token
     return child

@@ -45,17 +45,35 @@ def _pos_json(pos: Position | None) -> JSON | None:
 
 
 @dataclass(frozen=True)
+class KindTemplate:
+    """A `kind: template` provider's own request template: the file it was read from, and its text."""
+
+    file: str
+    source: str
+
+    def to_json(self) -> JSON:
+        return {"file": self.file, "source": self.source}
+
+    @staticmethod
+    def from_json(data: JSON) -> KindTemplate:
+        if not isinstance(data.get("file"), str) or not isinstance(data.get("source"), str):
+            raise TypeError("a provider template needs a string file and source")
+        return KindTemplate(data["file"], data["source"])
+
+
+@dataclass(frozen=True)
 class Provider:
     name: str
-    kind: str  # openai | azure | databricks | anthropic | echo
-    api: str  # chat | responses
+    kind: str  # a provider_kinds.KINDS name: openai | azure | databricks | anthropic | echo | template
+    api: str  # chat | responses (a `kind: template` provider: also anthropic)
     settings: dict[str, Any]  # kind-specific fields; strings may hold ${VAR} references
     headers: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(default_factory=dict)
     pos: Position | None = None
+    template: KindTemplate | None = None  # `kind: template` only
 
     def to_json(self) -> JSON:
-        return {
+        data = {
             "name": self.name,
             "kind": self.kind,
             "api": self.api,
@@ -64,9 +82,13 @@ class Provider:
             "body": self.body,
             "pos": _pos_json(self.pos),
         }
+        if self.template is not None:  # absent otherwise, so other providers' JSON is as it was
+            data["template"] = self.template.to_json()
+        return data
 
     @staticmethod
     def from_json(data: JSON) -> Provider:
+        template = data.get("template")
         return Provider(
             name=data["name"],
             kind=data["kind"],
@@ -75,6 +97,7 @@ class Provider:
             headers=dict(data["headers"]),
             body=dict(data["body"]),
             pos=Position.from_json(data.get("pos")),
+            template=KindTemplate.from_json(template) if template is not None else None,
         )
 
 
@@ -168,6 +191,8 @@ class Timeouts:
     first_byte_s: float = 600.0  # request sent -> upstream response headers
     idle_s: float = 300.0  # longest upstream silence once the response has started
     ping_s: float = 10.0
+    # Longest a client may leave the gateway unable to write to it (it stopped reading) before it is cut.
+    client_write_s: float = 60.0
 
     def to_json(self) -> JSON:
         return {
@@ -175,6 +200,7 @@ class Timeouts:
             "first_byte_s": self.first_byte_s,
             "idle_s": self.idle_s,
             "ping_s": self.ping_s,
+            "client_write_s": self.client_write_s,
         }
 
     @staticmethod
@@ -188,7 +214,13 @@ class Timeouts:
             first_byte_s=float(data.get("first_byte_s", default.first_byte_s)),
             idle_s=float(data.get("idle_s", default.idle_s)),
             ping_s=float(data.get("ping_s", default.ping_s)),
+            client_write_s=float(data.get("client_write_s", default.client_write_s)),
         )
+
+
+# The built-in default for a Claude model whose family no rule names (a new family): the compiler adds it
+# last, the router logs each model it sends there.
+OTHER_CLAUDE_DEFAULT = "default: other Claude models"
 
 
 @dataclass(frozen=True)
@@ -232,6 +264,11 @@ class Server:
     port: int = 8082
     auth_token: str | None = None  # usually a ${VAR} reference
     max_body_mb: int = 32  # Anthropic's own request size limit
+    # Web origins (`https://app.example.com`, lower case, no default port) whose pages may call the gateway;
+    # a request with any other Origin header is refused.
+    allowed_origins: tuple[str, ...] = ()
+    # Open client connections; beyond it, requests get 529 overloaded_error (idle keep-alive ones count).
+    max_connections: int = 4096
     auth_token_pos: Position | None = None  # where auth_token is written, for `run`'s messages
 
     def to_json(self) -> JSON:
@@ -240,6 +277,8 @@ class Server:
             "port": self.port,
             "auth_token": self.auth_token,
             "max_body_mb": self.max_body_mb,
+            "allowed_origins": list(self.allowed_origins),
+            "max_connections": self.max_connections,
         }
         if self.auth_token_pos is not None:  # absent without a token, so those tables read as before
             data["auth_token_pos"] = self.auth_token_pos.to_json()
@@ -252,6 +291,8 @@ class Server:
             port=int(data["port"]),
             auth_token=data.get("auth_token"),
             max_body_mb=int(data.get("max_body_mb", Server.max_body_mb)),
+            allowed_origins=tuple(str(origin) for origin in data.get("allowed_origins", ())),
+            max_connections=int(data.get("max_connections", Server.max_connections)),
             auth_token_pos=Position.from_json(data.get("auth_token_pos")),
         )
 

@@ -48,11 +48,13 @@ def gateway(_gateway_servers: dict[str, ThreadServer]) -> Callable[..., str]:
     per-request state), which keeps the HTTP tests fast; they stop at the end of the session.
     """
     from claude_any.runtime.app import create_app
+    from claude_any.runtime.server import client_limits
 
     def start(table: RoutingTable, env: Mapping[str, str] = TEST_ENV) -> str:
         key = table.dumps() + repr(sorted(env.items()))
         if key not in _gateway_servers:
-            _gateway_servers[key] = ThreadServer(create_app(table, env)).start()
+            server = ThreadServer(create_app(table, env), limits=client_limits(table))
+            _gateway_servers[key] = server.start()
         return _gateway_servers[key].url
 
     return start

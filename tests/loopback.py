@@ -3,7 +3,8 @@
 - `FakeUpstream`: a scriptable fake OpenAI-compatible (or Anthropic) server that records every request and
   answers from a script of `Reply` values (JSON, SSE chunk lists, statuses, delays).
 - `ThreadServer`: any ASGI app under uvicorn on a free 127.0.0.1 port, in a background thread.
-- `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (no compiler involved).
+- `make_table` / `target` / `DEFAULT_ROUTES`: build RoutingTable objects directly (only the default routes
+  come from the compiler, so they are the ones it adds).
 - `black_hole`: a listening socket whose connects hang (Linux), for connect timeouts and races.
 """
 
@@ -27,26 +28,33 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
+from claude_any.compiler.rules import DEFAULT_RULES, default_rule
+from claude_any.runtime.client_limits import ClientLimits
+from claude_any.runtime.server import uvicorn_config
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "claude-code"
+# Requests shaped like Claude Code's, committed with the tests (tests/fixtures/build_claude_code.py).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude-code"
 
 
 # --- a uvicorn server in a thread --------------------------------------------------------------------------
 
 
 class ThreadServer:
-    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread."""
+    """uvicorn serving `app` on a free 127.0.0.1 port from a background thread; with `limits`, configured as
+    `claude-any run` configures it (runtime/server.py: uvloop, the client-limiting protocol)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, limits: ClientLimits | None = None) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        if limits is not None:
+            config: uvicorn.Config = uvicorn_config(app, limits, log_level="warning", lifespan="on")
+        else:
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True
@@ -103,6 +111,7 @@ class Recorded:
     query: str
     headers: dict[str, str]
     body: Any
+    raw_path: str = ""  # the path as it came on the wire, percent-encoding kept (`path` is decoded)
 
 
 class FakeUpstream:
@@ -133,7 +142,10 @@ class FakeUpstream:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        recorded = Recorded(request.method, request.url.path, request.url.query, dict(request.headers), body)
+        raw_path = request.scope.get("raw_path", b"").decode("latin-1")
+        recorded = Recorded(
+            request.method, request.url.path, request.url.query, dict(request.headers), body, raw_path
+        )
         self.requests.append(recorded)
         if self.responder is not None:
             reply = self.responder(recorded)
@@ -175,32 +187,10 @@ class FakeUpstream:
 # --- routing tables ----------------------------------------------------------------------------------------
 
 
-def _family_rule(families: list[str]) -> dict[str, Any]:
-    """The JSON AST of `family == "a" or family == "b"` (spans are not used at run time)."""
-    nodes = [
-        {
-            "op": "==",
-            "left": {"op": "fact", "name": "family", "span": [0, 6]},
-            "right": {"op": "lit", "value": f, "span": [10, 10 + len(f) + 2]},
-            "span": [0, 10 + len(f) + 2],
-        }
-        for f in families
-    ]
-    node = nodes[0]
-    for other in nodes[1:]:
-        node = {"op": "or", "args": [node, other], "span": [0, 0]}
-    return node
-
-
-DEFAULT_ROUTES = (
-    TableRoute("default: haiku", 'family == "haiku"', _family_rule(["haiku"]), ("small",), "default"),
-    TableRoute(
-        "default: sonnet/opus",
-        'family == "sonnet" or family == "opus"',
-        _family_rule(["sonnet", "opus"]),
-        ("large",),
-        "default",
-    ),
+# The compiler's own default routes (background and haiku -> small, sonnet/opus/other Claude -> large).
+DEFAULT_ROUTES = tuple(
+    TableRoute(name, source, default_rule(source).when, (category,), "default")
+    for name, source, category in DEFAULT_RULES
 )
 
 

@@ -224,7 +224,7 @@ STRUCTURED = Scenario(
     Answer(text='{"name": "claude-any", "stars": 5}', prompt_tokens=52, completion_tokens=12),
 )
 
-# The shape of a Claude Code turn (shared/fixtures/claude-code), with text written for these tests.
+# The shape of a Claude Code turn (tests/fixtures/claude-code), smaller, with its own text.
 CLAUDE_CODE = Scenario(
     "claude_code_shaped",
     _request(

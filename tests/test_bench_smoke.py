@@ -21,9 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the bench package lives beside claude_any, outside the installed package
     sys.path.append(str(ROOT))
 
-from bench.check import Checker  # noqa: E402
+from bench.check import Checker, InvalidResponse, validate_upstream_token_stream  # noqa: E402
 from bench.load import Sample  # noqa: E402
-from bench.payloads import LONG_PATH, SHORT_PATH, canned_replies  # noqa: E402
+from bench.payloads import (  # noqa: E402
+    LONG_PATH,
+    SHORT_PATH,
+    TOKEN_MARK,
+    TOKENS_PATH,
+    canned_replies,
+    token_event,
+)
 from bench.run import PACED_FIRST_BYTE_MS  # noqa: E402
 from bench.upstream import start  # noqa: E402
 
@@ -214,3 +221,77 @@ def test_the_checker_validates_a_gateway_stream_then_compares_the_rest_to_it() -
     wrong_first(_sample(_gateway_stream(["Hi"])))
     assert (wrong_first.ok, wrong_first.bad) == (0, 2)
     assert "stop_reason" in wrong_first.first_error
+
+
+# --- the many-session scenario ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sessions_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+    out = tmp_path_factory.mktemp("bench") / "sessions.json"
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--scenario", "sessions", "--quick", "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(out.read_text()) if out.exists() else {}
+    return result, report
+
+
+def test_the_session_scenario_reports_every_measure_as_a_number(
+    sessions_run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    result, report = sessions_run
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for line in (
+        "wall time",
+        "token delay p50 / p99",
+        "tokens/s delivered",
+        "us per token",
+        "KB per session",
+    ):
+        assert line in result.stdout
+    assert "INVALID" not in result.stdout
+    assert (report["sessions"], report["turns"], report["tokens_per_turn"]) == (4, 2, 5)
+    numbers = ("offered_tokens_per_s", "wall_ratio", "added_delay_p50_ms", "added_delay_p99_ms")
+    numbers += ("cpu_us_per_token", "cpu_ms_per_turn", "rss_kb_per_session")
+    for key in numbers:
+        assert isinstance(report[key], int | float), key
+    for side in (report["bare"], report["gateway"]):
+        assert side["bad"] == 0 and side["ok"] == 4 * 2, side
+        assert side["tokens"] == 4 * 2 * 5, side  # every token of every turn was seen, stamped
+        for key in ("wall_s", "turn_p50_s", "turn_p99_s", "delay_p50_ms", "delay_p99_ms", "tokens_per_s"):
+            assert isinstance(side[key], int | float) and side[key] >= 0, (key, side)
+        assert side["server_peak_rss_mb"] > 0
+
+
+def test_the_token_upstream_streams_stamped_tokens_and_the_checks_catch_a_lost_one() -> None:
+    async def scenario() -> bytes:
+        server = await start(0, tokens=3, token_interval_ms=20.0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(f"POST {TOKENS_PATH} HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{{}}".encode())
+            received = b""
+            while not received.endswith(b"0\r\n\r\n"):
+                data = await asyncio.wait_for(reader.read(65536), timeout=10)
+                assert data, received
+                received += data
+            writer.close()
+            return received
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    (body,) = _bodies(asyncio.run(scenario()))
+    validate_upstream_token_stream(body, 3)
+    stamps = [int(stamp) for stamp in TOKEN_MARK.findall(body)]
+    assert len(stamps) == 3 and stamps == sorted(stamps)
+    assert stamps[-1] - stamps[0] >= 2 * 20_000_000 * 0.9  # paced, not written at once (a lower bound)
+    with pytest.raises(InvalidResponse):
+        validate_upstream_token_stream(body, 4)
+    lost = body.replace(token_event(stamps[1]), b"")
+    with pytest.raises(InvalidResponse):
+        validate_upstream_token_stream(lost, 2)

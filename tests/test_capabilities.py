@@ -1,7 +1,8 @@
-"""Capability lookup against the facts in shared/reference/models.md."""
+"""Capability lookup against the facts documented in docs/MODELS.md (its "Checked examples" table)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,129 +20,76 @@ from claude_any.capabilities import (
 )
 
 MCT, MT = "max_completion_tokens", "max_tokens"
+MODELS_MD = Path(__file__).resolve().parents[1] / "docs" / "MODELS.md"
 
-# (kind, model) -> facts models.md states for it (§1 family rules, §2 rows, §3 naming, §4.4 defaults).
-CASES: list[tuple[str, str, dict[str, Any]]] = [
-    (
-        "openai",
-        "gpt-4o",
-        {
-            "token_param": MCT,
-            "max_output": 16_384,
-            "context": 128_000,
-            "efforts": [],
-            "vision": True,
-            "pdf": True,
-        },
-    ),
-    ("openai", "gpt-4o-2024-05-13", {"max_output": 4_096}),
-    ("azure", "gpt-4o", {"token_param": MCT, "pdf": False}),  # PDF unverified on Azure
-    ("openai", "gpt-4.1-mini", {"context": 1_047_576, "max_output": 32_768, "sampling": "ok"}),
-    ("azure", "gpt-4.1", {"context": 300_000}),
-    (
-        "openai",
-        "o3",
-        {
-            "efforts": ["low", "medium", "high"],
-            "default_effort": "medium",
-            "sampling": "drop",
-            "parallel_tool_calls": "omit",
-            "stop": "drop",
-            "max_output": 100_000,
-        },
-    ),
-    ("openai", "o3-mini", {"vision": False, "parallel_tool_calls": "omit"}),
-    ("openai", "o4-mini", {"reasoning": True, "context": 200_000}),
-    (
-        "openai",
-        "gpt-5-mini",
-        {
-            "efforts": ["minimal", "low", "medium", "high"],
-            "default_effort": "medium",
-            "sampling": "drop",
-            "tools_effort": "any",
-        },
-    ),
-    ("openai", "gpt-5-2025-08-07", {"family": "gpt-5"}),
-    (
-        "openai",
-        "gpt-5.1",
-        {"efforts": ["none", "low", "medium", "high"], "default_effort": "none", "sampling": "only_at_none"},
-    ),
-    (
-        "openai",
-        "gpt-5.4",
-        {
-            "efforts": ["none", "low", "medium", "high", "xhigh"],
-            "default_effort": "none",
-            "tools_effort": "none_only",
-            "context": 1_050_000,
-            "max_output": 128_000,
-        },
-    ),
-    ("openai", "gpt-5.4-mini", {"context": 400_000, "tools_effort": "none_only"}),
-    ("openai", "gpt-5.5", {"default_effort": "medium", "tools_effort": "none_only"}),
-    ("openai", "gpt-5.6-sol", {"default_effort": "medium", "tools_effort": "none_only"}),
-    ("openai", "gpt-5-chat-latest", {"reasoning": False, "efforts": [], "max_output": 16_384}),
-    ("openai", "gpt-5.1-chat-latest", {"efforts": ["medium"], "sampling": "drop"}),
-    ("openai", "gpt-5.2-pro", {"responses_only": True}),
-    ("openai", "gpt-5.1-codex-mini", {"responses_only": True}),
-    ("openai", "o3-pro", {"responses_only": True}),
-    ("openai", "gpt-oss:20b", {"token_param": MT, "efforts": ["low", "medium", "high"], "vision": False}),
-    ("openai", "deepseek-v4-flash", {"token_param": MT, "efforts": ["high", "max"], "vision": False}),
-    (
-        "openai",
-        "gemini-3-pro-preview",
-        {"token_param": MT, "efforts": ["low", "high"], "default_effort": "high"},
-    ),
-    ("openai", "gemini-2.5-flash", {"efforts": ["none", "low", "medium", "high"], "max_output": 65_536}),
-    # Databricks: names encode the model with dashes (§3); its own effort sets and token field (F11).
-    (
-        "databricks",
-        "databricks-gpt-5-4",
-        {
-            "family": "gpt-5.4 (databricks)",
-            "token_param": MT,
-            "efforts": ["low", "medium", "high"],
-            "tools_effort": "any",
-        },
-    ),
-    ("databricks", "databricks-gpt-5", {"default_effort": "minimal", "token_param": MT}),
-    (
-        "databricks",
-        "databricks-gpt-5-1",
-        {"default_effort": "none", "efforts": ["none", "low", "medium", "high"]},
-    ),
-    (
-        "databricks",
-        "databricks-claude-sonnet-4-5",
-        {"token_param": MT, "max_output": 64_000, "context": 200_000, "efforts": []},
-    ),
-    ("databricks", "databricks-claude-opus-4-1", {"max_output": 32_000}),
-    ("databricks", "databricks-meta-llama-3-3-70b-instruct", {"max_output": 8_192, "vision": False}),
-    ("databricks", "databricks-gemini-2-5-pro", {"efforts": []}),
-    ("databricks", "databricks-gpt-oss-120b", {"family": "gpt-oss"}),
-    # OpenAI-compatible servers with arbitrary names: generic defaults (§4.4).
-    (
-        "openai",
-        "llama3.1:8b",
-        {"family": "unknown", "token_param": MT, "efforts": [], "vision": False, "reasoning": False},
-    ),
-    ("openai", "qwen3-coder:30b", {"token_param": MT, "max_output": 65_536}),
-    (
-        "openai",
-        "deepseek-r1:14b",
-        {"reasoning": True, "sampling": "drop", "stop": "drop", "parallel_tool_calls": "omit"},
-    ),
-    ("openai", "llava:13b", {"vision": True}),
-    ("openai", "Qwen/Qwen2.5-VL-7B-Instruct", {"vision": True}),
-    ("azure", "prod-deployment-7", {"family": "unknown", "token_param": MCT, "efforts": []}),
-    ("azure", "gpt-5-4-prod", {"family": "gpt-5.4"}),  # Azure deployment named after its model
-]
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def _efforts(cell: str) -> tuple[list[str], str | None]:
+    """`low, **medium**, high` -> (["low", "medium", "high"], "medium"); "—" -> ([], None)."""
+    if cell == "—":
+        return [], None
+    efforts = [e.strip() for e in cell.split(",")]
+    default = next((e.strip("*") for e in efforts if e.startswith("**")), None)
+    return [e.strip("*") for e in efforts], default
+
+
+def _expected(row: dict[str, str]) -> dict[str, Any]:
+    """One row of the table as the capabilities lookup() returns."""
+
+    def number(cell: str) -> int | None:
+        return None if cell == "—" else int(cell.replace(",", ""))
+
+    def yes(cell: str) -> bool:
+        assert cell in ("yes", "no"), cell
+        return cell == "yes"
+
+    efforts, default = _efforts(row["efforts, default in bold"])
+    return {
+        "family": row["family"],
+        "context": number(row["context"]),
+        "max_output": number(row["output"]),
+        "token_param": {"mct": MCT, "mt": MT}[row["token field"]],
+        "reasoning": yes(row["reasoning"]),
+        "efforts": efforts,
+        "default_effort": default,
+        "sampling": row["sampling"].replace(" ", "_"),
+        "tools_effort": row["tools with effort"].replace(" ", "_"),
+        "parallel_tool_calls": row["parallel_tool_calls"],
+        "stop": row["stop"],
+        "vision": yes(row["vision"]),
+        "pdf": yes(row["PDF"]),
+        "responses_only": yes(row["Responses only"]),
+    }
+
+
+def _documented_cases() -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, model, facts) for every row of the table under "Checked examples" in docs/MODELS.md."""
+    section = MODELS_MD.read_text(encoding="utf-8").split("## Checked examples", 1)[1]
+    lines = [line for line in section.splitlines() if line.startswith("|")]
+    header = _cells(lines[0])
+    cases = []
+    for line in lines[2:]:
+        row = dict(zip(header, _cells(line), strict=True))
+        cases.append((row["kind"], row["model"].strip("`"), _expected(row)))
+    return cases
+
+
+# (kind, model) -> the facts docs/MODELS.md states for it: family rules, per-model rows, naming, defaults.
+CASES = _documented_cases()
+
+
+def test_the_documented_table_covers_every_kind_and_the_tricky_names() -> None:
+    assert len(CASES) >= 35
+    assert {kind for kind, _, _ in CASES} == {"openai", "azure", "databricks"}
+    models = {model for _, model, _ in CASES}
+    assert {"gpt-5.4", "o3", "databricks-gpt-5-4", "gpt-5-4-prod", "llama3.1:8b"} <= models
 
 
 @pytest.mark.parametrize("kind,model,expected", CASES, ids=[f"{k}:{m}" for k, m, _ in CASES])
-def test_lookup_matches_models_md(kind: str, model: str, expected: dict[str, Any]) -> None:
+def test_lookup_matches_docs_models_md(kind: str, model: str, expected: dict[str, Any]) -> None:
     caps = lookup(kind, model)
     assert {k: caps[k] for k in expected} == expected
 

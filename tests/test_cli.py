@@ -14,8 +14,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import httpx
@@ -125,8 +126,7 @@ def test_explain_an_unroutable_model_says_why(tmp_path: Path) -> None:
     assert "routable: large, small" in result.stdout
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Claude Code fixtures (../shared) not present")
-def test_explain_a_real_request(tmp_path: Path) -> None:
+def test_explain_a_claude_code_request(tmp_path: Path) -> None:
     request = FIXTURES / "cc_tool_turn1_request.json"
     model = json.loads(request.read_text(encoding="utf-8"))["model"]
     result = claude_any(
@@ -323,3 +323,89 @@ def test_run_with_two_workers_serves_and_logs(tmp_path: Path) -> None:
         status, stderr = server.interrupt()
     assert "Traceback" not in stderr
     assert len(re.findall(r"POST /v1/messages .* status=200 ", stderr)) == 4, stderr
+
+
+# --- request templates -------------------------------------------------------------------------------------
+
+
+def test_compile_refuses_template_bombs_with_their_positions(tmp_path: Path) -> None:
+    config = "tests/compiler/configs/template_bombs.yaml"  # include, import, extends, range(10**9), ...
+    result = claude_any("compile", config, "-o", str(tmp_path / "routes.json"), home=tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    positions = re.findall(rf"^{re.escape(config)}:(\d+:\d+): error: ", result.stderr, flags=re.M)
+    assert positions == ["5:22", "6:21", "7:22", "8:20", "9:25", "12:19", "13:22", "16:20", "19:56"]
+    assert "`{% include %}` is not allowed" in result.stderr
+    assert "range of 1,000,000,000 items" in result.stderr
+    assert result.stderr.rstrip().endswith("9 errors; nothing compiled")
+
+
+LOCAL_CONFIG = """\
+providers:
+  local: {kind: openai, base_url: http://127.0.0.1:9/v1}
+  corp: {kind: template, template: corp.j2, settings: {base_url: https://gw.example}}
+model_categories:
+  large: local/qwen3
+  small: corp/small
+"""
+CORP_TEMPLATE = '{% set url = settings.base_url ~ "/chat/completions" %}\n'
+
+
+def _hand_edited_routes(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> Path:
+    (tmp_path / "config.yaml").write_text(LOCAL_CONFIG, encoding="utf-8")
+    (tmp_path / "corp.j2").write_text(CORP_TEMPLATE, encoding="utf-8")
+    routes = tmp_path / "routes.json"
+    compiled = claude_any("compile", str(tmp_path / "config.yaml"), "-o", str(routes), home=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    table = json.loads(routes.read_text(encoding="utf-8"))
+    edit(table)
+    routes.write_text(json.dumps(table), encoding="utf-8")
+    return routes
+
+
+def _include_header(table: dict[str, Any]) -> None:
+    table["providers"]["local"]["headers"] = {"X-Team": "{% include 'secrets.txt' %}"}
+
+
+def _range_body(table: dict[str, Any]) -> None:
+    table["providers"]["local"]["body"] = {"user": "{{ range(10**9) | length }}"}
+
+
+def _broken_kind_template(table: dict[str, Any]) -> None:
+    table["providers"]["corp"]["template"]["source"] = CORP_TEMPLATE + "{% set headers = {'A': %}\n"
+
+
+def _unknown_kind(table: dict[str, Any]) -> None:
+    table["providers"]["local"]["kind"] = "nosuch"
+
+
+BAD_ROUTES = {
+    "include": (_include_header, "providers.local.headers.X-Team: `{% include %}` is not allowed"),
+    "range": (_range_body, "providers.local.body.user: range of 1,000,000,000 items"),
+    "kind-template": (_broken_kind_template, "corp.j2:2): unexpected '%'"),
+    "unknown-kind": (_unknown_kind, "providers.local: unknown provider kind 'nosuch'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ROUTES))
+def test_run_stops_on_a_hand_edited_routes_json_with_a_bad_template(case: str, tmp_path: Path) -> None:
+    edit, message = BAD_ROUTES[case]
+    routes = _hand_edited_routes(tmp_path, edit)
+    result = claude_any("run", str(routes), "--port", str(free_port()), home=tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert "serving" not in result.stdout
+    assert result.stderr.startswith("claude-any: error: providers."), result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("case", sorted(BAD_ROUTES))
+def test_explain_says_a_hand_edited_template_is_broken(case: str, tmp_path: Path) -> None:
+    edit, message = BAD_ROUTES[case]
+    routes = _hand_edited_routes(tmp_path, edit)
+    model = "small" if case == "kind-template" else "large"
+    result = claude_any("explain", model, "--routes", str(routes), home=tmp_path)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert message in result.stderr, result.stderr

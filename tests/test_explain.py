@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.cli import main
@@ -15,7 +16,6 @@ from claude_any.explain import ExplainError, explain
 from claude_any.table import RoutingTable
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures" / "claude-code"
 
 
 @pytest.fixture(autouse=True)
@@ -34,7 +34,9 @@ def _explain(table: RoutingTable, model: str, **kwargs: Any) -> tuple[str, bool]
     return explain(table, model=model, source="config.yaml", **kwargs)
 
 
-@pytest.mark.parametrize("example", ["quickstart", "openai", "azure", "databricks", "local", "mixed"])
+@pytest.mark.parametrize(
+    "example", ["quickstart", "openai", "azure", "databricks", "local", "mixed", "gateway"]
+)
 @pytest.mark.parametrize("model", ["claude-sonnet-4-6", "claude-haiku-4-5"])
 def test_every_example(example: str, model: str, snapshot: SnapshotAssertion) -> None:
     text, routable = _explain(_table(example), model)
@@ -45,6 +47,12 @@ def test_every_example(example: str, model: str, snapshot: SnapshotAssertion) ->
 MIXED_CASES: dict[str, dict[str, Any]] = {
     "long-context": {"model": "claude-sonnet-4-6", "tokens": 200_000},
     "opus-thinking": {"model": "claude-opus-4-8", "thinking": True},
+    "high-effort": {"model": "claude-opus-5-5", "effort": "high"},
+    "subagent": {"model": "claude-opus-5-5", "preset": "claude-code-subagent"},
+    "background": {"model": "claude-opus-5-5", "preset": "claude-code-background"},
+    "fable": {"model": "claude-fable-5-2"},
+    "listed-id": {"model": "claude-any/deep"},
+    "plain-request": {"model": "claude-sonnet-4-6", "preset": "plain"},
     "image": {"model": "claude-sonnet-4-6", "image": True},
     "web-search-tool": {"model": "claude-sonnet-4-6", "tools": ["WebSearch", "Bash"]},
     "header-rule": {"model": "claude-opus-4-8", "headers": ["X-Project=secret-sauce"]},
@@ -89,17 +97,34 @@ model_categories:
         assert "***" in text
 
 
-@pytest.mark.skipif(not SHARED_FIXTURES.is_dir(), reason="../shared is not beside the repository")
 def test_request_file_from_claude_code(tmp_path: Path) -> None:
-    # Real Claude Code captures are Anthropic's text: check the structure, never snapshot it.
-    fixture = SHARED_FIXTURES / "cc_tool_turn2_with_tool_result.json"
+    fixture = FIXTURES / "cc_tool_turn2_with_tool_result.json"
     text, routable = _explain(_table("mixed"), "claude-opus-4-8", request_file=str(fixture))
     assert routable
     body = json.loads(fixture.read_text())
     assert f"tools = [{json.dumps(body['tools'][0]['name'])}" in text
     assert "thinking = true" in text
-    assert 'chosen: routes[2]: thinking and family == "opus"' in text
+    assert 'chosen: default: sonnet/opus: family == "sonnet" or family == "opus"' in text  # effort medium
     assert "tools: " in text  # the deferred placeholder tool is dropped, and explain says so
+
+
+CLAUDE_CODE_MODELS = ["claude-opus-5-5", "claude-sonnet-5-5", "claude-haiku-5-5", "claude-fable-5-2"]
+
+
+@pytest.mark.parametrize("example", sorted(p.stem for p in (ROOT / "examples").glob("*.yaml")))
+def test_no_example_sends_claude_codes_everyday_traffic_by_a_rule(example: str) -> None:
+    # Claude Code asks for adaptive thinking on every turn: a rule on `thinking` would take all of its
+    # traffic (two examples did, to a reasoning model). Its everyday turns, its housekeeping, each family,
+    # must reach the categories the defaults choose.
+    table = _table(example)
+    for model in CLAUDE_CODE_MODELS:
+        turn, _ = _explain(table, model)
+        expected = "default: haiku" if "haiku" in model else "default: sonnet/opus"
+        if "fable" in model:
+            expected = "default: other Claude models"
+        assert f"chosen: {expected}:" in turn, (model, turn)
+        background, _ = _explain(table, model, preset="claude-code-background")
+        assert "chosen: default: background: background" in background, (model, background)
 
 
 def test_request_file_errors(tmp_path: Path) -> None:

@@ -13,6 +13,8 @@ from claude_any import capabilities, provider_templates
 from claude_any.compiler.config import CategorySpec, Config, ProviderSpec, Ref, RouteSpec
 from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
 from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
+from claude_any.compiler.templates import position
+from claude_any.provider_kinds import KINDS, api_for
 from claude_any.suggest import nearest
 from claude_any.table import Position, Provider, Route, RoutingTable, Target, empty_params
 
@@ -30,10 +32,7 @@ class _Builder:
         self.template_errors: set[tuple[Position, str]] = set()
 
     def build(self) -> RoutingTable:
-        providers = {
-            name: Provider(p.name, p.kind, p.api, p.settings, p.headers, p.body, p.pos)
-            for name, p in self.config.providers.items()
-        }
+        providers = {name: _provider(p) for name, p in self.config.providers.items()}
         for spec in self.config.categories.values():
             self._category_target(spec)
         fallbacks = self._fallbacks()
@@ -85,21 +84,26 @@ class _Builder:
         described = bool(model_spec and model_spec.capabilities) or bool(category and category.capabilities)
         if not described and provider.kind != "echo" and (stated or provider.kind != "azure"):
             self._check_known(target_id, provider.kind, base_model, stated is not None, caps, pos)
-        api = capabilities.api_for(provider.kind, provider.api if provider.api_written else None, caps)
+        configured = provider.api if provider.api_written else None
+        api = api_for(KINDS[provider.kind], configured, bool(caps.get("responses_only")))
         target = Target(target_id, provider_name, model, base_model, caps, params, pos, api=api)
         self.targets[target_id] = target
-        self._check_templates(provider_name, target)
+        self._check_templates(provider, target, category)
 
-    def _check_templates(self, provider_name: str, target: Target) -> None:
-        """Render the provider's request templates once, so a bad header or body template fails here."""
-        spec = self.config.providers[provider_name]
-        provider = Provider(spec.name, spec.kind, spec.api, spec.settings, spec.headers, spec.body, spec.pos)
-        for message in provider_templates.check(provider, target):
-            # A provider-level problem shows up for each of its targets: report it once, at the provider.
-            pos = spec.pos if message.startswith(f"providers.{provider_name}") else target.pos
-            if pos is not None and (pos, message) not in self.template_errors:
-                self.template_errors.add((pos, message))
-                self.diags.error(pos, message)
+    def _check_templates(self, spec: ProviderSpec, target: Target, category: CategorySpec | None) -> None:
+        """Render the target's request templates once, so a bad one is reported where it is written."""
+        strings = spec.strings | (category.strings if category else {})
+        for error in provider_templates.check(_provider(spec), target):
+            # A problem of the kind's own template comes from this target (its model name in a URL).
+            fallback = target.pos if error.where.endswith(" kind)") else spec.pos
+            at = position(error, strings, spec.template, fallback or spec.pos)
+            message = f"{error.where}: {error.message}"
+            if error.where.endswith(" kind)"):
+                message = f"{target.id}: {error.message}"
+            # A provider-level problem shows up for each of its targets: report it once.
+            if (at, message) not in self.template_errors:
+                self.template_errors.add((at, message))
+                self.diags.error(at, message)
 
     def _check_target(
         self,
@@ -119,7 +123,7 @@ class _Builder:
                 f"{target_id}: {model} is only served by the Responses API; remove `api: chat` from "
                 f"providers.{provider.name} (Responses is then chosen for it) or pick a chat model",
             )
-        if kind == "azure" and stated is None:
+        if KINDS[kind].deployments and stated is None:
             family = caps.get("family")
             guess = (
                 f"guessed family {family!r}" if family and family != "unknown" else "conservative defaults"
@@ -257,6 +261,12 @@ def _assumed(caps: dict[str, Any]) -> str:
         "reasoning" if caps.get("reasoning") else "no reasoning",
     ]
     return f"{source}: {', '.join(facts)}"
+
+
+def _provider(spec: ProviderSpec) -> Provider:
+    return Provider(
+        spec.name, spec.kind, spec.api, spec.settings, spec.headers, spec.body, spec.pos, spec.template
+    )
 
 
 def _chain(first: list[str], fallbacks: dict[str, list[str]]) -> tuple[str, ...]:

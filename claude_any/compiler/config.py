@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claude_any.compiler.yamlpos import Scalar
-from claude_any.table import Position, RetryPolicy, Server, Timeouts
+from claude_any.table import KindTemplate, Position, RetryPolicy, Server, Timeouts
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,10 @@ class ProviderSpec:
     models: dict[str, ModelSpec]
     pos: Position
     api_written: bool = False  # `api:` given; when not, Responses-only models get the Responses API
+    template: KindTemplate | None = None  # `kind: template`: the provider's own request template
+    # The Jinja strings of `headers:` / `body:` by the path provider_templates names them with, so a
+    # template problem is reported where the string is written.
+    strings: dict[str, Scalar] = field(default_factory=dict)
 
 
 @dataclass
@@ -50,6 +54,7 @@ class CategorySpec:
     capabilities: dict[str, Any]
     params: dict[str, Any]
     pos: Position
+    strings: dict[str, Scalar] = field(default_factory=dict)  # as ProviderSpec.strings
 
 
 @dataclass

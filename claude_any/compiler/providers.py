@@ -1,7 +1,8 @@
-"""Provider entries: kind resolution, per-kind required fields, and normalised settings for routes.json.
+"""Provider entries: the kind, its settings as `provider_kinds.py` declares them, normalised for routes.json.
 
 Settings keep `${VAR}` references verbatim (resolved only by `run`); URLs are normalised here so the runtime
-never has to guess whether a host has a scheme or a trailing slash.
+never has to guess whether a host has a scheme or a trailing slash. A `kind: template` provider brings its
+own request template file (read and syntax-checked here) and its own `settings:` map.
 """
 
 from __future__ import annotations
@@ -13,42 +14,19 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from claude_any import secrets
-from claude_any.capabilities import RESPONSES_KINDS
 from claude_any.compiler.config import ModelSpec, ProviderSpec
 from claude_any.compiler.diagnostics import one_of
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities
+from claude_any.compiler.templates import read_kind_template, template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
 from claude_any.network import is_host_name, is_loopback
+from claude_any.provider_kinds import KINDS, PROTOCOLS, RESPONSES, Form, ProviderKind, Setting
 from claude_any.suggest import closest
 
-KINDS = ("openai", "azure", "databricks", "anthropic", "echo")
-APIS = ("chat", "responses")
 COMMON_KEYS = ("kind", "api", "headers", "body", "models")
-KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "openai": ("api_key", "base_url", "organization"),
-    "azure": ("api_key", "endpoint", "api_version"),
-    "databricks": ("token", "host"),
-    "anthropic": ("api_key", "base_url"),
-    "echo": (),
-}
-REQUIRED: dict[str, tuple[str, ...]] = {
-    "openai": (),  # api_key is required only without base_url (checked below)
-    "azure": ("api_key", "endpoint", "api_version"),
-    "databricks": ("token", "host"),
-    "anthropic": ("api_key",),
-    "echo": (),
-}
-DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": "https://api.anthropic.com"}
-# The variable a literal secret should move to, for the providers named after their kind.
-SECRET_VARIABLES = {
-    "openai": "OPENAI_API_KEY",
-    "azure": "AZURE_OPENAI_API_KEY",
-    "databricks": "DATABRICKS_TOKEN",
-    "anthropic": "ANTHROPIC_API_KEY",
-}
+OWN_KIND_KEYS = ("template", "settings")  # `kind: template`: its file, and its settings
 SECRET_HEADERS = {"authorization", "api-key", "x-api-key"}
-URL_FIELDS = ("base_url", "endpoint", "host")
 CREDENTIALS_IN_URL = (
     "must not carry a user name or password (user:password@host); send credentials as a header instead, "
     'e.g. headers: {Authorization: "Basic ${CREDENTIALS}"}'
@@ -56,6 +34,11 @@ CREDENTIALS_IN_URL = (
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?|v1|latest|preview")
+
+
+def _keys(kind: ProviderKind) -> tuple[str, ...]:
+    own = OWN_KIND_KEYS if kind.own_settings else ()
+    return COMMON_KEYS + own + tuple(s.name for s in kind.settings)
 
 
 def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | None:
@@ -70,15 +53,20 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
         return None
     kind = _kind(reader, key, node, path)
     if kind is None:
-        reader.check_keys(node, path, COMMON_KEYS + tuple(k for ks in KIND_KEYS.values() for k in ks))
+        reader.check_keys(node, path, tuple(dict.fromkeys(k for kd in KINDS.values() for k in _keys(kd))))
         return None
-    reader.mapping(node, path, COMMON_KEYS + KIND_KEYS[kind], REQUIRED[kind], owner=key)
-    settings = _settings(reader, kind, name, key, node, path)
-    api_node = node.get("api")
-    api = reader.choice(api_node, f"{path}.api", APIS) if api_node is not None else "chat"
-    if api == "responses" and kind not in RESPONSES_KINDS and api_node is not None:
-        reader.error(api_node.pos, f"{path}.api", f"{kind} providers have no Responses API; remove `api:`")
-        api = None
+    required = [s.name for s in kind.settings if s.required] + (["template"] if kind.own_settings else [])
+    reader.mapping(node, path, _keys(kind), required, owner=key)
+    settings = (
+        _own_settings(reader, kind, name, node, path)
+        if kind.own_settings
+        else _settings(reader, kind, name, key, node, path)
+    )
+    template_node = node.get("template")
+    template = (
+        read_kind_template(reader, template_node, f"{path}.template") if template_node is not None else None
+    )
+    api = _api(reader, kind, node.get("api"), f"{path}.api")
     headers_node = node.get("headers")
     headers = reader.string_map(headers_node, f"{path}.headers") if headers_node is not None else {}
     _warn_secret_headers(reader, name, headers_node, f"{path}.headers")
@@ -86,51 +74,119 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
     body = reader.json_object(body_node, f"{path}.body") if body_node is not None else {}
     models_node = node.get("models")
     models = _models(reader, models_node, f"{path}.models") if models_node is not None else {}
-    if settings is None or api is None:
+    if settings is None or api is None or (kind.own_settings and template is None):
         return None
-    return ProviderSpec(name, kind, api, settings, headers, body, models, key.pos, api_node is not None)
+    strings = template_strings(headers_node, f"{path}.headers") | template_strings(body_node, f"{path}.body")
+    return ProviderSpec(
+        name,
+        kind.name,
+        api,
+        settings,
+        headers,
+        body,
+        models,
+        key.pos,
+        node.get("api") is not None,
+        template,
+        strings,
+    )
 
 
-def _kind(reader: Reader, key: Scalar, node: Mapping, path: str) -> str | None:
+def _kind(reader: Reader, key: Scalar, node: Mapping, path: str) -> ProviderKind | None:
     kind_node = node.get("kind")
     if kind_node is not None:
-        return reader.choice(kind_node, f"{path}.kind", KINDS)
+        chosen = reader.choice(kind_node, f"{path}.kind", KINDS)
+        return KINDS[chosen] if chosen is not None else None
     if key.text in KINDS:
-        return key.text
+        return KINDS[key.text]
     # A name like `azure-eu` says its kind; anything else is most often an OpenAI-compatible server.
-    likely = next((k for k in KINDS if k in key.text.lower()), None) or closest(key.text, KINDS) or "openai"
-    others = one_of(k for k in KINDS if k != likely)
+    names = list(KINDS)
+    likely = next((k for k in names if k in key.text.lower()), None) or closest(key.text, names) or "openai"
+    others = one_of(k for k in names if k != likely)
     reader.error(key.pos, path, f"provider {key.text!r} needs a kind: add `kind: {likely}` (or {others})")
     return None
 
 
+def _api(reader: Reader, kind: ProviderKind, node: Node | None, path: str) -> str | None:
+    """The provider's `api:` (the kind's default when absent), one its kind speaks."""
+    if node is None:
+        return kind.apis[0]
+    api = reader.choice(node, path, PROTOCOLS)
+    if api is None or api in kind.apis:
+        return api
+    if api == RESPONSES:
+        reader.error(node.pos, path, f"{kind.name} providers have no Responses API; remove `api:`")
+    elif kind.protocol is not None:
+        reader.error(node.pos, path, f"{kind.name} providers always speak {kind.protocol}; remove `api:`")
+    else:
+        reader.error(node.pos, path, f"{kind.name} providers speak {one_of(kind.apis)}, not {api!r}")
+    return None
+
+
 def _settings(
-    reader: Reader, kind: str, name: str, key: Scalar, node: Mapping, path: str
+    reader: Reader, kind: ProviderKind, name: str, key: Scalar, node: Mapping, path: str
 ) -> dict[str, Any] | None:
     values: dict[str, Any] = {}
     ok = True
-    for field in KIND_KEYS[kind]:
-        child = node.get(field)
+    for setting in kind.settings:
+        child = node.get(setting.name)
         if child is None:
-            values[field] = None
+            values[setting.name] = None
             continue
-        values[field] = _field(reader, kind, name, field, child, f"{path}.{field}")
-        ok = ok and values[field] is not None
-    if kind == "openai" and values["api_key"] is None and node.get("base_url") is None:
-        reader.error(
-            key.pos, path, "missing required key 'api_key' (it may be left out only with a base_url)"
-        )
-        ok = False
-    if not ok or any(values[f] is None for f in REQUIRED[kind]):
+        values[setting.name] = _field(reader, kind, name, setting, child, f"{path}.{setting.name}")
+        ok = ok and values[setting.name] is not None
+    for setting in kind.settings:
+        other = setting.required_without
+        if other is not None and values[setting.name] is None and node.get(other) is None:
+            reader.error(
+                key.pos,
+                path,
+                f"missing required key {setting.name!r} (it may be left out only with a {other})",
+            )
+            ok = False
+    if not ok or any(values[s.name] is None for s in kind.settings if s.required):
         return None
-    if kind in DEFAULT_BASE_URL and values["base_url"] is None:
-        values["base_url"] = DEFAULT_BASE_URL[kind]
-    base_url = node.get("base_url")
-    if values.get("api_key") and base_url is not None and _plain_http_remote(values["base_url"]):
-        reader.warning(
-            base_url.pos, f"{path}.base_url", "http:// to a non-local host sends the API key unencrypted"
-        )
+    for setting in kind.settings:
+        if setting.default is not None and values[setting.name] is None:
+            values[setting.name] = setting.default
+    has_secret = any(values[s.name] for s in kind.settings if s.form is Form.SECRET)
+    for setting in kind.settings:
+        written = node.get(setting.name)
+        url = values[setting.name]
+        if setting.form is Form.BASE_URL and written is not None and has_secret and _plain_http_remote(url):
+            reader.warning(
+                written.pos,
+                f"{path}.{setting.name}",
+                "http:// to a non-local host sends the API key unencrypted",
+            )
     return values
+
+
+def _own_settings(
+    reader: Reader, kind: ProviderKind, name: str, node: Mapping, path: str
+) -> dict[str, Any] | None:
+    """A `kind: template` provider's `settings:`: names to strings (`${VAR}` welcome) or null."""
+    settings_node = node.get("settings")
+    if settings_node is None:
+        return {}
+    if not isinstance(settings_node, Mapping):
+        reader.wrong_type(settings_node, f"{path}.settings", "a mapping of names to strings")
+        return None
+    values: dict[str, Any] = {}
+    ok = True
+    for key, value in settings_node.items:
+        where = f"{path}.settings.{key.text}"
+        if isinstance(value, Scalar) and value.value is None:
+            values[key.text] = None
+            continue
+        text = reader.string(value, where)
+        if text is None or not isinstance(value, Scalar):
+            ok = False
+            continue
+        if kind.is_secret(key.text):
+            _warn_literal_secret(reader, value, where, _secret_variable(None, name, key.text))
+        values[key.text] = text
+    return values if ok else None
 
 
 def _plain_http_remote(url: str) -> bool:
@@ -138,38 +194,37 @@ def _plain_http_remote(url: str) -> bool:
     return parts.scheme == "http" and not is_loopback(parts.hostname or "")
 
 
-def _field(reader: Reader, kind: str, name: str, field: str, node: Node, path: str) -> str | None:
+def _field(
+    reader: Reader, kind: ProviderKind, name: str, setting: Setting, node: Node, path: str
+) -> str | None:
     value = reader.string(node, path)
     if value is None or not isinstance(node, Scalar):
         return None
-    if field in ("api_key", "token"):
-        _warn_literal_secret(reader, node, path, _secret_variable(kind, name, field))
+    if setting.form is Form.SECRET:
+        _warn_literal_secret(reader, node, path, _secret_variable(kind, name, setting))
         return value
-    if field in URL_FIELDS and secrets.url_has_credentials(value):
+    if setting.form in (Form.BASE_URL, Form.SERVICE_URL) and secrets.url_has_credentials(value):
         # Neither sent (the kinds authenticate by header) nor safe to keep: a URL is shown in messages.
         reader.error(node.pos, path, CREDENTIALS_IN_URL)
         return None
     if secrets.references(value):
-        return value  # an endpoint from the environment: checked by `run` once resolved
-    if field == "endpoint":
-        return _service_url(
-            reader, node, path, value, ("/openai", "/openai/v1"), "https://NAME.openai.azure.com"
-        )
-    if field == "host":
-        return _service_url(
-            reader, node, path, value, ("/serving-endpoints",), "https://adb-123.4.azuredatabricks.net"
-        )
-    if field == "base_url":
+        return value  # a URL from the environment: checked by `run` once resolved
+    if setting.form is Form.SERVICE_URL:
+        return _service_url(reader, node, path, value, setting.known_paths, setting.example)
+    if setting.form is Form.BASE_URL:
         return _base_url(reader, node, path, value)
-    if field == "api_version":
+    if setting.form is Form.API_VERSION:
         return _api_version(reader, node, path, value)
     return value
 
 
-def _secret_variable(kind: str, name: str, field: str) -> str:
-    if name == kind and kind in SECRET_VARIABLES:
-        return SECRET_VARIABLES[kind]
-    suffix = "TOKEN" if field == "token" else "API_KEY"
+def _secret_variable(kind: ProviderKind | None, name: str, setting: Setting | str) -> str:
+    """The variable a literal secret should move to: the usual one for a provider named after its kind."""
+    if isinstance(setting, Setting):
+        if kind is not None and name == kind.name and setting.variable:
+            return setting.variable
+        setting = setting.name
+    suffix = "TOKEN" if "token" in setting.lower() else "API_KEY"
     return re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_" + suffix
 
 

@@ -25,6 +25,7 @@ TIMEOUT_FIELDS: dict[str, tuple[bool, float, float]] = {
     "first_byte_s": (False, 0.001, 3600),
     "idle_s": (False, 0.001, 3600),
     "ping_s": (False, 0.001, 600),
+    "client_write_s": (False, 0.001, 3600),
 }
 
 

@@ -10,10 +10,16 @@ from typing import Any
 from claude_any import grammar
 from claude_any.compiler.diagnostics import Diagnostics
 from claude_any.compiler.yamlpos import Scalar
+from claude_any.table import OTHER_CLAUDE_DEFAULT
 
+# Tried after the config's routes, in this order: (name, rule, category).
 DEFAULT_RULES = (
+    # Claude Code's titles, summaries and quick classifications come as the main model (opus), not haiku.
+    ("default: background", "background", "small"),
     ("default: haiku", 'family == "haiku"', "small"),
     ("default: sonnet/opus", 'family == "sonnet" or family == "opus"', "large"),
+    # fable today, whatever comes next: a Claude model nobody wrote a rule for still gets an answer.
+    (OTHER_CLAUDE_DEFAULT, 'model matches "(?i)claude"', "large"),
 )
 
 

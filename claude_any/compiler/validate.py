@@ -13,13 +13,14 @@ from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities, read_params
 from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
+from claude_any.compiler.templates import template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
-from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback
+from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback, origin_problem
 from claude_any.suggest import closest
 from claude_any.table import Position, Server, empty_params
 
 TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks", "retry", "timeouts")
-SERVER_KEYS = ("host", "port", "auth_token", "max_body_mb")
+SERVER_KEYS = ("host", "port", "auth_token", "max_body_mb", "allowed_origins", "max_connections")
 CATEGORY_KEYS = (
     "target",
     "reasoning_effort",
@@ -81,6 +82,10 @@ def _server(reader: Reader, node: Node) -> Server:
         port = reader.integer(child, "server.port", 1, 65535) or port
     if (child := server.get("max_body_mb")) is not None:
         max_body_mb = reader.integer(child, "server.max_body_mb", 1, 1024) or max_body_mb
+    max_connections = Server().max_connections
+    if (child := server.get("max_connections")) is not None:
+        max_connections = reader.integer(child, "server.max_connections", 1, 1_000_000) or max_connections
+    origins = _origins(reader, child) if (child := server.get("allowed_origins")) is not None else ()
     token_node = server.get("auth_token")
     if token_node is not None and not (isinstance(token_node, Scalar) and token_node.value is None):
         token = reader.string(token_node, "server.auth_token")
@@ -94,8 +99,29 @@ def _server(reader: Reader, node: Node) -> Server:
             f"refusing to expose the gateway on {host} without server.auth_token; "
             "set auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1",
         )
-    token_pos = token_node.pos if token is not None and token_node is not None else None
-    return Server(host=host, port=port, auth_token=token, max_body_mb=max_body_mb, auth_token_pos=token_pos)
+    return Server(
+        host=host,
+        port=port,
+        auth_token=token,
+        max_body_mb=max_body_mb,
+        allowed_origins=origins,
+        max_connections=max_connections,
+        auth_token_pos=token_node.pos if token is not None and token_node is not None else None,
+    )
+
+
+def _origins(reader: Reader, node: Node) -> tuple[str, ...]:
+    """`server.allowed_origins`: web origins as browsers send them, lower case, each once."""
+    origins: list[str] = []
+    if isinstance(node, Sequence) and not node.items:
+        return ()  # `allowed_origins: []`: none, as when it is left out
+    for text, item in reader.string_list(node, "server.allowed_origins"):
+        problem = origin_problem(text)
+        if problem is not None:
+            reader.error(item.pos, "server.allowed_origins", f"{text!r}: {problem}")
+        elif text.lower() not in origins:
+            origins.append(text.lower())
+    return tuple(origins)
 
 
 def _providers(reader: Reader, node: Node, config: Config) -> None:
@@ -141,14 +167,16 @@ def _category(reader: Reader, key: Scalar, node: Node, path: str) -> CategorySpe
         base = reader.string(base_node, f"{path}.base_model") if base_node is not None else None
         caps = read_capabilities(reader, caps_node, f"{path}.capabilities") if caps_node is not None else {}
         params = read_params(reader, node, path)
+        strings = template_strings(node.get("headers"), f"{path}.headers")
+        strings |= template_strings(node.get("body"), f"{path}.body")
     elif isinstance(node, Scalar):
-        target, base, caps, params = _model_ref(reader, node, path), None, {}, empty_params()
+        target, base, caps, params, strings = _model_ref(reader, node, path), None, {}, empty_params(), {}
     else:
         reader.wrong_type(node, path, "provider/model or a mapping with `target:`")
         return None
     if target is None:
         return None
-    return CategorySpec(key.text, target, base, caps, params, key.pos)
+    return CategorySpec(key.text, target, base, caps, params, key.pos, strings)
 
 
 def _model_ref(reader: Reader, node: Node, path: str) -> Ref | None:

@@ -1,7 +1,9 @@
 """The Starlette app: the Anthropic Messages API surface Claude Code talks to.
 
 Flat on purpose: one Route list, a handful of endpoint functions, one wrapper that gives every request an id,
-checks the inbound token, renders every error as Anthropic's envelope and writes the request log line.
+refuses what a web page sends (web_guard.py), checks the inbound token, renders every error as Anthropic's
+envelope and writes the request log line. Bodies are read and checked by request_body.py; large ones are
+worked on off the event loop (offload.py).
 The start-up state (router, prepared targets, HTTP pools) is built once in `create_app`.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,36 +21,35 @@ from typing import Any
 import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from claude_any.runtime import errors, tokens
+from claude_any.runtime import echo, errors, offload, request_body, tokens
+from claude_any.runtime.client_protocol import REFUSAL
 from claude_any.runtime.disconnect import CancelOnDisconnect
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog
+from claude_any.runtime.facts import SESSION_HEADER, Facts
+from claude_any.runtime.log import RequestLog, printable
 from claude_any.runtime.relay import Inbound, relay
-from claude_any.runtime.router import NoRoute, Router
+from claude_any.runtime.router import Decision, NoRoute, Router, listed_id
 from claude_any.runtime.saved_requests import RequestArchive
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.streaming import SSEResponse
 from claude_any.runtime.targets import Destinations, check_environment, resolve_auth_token
-from claude_any.runtime.translate import json_codec
+from claude_any.runtime.tokens import SessionScale
 from claude_any.runtime.upstream import Clients
+from claude_any.runtime.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")
 
-MEGABYTE = 1024 * 1024
+MEGABYTE = request_body.MEGABYTE
 
-# Model ids listed by /v1/models when the routes send them somewhere. Claude Code only uses listed ids that
-# start with claude/anthropic, so the families are listed as Claude ids (translation.md §1.1).
-FAMILY_MODELS = (
-    ("claude-opus-4-8", "Claude Opus 4.8"),
-    ("claude-sonnet-4-6", "Claude Sonnet 4.6"),
-    ("claude-haiku-4-5", "Claude Haiku 4.5"),
-)
-_LISTED_AT = "2025-01-01T00:00:00Z"
+# /v1/models: Anthropic's ModelInfo needs a release date, and allows the epoch when it is unknown.
+_LISTED_AT = "1970-01-01T00:00:00Z"
+_PAGE_DEFAULT, _PAGE_MAX = 20, 1000  # Anthropic's `limit`: 20 unless given, 1 to 1000
+_LIFECYCLES = ("active", "deprecated", "retired")
 
 Handler = Callable[[Request, RequestLog], Awaitable[Response]]
 
@@ -66,76 +66,40 @@ class Gateway:
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
+    guard: WebGuard  # refuses what a web page sends (Host, Origin)
+    sessions: SessionScale  # per session, the provider's count against the estimate (the `tokens` fact)
     archive: RequestArchive | None = None  # run --save-requests
 
 
-# --- request body ----------------------------------------------------------------------------------------
+# --- request body ---------------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed the limit (before reading it all)."""
-    limit = _gateway(request).max_body_bytes
-    declared = request.headers.get("content-length", "")
-    too_large = errors.request_too_large(
-        f"request body is larger than {limit} bytes (server.max_body_mb: {limit // MEGABYTE})"
-    )
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    parts: list[bytes] = []
-    size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise too_large
-        parts.append(part)
-    return b"".join(parts)
+async def _json_body(request: Request) -> bytes:
+    """The raw body of a JSON endpoint: declared as JSON, within the size limit."""
+    request_body.require_json(request.headers)
+    return await request_body.read(request, _gateway(request).max_body_bytes)
 
 
-def _type_name(value: Any) -> str:
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
-
-
-async def _json_object(request: Request) -> dict[str, Any]:
-    """The body parsed once as a JSON object; 400 with the parser's position otherwise."""
-    raw = await _read_body(request)
-    if not raw.strip():
-        raise errors.invalid_request("request body is empty; expected a JSON object")
+def _parse_and_route(
+    router: Router, raw: bytes, headers: Mapping[str, str]
+) -> tuple[dict[str, Any], Decision | NoRoute]:
+    """The checked body and where it goes. The token estimate, the costly fact, is made here too, so for a
+    large body all of it runs on the worker thread."""
+    body = request_body.parse_object(raw)
+    request_body.check_messages_request(body)
     try:
-        body = json_codec.loads(raw)
-    except UnicodeDecodeError:
-        raise errors.invalid_request("request body is not valid JSON: it is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise errors.invalid_request(f"request body is not valid JSON: {exc.msg} at {where}") from None
-    if not isinstance(body, dict):
-        raise errors.invalid_request(f"request body must be a JSON object, got {_type_name(body)}")
-    return body
+        decision = router.pick(body, headers)
+    except NoRoute as exc:
+        return body, exc
+    _ = decision.facts.tokens
+    return body, decision
 
 
-def _require(body: dict[str, Any], path: str, kind: type, required: bool = True) -> None:
-    """400 naming the JSON path when a top-level field is missing or of the wrong type."""
-    if path not in body:
-        if required:
-            raise errors.invalid_request(f"{path}: field required")
-        return
-    value = body[path]
-    ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-    if not ok:
-        expected = {str: "a string", list: "an array", int: "an integer", bool: "a boolean"}[kind]
-        raise errors.invalid_request(f"{path}: expected {expected}, got {_type_name(value)}")
-
-
-def _check_messages_request(body: dict[str, Any]) -> None:
-    _require(body, "model", str)
-    if not body["model"]:
-        raise errors.invalid_request("model: must not be empty")
-    _require(body, "messages", list)
-    for i, message in enumerate(body["messages"]):
-        if not isinstance(message, dict):
-            raise errors.invalid_request(f"messages.{i}: expected an object, got {_type_name(message)}")
-    _require(body, "max_tokens", int, required=False)
-    _require(body, "stream", bool, required=False)
+def _parse_and_count(raw: bytes) -> tuple[dict[str, Any], int]:
+    body = request_body.parse_object(raw)
+    request_body.require(body, "model", str)
+    request_body.require(body, "messages", list)
+    return body, tokens.estimate(body)
 
 
 # --- endpoints ---------------------------------------------------------------------------------------------
@@ -149,24 +113,45 @@ def _gateway(request: Request) -> Gateway:
 async def messages(request: Request, log: RequestLog) -> Response:
     """POST /v1/messages: route, call the target chain, answer as JSON or SSE."""
     gateway = _gateway(request)
-    body = await _json_object(request)
-    _check_messages_request(body)
+    raw = await _json_body(request)
+    large = len(raw) >= offload.LARGE_BODY_BYTES
+    if large:
+        body, decision = await offload.run(_parse_and_route, gateway.router, raw, request.headers)
+    else:
+        body, decision = _parse_and_route(gateway.router, raw, request.headers)
+    del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
-    if gateway.archive is not None:
+    if gateway.archive is not None:  # kept even when not routable: explain --request then says why
         await gateway.archive.save(log.request_id, body)
-    try:
-        decision = gateway.router.pick(body, request.headers)
-    except NoRoute as exc:
-        raise errors.not_found(str(exc)) from None
+    if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
+        raise errors.not_found(
+            str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
+        )
     log.rule = decision.route.name if decision.route is not None else "direct"
+    _learn_session_scale(gateway.sessions, decision.facts, log)
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
-    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens)
+    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
     call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
     response = await _unless_disconnected(request, call)
     if response is None:
         log.status, log.note = 499, "client disconnected before the answer started"
         return Response(status_code=499)  # nobody is listening; the status is for the log line
     return response
+
+
+def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) -> None:
+    """Once the answer is over, compare what the provider counted with the estimate, for the session's
+    next requests. Background requests go elsewhere (small) and are mostly framing: not learned from."""
+    session = facts.session
+    if not session or facts.background:
+        return
+    estimate = facts.estimated_tokens
+
+    def learn(done: RequestLog) -> None:
+        if done.status == 200:
+            sessions.learn(session, estimate, done.tokens_in)
+
+    log.on_emit = learn
 
 
 async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> Response | None:
@@ -187,25 +172,74 @@ async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> R
 
 
 async def count_tokens(request: Request, log: RequestLog) -> Response:
-    """POST /v1/messages/count_tokens: the offline estimate (no upstream call)."""
-    body = await _json_object(request)
-    _require(body, "model", str)
-    _require(body, "messages", list)
+    """POST /v1/messages/count_tokens: the offline estimate (no upstream call), in the provider's tokens
+    once the session has had an answer."""
+    raw = await _json_body(request)
+    if len(raw) >= offload.LARGE_BODY_BYTES:
+        body, estimate = await offload.run(_parse_and_count, raw)
+    else:
+        body, estimate = _parse_and_count(raw)
     log.model = body["model"]
-    log.tokens_in = tokens.estimate(body)
+    session = request.headers.get(SESSION_HEADER, "")
+    log.tokens_in = _gateway(request).sessions.scale(session, estimate)
     return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
 
 
 async def models(request: Request, log: RequestLog) -> Response:
-    """GET /v1/models: the routable Claude family ids and every target id."""
+    """GET /v1/models: every target under the id Claude Code's model picker keeps, one page of them
+    (Anthropic's `limit`, `after_id`, `before_id`, `lifecycle`)."""
+    query = request.query_params
     data = _gateway(request).models
-    page = {
-        "data": data,
-        "has_more": False,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
+    lifecycles = query.getlist("lifecycle[]") + query.getlist("lifecycle")
+    for value in lifecycles:
+        if value not in _LIFECYCLES:
+            raise errors.invalid_request(
+                f"lifecycle: expected one of {', '.join(_LIFECYCLES)}, got {value!r}"
+            )
+    if lifecycles and "active" not in lifecycles:
+        data = []  # every target is active
+    limit = _page_limit(query.get("limit"))
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise errors.invalid_request("after_id and before_id cannot be given together")
+    if before is not None:
+        end = _position(data, before, "before_id")
+        start = max(0, end - limit)
+        page, has_more = data[start:end], start > 0
+    else:
+        start = _position(data, after, "after_id") + 1 if after is not None else 0
+        page, has_more = data[start : start + limit], start + limit < len(data)
+    body = {
+        "data": page,
+        "has_more": has_more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
     }
-    return JSONResponse(page, headers={"request-id": log.request_id})
+    return JSONResponse(body, headers={"request-id": log.request_id})
+
+
+def _page_limit(raw: str | None) -> int:
+    if raw is None:
+        return _PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= _PAGE_MAX:
+        raise errors.invalid_request(f"limit: expected an integer from 1 to {_PAGE_MAX}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _position(data: list[dict[str, Any]], model_id: str, param: str) -> int:
+    for index, entry in enumerate(data):
+        if entry["id"] == model_id:
+            return index
+    raise errors.invalid_request(f"{param}: no model {model_id[:200]!r} in this list")
+
+
+async def model(request: Request, log: RequestLog) -> Response:
+    """GET /v1/models/{model_id}: one listed model."""
+    model_id = request.path_params["model_id"]
+    found = next((m for m in _gateway(request).models if m["id"] == model_id), None)
+    if found is None:
+        raise errors.not_found(f"model {model_id[:200]!r} is not listed here; GET /v1/models lists them")
+    return JSONResponse(found, headers={"request-id": log.request_id})
 
 
 async def hello(request: Request, log: RequestLog) -> Response:
@@ -244,7 +278,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
         try:
-            token = _gateway(request).auth_token
+            gateway = _gateway(request)
+            refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
+            if refusal is not None:
+                raise refusal
+            token = gateway.auth_token
             if auth and token is not None and not _authorized(request.headers, token):
                 raise errors.authentication(
                     "invalid or missing API key: send the server's auth_token as x-api-key or a Bearer token"
@@ -254,6 +292,9 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             log.status, log.note = err.status, log.note or err.type
             err.message = _gateway(request).scrub(err.message)
             response = error_response(err, log.request_id)
+        except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
+            log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
+            response = Response(status_code=log.status)  # nobody is listening; the status is for the log
         except Exception:
             # Unreachable for bad input by design; the traceback names code, never request data or keys.
             logger.exception("%s unexpected error", log.request_id)
@@ -270,11 +311,11 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
 async def _http_error(request: Request, exc: Exception) -> Response:
     """Starlette's own 404 (unknown path) and 405 (wrong method), in the Anthropic envelope."""
     status = exc.status_code if isinstance(exc, HTTPException) else 500
-    path = request.url.path
+    path = printable(request.scope["path"])  # what the client sent, shown escaped and cut
     if status == 404:
-        err = errors.not_found(f"not found: {request.method} {path}")
+        err = errors.not_found(f"not found: {printable(request.method)} {path}")
     elif status == 405:
-        err = errors.method_not_allowed(f"method {request.method} is not allowed on {path}")
+        err = errors.method_not_allowed(f"method {printable(request.method)} is not allowed on {path}")
     else:
         err = AnthropicError(status, "invalid_request_error", f"HTTP {status} on {path}")
     response = error_response(err, errors.new_request_id())
@@ -287,6 +328,7 @@ ROUTES = [
     Route("/v1/messages", endpoint(messages, auth=True), methods=["POST"]),
     Route("/v1/messages/count_tokens", endpoint(count_tokens, auth=True), methods=["POST"]),
     Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
+    Route("/v1/models/{model_id:path}", endpoint(model, auth=True), methods=["GET"]),
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
@@ -296,18 +338,30 @@ ROUTES = [
 # --- start-up ----------------------------------------------------------------------------------------------
 
 
-def _model_list(table: RoutingTable, router: Router) -> list[dict[str, Any]]:
+def _model_list(table: RoutingTable) -> list[dict[str, Any]]:
+    """Anthropic's ModelInfo for every target, categories first: `claude-any/large`, shown as
+    `large → openai/gpt-4.1` (Claude Code's /model picker shows `display_name`)."""
     entries: list[dict[str, Any]] = []
-    for model_id, display in FAMILY_MODELS:
-        try:
-            decision = router.pick({"model": model_id, "messages": [], "max_tokens": 1}, {})
-        except NoRoute:
-            continue
-        first = decision.chain[0] if decision.chain else "?"
-        entries.append({"id": model_id, "display_name": f"{display} (claude-any: {first})"})
-    for target_id, target in table.targets.items():
-        entries.append({"id": target_id, "display_name": f"{target_id} ({target.provider}/{target.model})"})
-    return [{"type": "model", "created_at": _LISTED_AT, **entry} for entry in entries]
+    for target_id in sorted(table.targets, key=lambda tid: ("/" in tid, tid)):
+        target = table.targets[target_id]
+        upstream = f"{target.provider}/{target.model}"
+        context, max_output = target.capabilities.get("context"), target.capabilities.get("max_output")
+        entries.append(
+            {
+                "type": "model",
+                "id": listed_id(target_id),
+                "display_name": upstream if upstream == target_id else f"{target_id} → {upstream}",
+                "created_at": _LISTED_AT,
+                "lifecycle": "active",
+                "deprecated_at": None,
+                "retires_at": None,
+                "line": None,  # the model line of a Claude model; these are not Claude's
+                "capabilities": None,
+                "max_input_tokens": context if isinstance(context, int) else None,
+                "max_tokens": max_output if isinstance(max_output, int) else None,
+            }
+        )
+    return entries
 
 
 def create_app(
@@ -320,19 +374,26 @@ def create_app(
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
     the table's (tests); `save_requests` is a directory to keep request bodies in."""
-    scrub = Scrubber.for_table(table, env)
     check_environment(table, env)  # every unset variable at once, before anything else is built
-    router = Router(table)
+    scrub = Scrubber.for_table(table, env)
+    sessions = SessionScale()
+    router = Router(table, sessions)
     token = resolve_auth_token(table, env)
+    destinations = Destinations(table, env, router.ad_hoc_target)
+    clients = Clients(timeouts or table.timeouts)
+    for name in destinations.in_process_providers():
+        clients.mount(name, echo.client())
     gateway = Gateway(
         table=table,
         router=router,
-        destinations=Destinations(table, env, router.ad_hoc_target),
-        clients=Clients(timeouts or table.timeouts),
+        destinations=destinations,
+        clients=clients,
         auth_token=token.encode("utf-8") if token is not None else None,
-        models=_model_list(table, router),
+        models=_model_list(table),
         scrub=scrub,
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        guard=WebGuard(table.server),
+        sessions=sessions,
         archive=RequestArchive(save_requests, scrub.value) if save_requests else None,
     )
 
@@ -340,7 +401,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
         # anyio's event-loop backend, which it imports on first use.
-        gateway.clients.open(p.name for p in table.providers.values() if p.kind != "echo")
+        gateway.clients.open(table.providers)
         async with anyio.create_task_group():
             pass
         yield

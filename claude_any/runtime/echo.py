@@ -1,7 +1,9 @@
 """The `echo` provider: answers in-process, no network, so a config can be tried before any key exists.
 
-It writes an OpenAI-style completion (or its SSE chunks) that the app pushes through the same translators as
-a real provider, so echo exercises the whole response path. Replies are deterministic:
+To the gateway it is a provider like the others (provider_kinds.py): an Anthropic Messages server, mounted as
+the provider's HTTP client (`client`), to which the relay passes requests through. Inside, it writes an
+OpenAI-style completion (or its SSE chunks) and runs it through the same translators as a real provider's
+answer. Its URL (templates/echo.j2) names the target and model it stands for. Replies are deterministic:
 
 - plain text: names the requested model, the target and the last user text;
 - `/tool NAME {json}` lines in the last user text, for tools the request offers: those tool calls
@@ -14,8 +16,18 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote
 
+import httpx
+
+from claude_any.capabilities import lookup
+from claude_any.runtime.errors import AnthropicError, envelope
+from claude_any.runtime.translate.context import Upstream
+from claude_any.runtime.translate.request import to_openai
+from claude_any.runtime.translate.response import from_openai
+from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.translate.tools import ToolNameMap
+from claude_any.table import empty_params
 
 _QUOTE_LIMIT = 200
 
@@ -167,3 +179,34 @@ def chunks(full: dict[str, Any]) -> list[bytes]:
     )
     out.append(b"data: [DONE]\n\n")
     return out
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    """The echo server: an Anthropic Messages answer (JSON or SSE) to one request passed through to it."""
+    path = request.url.raw_path.split(b"?", 1)[0].decode("ascii")
+    target_id, provider, model = (unquote(part) for part in path.split("/")[1:4])
+    upstream = Upstream(model=model, capabilities=lookup("echo", model), params=empty_params(), kind="echo")
+    try:
+        body = json.loads(request.content)
+        _, ctx = to_openai(body, upstream)
+    except AnthropicError as err:
+        return httpx.Response(err.status, json=envelope(err, "echo"))
+    except ValueError:
+        return httpx.Response(400, json={"type": "error", "error": {"message": "body is not JSON"}})
+    full = completion(
+        body,
+        target_id=target_id,
+        label=f"{provider}/{model}",
+        tool_names=ctx.tool_names,
+        input_tokens=ctx.estimated_input_tokens,
+    )
+    if not ctx.stream:
+        return httpx.Response(200, json=from_openai(full, ctx))
+    translator = StreamTranslator(ctx)
+    events = [translator.start(), *(translator.feed(chunk) for chunk in chunks(full)), translator.finish()]
+    return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(events))
+
+
+def client() -> httpx.AsyncClient:
+    """The echo provider's HTTP client: every request is answered by `answer`, in-process."""
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))

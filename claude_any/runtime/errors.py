@@ -1,4 +1,4 @@
-"""Anthropic-shaped errors and the mapping of upstream failures onto them (translation.md §5, §14).
+"""Anthropic-shaped errors and the mapping of upstream failures onto them (docs/PROTOCOL.md "Errors").
 
 Every HTTP failure the gateway reports is an `AnthropicError`; one exception handler in `app.py` renders it
 with `envelope()`. `from_upstream()` turns a provider's error response into the error Claude Code expects:
@@ -205,7 +205,7 @@ def envelope(err: AnthropicError, request_id: str) -> dict[str, Any]:
 
 
 def sse_error(err: AnthropicError, request_id: str) -> bytes:
-    """An `event: error` frame, for failures after a stream's headers are sent (translation.md §13.4)."""
+    """An `event: error` frame, for failures after a stream's headers are sent (PROTOCOL.md)."""
     data = json.dumps(envelope(err, request_id), ensure_ascii=False, separators=(",", ":"))
     return f"event: error\ndata: {data}\n\n".encode()
 
@@ -276,7 +276,7 @@ def _context_overflow(message: str, code: str) -> AnthropicError | None:
 
 
 def _retry_headers(headers: dict[str, str], message: str) -> dict[str, str]:
-    """retry-after / retry-after-ms as the SDK reads them (translation.md §8.4): the provider's, sanitised
+    """retry-after / retry-after-ms as the SDK reads them (docs/PROTOCOL.md): the provider's, sanitised
     (`retry.retry_after`: a number of seconds, finite, not negative, within a day; an HTTP date becomes
     the seconds until it), or derived from its message. None of them when it said nothing usable."""
     wait = retry.retry_after(headers)

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Generic, TypeVar, overload
 
 from claude_any.runtime import tokens as token_estimator
+from claude_any.runtime.tokens import SessionScale
 
 FactValue = str | int | bool | tuple[str, ...]
 T = TypeVar("T", str, int, bool, tuple[str, ...])
@@ -95,7 +97,16 @@ def fact(
     return declare
 
 
-FAMILIES = ("opus", "sonnet", "haiku")
+# Claude's model lines, as the Anthropic SDK's `ModelLine` names them; found by substring of the model.
+# A newer one is `other` until it is added here; the built-in default still sends it to `large`.
+FAMILIES = ("opus", "sonnet", "haiku", "fable", "mythos")
+
+# Headers Claude Code sends (docs: llm-gateway; checked against 2.1.330).
+SESSION_HEADER = "x-claude-code-session-id"  # one per conversation
+AGENT_HEADERS = ("x-claude-code-agent-id", "x-claude-code-parent-agent-id")  # only on subagents' requests
+# Sent with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1 (claude-any code sets it): main, subagent, workflow,
+# compaction, auxiliary (titles, summaries, classifiers, ...) or side_reply.
+REQUEST_CLASS_HEADER = "x-claude-code-request-class"
 
 
 class Facts:
@@ -104,8 +115,12 @@ class Facts:
     body: Mapping[str, Any]
     headers: Mapping[str, str]
 
-    def __init__(self, body: Mapping[str, Any], headers: Mapping[str, str]) -> None:
-        self.__dict__.update(body=body, headers=headers)
+    sessions: SessionScale | None
+
+    def __init__(
+        self, body: Mapping[str, Any], headers: Mapping[str, str], sessions: SessionScale | None = None
+    ) -> None:
+        self.__dict__.update(body=body, headers=headers, sessions=sessions)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"facts are read-only (tried to set '{name}')")
@@ -124,14 +139,21 @@ class Facts:
         return _str(self.body.get("model"))
 
     @fact(
-        STRING, "`opus`, `sonnet`, `haiku` or `other` (substring of the model)", values=(*FAMILIES, "other")
+        STRING,
+        "`opus`, `sonnet`, `haiku`, `fable`, `mythos` or `other` (substring of the model)",
+        values=(*FAMILIES, "other"),
     )
     def family(self) -> str:
         return family_of(self.model)
 
-    @fact(NUMBER, 'estimated input tokens (see "Token counts")')
+    @fact(
+        NUMBER,
+        'estimated input tokens, scaled to the provider\'s count in a session (see "Token counts")',
+    )
     def tokens(self) -> int:
-        return token_estimator.estimate(self.body)
+        if self.sessions is None:
+            return self.estimated_tokens
+        return self.sessions.scale(self.session, self.estimated_tokens)
 
     @fact(NUMBER, "the request's `max_tokens`")
     def max_tokens(self) -> int:
@@ -175,6 +197,33 @@ class Facts:
     def system(self) -> str:
         return _system_text(self.body.get("system"))
 
+    @fact(
+        BOOL, "Claude Code's housekeeping: session titles, summaries, quick classifications (not compaction)"
+    )
+    def background(self) -> bool:
+        request_class = self.header(REQUEST_CLASS_HEADER)
+        if request_class:
+            return request_class == "auxiliary"
+        # Without the hint header: Claude Code's one-shot helpers offer an empty tool list and no thinking,
+        # while its turns, subagents and compaction always offer tools.
+        return bool(self.session) and self.body.get("tools") == [] and not self.thinking
+
+    @fact(BOOL, "a request of one of Claude Code's subagents (`x-claude-code-agent-id` sent)")
+    def subagent(self) -> bool:
+        return any(self.header(name) for name in AGENT_HEADERS)
+
+    # Not facts: what the runtime needs beside them.
+
+    @cached_property
+    def estimated_tokens(self) -> int:
+        """The offline estimate, before any session's scale (what the provider's count is compared with)."""
+        return token_estimator.estimate(self.body)
+
+    @property
+    def session(self) -> str:
+        """Claude Code's session id, "" when the client sent none."""
+        return self.header(SESSION_HEADER)
+
     def get(self, name: str) -> FactValue:
         """The value of the fact `name` (one of FACTS); KeyError for anything else."""
         if name not in FACTS:
@@ -185,7 +234,9 @@ class Facts:
     def header(self, name: str) -> str:
         """A request header by case-insensitive name, "" when absent."""
         value = self.headers.get(name)
-        if value is None:
+        # A server's headers (Starlette's) are looked up case-insensitively already; only a plain dict
+        # (explain, tests) needs the scan, which would decode every header again on each absent one.
+        if value is None and isinstance(self.headers, dict):
             lowered = name.lower()
             value = next((v for k, v in self.headers.items() if k.lower() == lowered), None)
         return value if isinstance(value, str) else ""
@@ -203,14 +254,18 @@ FACT_NAMES = frozenset(FACTS)
 
 
 def family_of(model: str) -> str:
-    """opus / sonnet / haiku by substring of the lower-cased model name, else "other"."""
+    """A family of FAMILIES by substring of the lower-cased model name, else "other"."""
     lowered = model.lower()
     return next((fam for fam in FAMILIES if fam in lowered), "other")
 
 
-def facts_from_request(body: Any, headers: Mapping[str, str] | None = None) -> Facts:
-    """The facts of an Anthropic Messages request. Never raises: odd fields read as neutral values."""
-    return Facts(body if isinstance(body, dict) else {}, headers if headers is not None else {})
+def facts_from_request(
+    body: Any, headers: Mapping[str, str] | None = None, sessions: SessionScale | None = None
+) -> Facts:
+    """The facts of an Anthropic Messages request. Never raises: odd fields read as neutral values.
+
+    With `sessions`, `tokens` is scaled by what the provider counted for the request's session."""
+    return Facts(body if isinstance(body, dict) else {}, headers if headers is not None else {}, sessions)
 
 
 def _object(value: Any) -> Mapping[str, Any]:

@@ -1,10 +1,13 @@
-"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, and at DEBUG
-what each call sent to its provider and got back.
+"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, `printable`,
+and at DEBUG what each call sent to its provider and got back.
 
 The INFO line holds only routing facts and numbers: model names, target ids, the rule name, status,
 latency and token counts. The DEBUG lines add the translated request body and the provider's answer, each
-cut at BODY_CHARS and passed through the target's scrubber first, so no secret it resolved reaches them;
+passed through the target's scrubber and then cut at BODY_CHARS, so no secret it resolved reaches them;
 headers (where the credentials travel) and provider settings are never logged.
+Anything a client chose (a model name, a target id built from it, an upstream's error text) goes through
+`printable` before it reaches a log line or a response header, so it cannot start a line of its own or
+break a header, and it is cut to a bounded length.
 """
 
 from __future__ import annotations
@@ -18,6 +21,50 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 logger = logging.getLogger("claude_any")
+
+FIELD_CHARS = 200  # one client string in a log line or an error message (model names are far shorter)
+HEADER_CHARS = 1000  # one response header value (x-claude-any-attempts lists every try)
+LINE_CHARS = 4000  # a whole log line
+
+# ASCII control characters as escapes; beyond ASCII, `backslashreplace` writes \xNN, \uNNNN or \UNNNNNNNN.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+_ESCAPE_LENGTH = {"x": 4, "u": 6, "U": 10}  # characters in one escape, backslash included
+
+
+def printable(value: str, limit: int = FIELD_CHARS) -> str:
+    """`value` as printable ASCII of at most `limit` characters, for log lines and response headers.
+
+    Control characters (CR and LF included) and everything beyond ASCII (lone surrogates included) become
+    escapes such as `\\r`, `\\x1b` or `\\u2028`; a longer value is cut and ends with `...[N chars]`, N being
+    its full length. Applying it twice changes nothing, so layers may each apply it.
+    """
+    if len(value) <= limit and value.isascii() and value.isprintable():
+        return value  # model names, target ids: the common case costs two C-level scans
+    escaped = value[:limit].encode("ascii", "backslashreplace").decode("ascii").translate(_CONTROL)
+    if len(value) <= limit and len(escaped) <= limit:
+        return escaped
+    marker = f"...[{len(value)} chars]"
+    cut = max(0, limit - len(marker))
+    start = escaped.rfind("\\", max(0, cut - 9), cut)  # an escape cut in half is left out whole
+    if start >= 0 and start + _ESCAPE_LENGTH.get(escaped[start + 1 : start + 2], 2) > cut:
+        cut = start
+    return escaped[:cut] + marker
+
+
+class OneLine(logging.Filter):
+    """Makes every record one printable line of at most LINE_CHARS (a traceback still follows it): a
+    string a client chose, logged by any module, cannot forge a line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: left for the handler to report as logging does
+            return True
+        record.msg, record.args = printable(message, LINE_CHARS), None
+        return True
+
+
+logger.addFilter(OneLine())  # records logged on `claude_any` itself; `configure` covers its child loggers
 
 
 @dataclass
@@ -37,6 +84,7 @@ class RequestLog:
     tokens_in: int | None = None
     tokens_out: int | None = None
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
+    on_emit: Callable[[RequestLog], None] | None = None  # called once, when the request is over
     _emitted: bool = False
 
     def count_usage(self, usage: Any) -> None:
@@ -57,17 +105,20 @@ class RequestLog:
         if self._emitted:
             return
         self._emitted = True
+        if self.on_emit is not None:
+            self.on_emit(self)
         millis = (time.perf_counter() - self.started) * 1000
         parts = [self.request_id, self.method, self.path]
         if self.model != "-":
-            parts.append(f"{self.model} -> {self.target} ({self.upstream}) rule={self.rule!r}")
+            model, target, upstream = printable(self.model), printable(self.target), printable(self.upstream)
+            parts.append(f"{model} -> {target} ({upstream}) rule='{printable(self.rule)}'")
         parts.append(f"status={self.status} {millis:.0f}ms")
         if self.tokens_in is not None or self.tokens_out is not None:
             parts.append(f"in={_num(self.tokens_in)} out={_num(self.tokens_out)}")
         if self.target != "-":
             parts.append("stream" if self.stream else "sync")
         if self.note:
-            parts.append(f"note={self.note!r}")
+            parts.append(f"note='{printable(self.note, LINE_CHARS // 4)}'")
         logger.info("%s", " ".join(parts))
 
 
@@ -93,7 +144,7 @@ def excerpt(body: Any, scrub: Callable[[str], str]) -> str:
         text = bytes(body).decode("utf-8", "replace")
     else:
         text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
-    text = scrub(text).replace("\r", "\\r").replace("\n", "\\n")
+    text = scrub(text)  # OneLine then escapes line breaks and control characters, as in every record
     if len(text) <= BODY_CHARS:
         return text
     return f"{text[:BODY_CHARS]}...[{len(text)} chars]"
@@ -161,6 +212,7 @@ def configure(level: str, file: str | None = None) -> None:
     """Timestamped lines for the `claude_any` logger at `level` (debug|info|warning|error), on stderr or
     appended to `file`. Raises OSError when `file` cannot be opened."""
     handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
+    handler.addFilter(OneLine())  # also the records of child loggers (`claude_any.runtime.translate.…`)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())

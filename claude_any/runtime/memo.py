@@ -12,6 +12,7 @@ done once per distinct value instead of once per request.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -25,8 +26,8 @@ class LRU(Generic[K, V]):
     """At most `max_entries` entries whose keys weigh at most `max_weight` in all (`weigh(key)`: a length);
     the least recently used go first. A key heavier than `max_weight` alone is not kept.
 
-    A plain dict in use order (a hit moves its entry to the end): no lock, since the event loop's thread
-    is the only user, and about 80 ns a lookup.
+    A plain dict in use order (a hit moves its entry to the end), under a lock: large request bodies are
+    worked on in a worker thread (runtime/offload.py) that uses the same caches as the event loop.
     """
 
     def __init__(self, max_entries: int, max_weight: int, weigh: Callable[[K], int]) -> None:
@@ -35,28 +36,31 @@ class LRU(Generic[K, V]):
         self._weigh = weigh
         self._entries: dict[K, tuple[V, int]] = {}
         self.weight = 0
+        self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
         """The value kept for `key` (now the most recently used), or None."""
-        entry = self._entries.pop(key, None)
-        if entry is None:
-            return None
-        self._entries[key] = entry
-        return entry[0]
+        with self._lock:
+            entry = self._entries.pop(key, None)
+            if entry is None:
+                return None
+            self._entries[key] = entry
+            return entry[0]
 
     def put(self, key: K, value: V) -> None:
         """Keep `value` for `key`, evicting the least recently used entries as needed."""
         weight = self._weigh(key)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.weight -= old[1]
-        if weight > self.max_weight:
-            return
-        self._entries[key] = (value, weight)
-        self.weight += weight
-        while len(self._entries) > self.max_entries or self.weight > self.max_weight:
-            oldest = next(iter(self._entries))
-            self.weight -= self._entries.pop(oldest)[1]
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.weight -= old[1]
+            if weight > self.max_weight:
+                return
+            self._entries[key] = (value, weight)
+            self.weight += weight
+            while len(self._entries) > self.max_entries or self.weight > self.max_weight:
+                oldest = next(iter(self._entries))
+                self.weight -= self._entries.pop(oldest)[1]
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,7 +73,9 @@ class JSONMemo(Generic[V]):
     """`compute(value)`, remembered by the JSON encoding of `value` in an `LRU`: at most `max_entries`
     values, none over `max_key_bytes` (computed, not kept), `max_total_bytes` of keys in all.
 
-    Results are shared between requests, so callers must treat them as read-only.
+    Results are shared between requests, so callers must treat them as read-only. Safe to call from the
+    event loop and the large-body worker thread at once (runtime/offload.py): the LRU locks; a miss computes
+    unlocked.
     """
 
     def __init__(

@@ -1,10 +1,10 @@
 """Send a routed request to its target and relay the answer back, in the client's dialect.
 
-Four wire protocols, one flow:
-- `openai` / `responses`: translate the request (Chat Completions or Responses API), call the provider,
+Three wire protocols, one flow:
+- `chat` / `responses`: translate the request (Chat Completions or Responses API), call the provider,
   translate the response or the SSE stream back;
-- `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched;
-- `echo`: no network; an in-process completion goes through the same translators as `openai`.
+- `anthropic`: pass-through (only `model` and auth change), the bytes go back untouched; the in-process
+  `echo` provider is one too, an Anthropic server behind its own client (runtime/echo.py).
 Failures before the first byte reaches the client are retried (`_walk`): the chain is walked in rounds,
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
 Retry-After between rounds, bounded by the policy's attempts and time budget. A 2xx that is not an answer
@@ -16,7 +16,7 @@ pings, idle timeout, an answer the provider did not finish).
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,17 +24,14 @@ import anyio
 import httpx
 from starlette.responses import JSONResponse, Response
 
-from claude_any.runtime import answer_check, echo, errors, retry, tokens
+from claude_any.runtime import answer_check, errors, offload, retry, tokens
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.log import RequestLog, debug_answer, debug_call, debug_stream
+from claude_any.runtime.log import HEADER_CHARS, RequestLog, debug_answer, debug_call, debug_stream, printable
 from claude_any.runtime.retry import Attempts
 from claude_any.runtime.streaming import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.targets import Destination, Destinations
-from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.response import from_openai
-from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.upstream import Clients, body_chunks, open_response, read_json
-from claude_any.table import RetryPolicy, Timeouts
+from claude_any.table import RetryPolicy
 
 logger = logging.getLogger("claude_any")
 
@@ -45,8 +42,9 @@ _NOT_AN_ANSWER_READ_S = 10.0
 
 
 def header_safe(value: str) -> str:
-    """`value` as an HTTP header value: printable ASCII only (a model name may hold anything)."""
-    return "".join(c if " " <= c <= "~" else "?" for c in value)
+    """`value` as an HTTP header value: escaped printable ASCII, length-capped (a model name may hold
+    anything, and an ad hoc target id is built from it)."""
+    return printable(value, HEADER_CHARS)
 
 
 def _headers(request_id: str, destination: Destination, stream: bool) -> dict[str, str]:
@@ -66,6 +64,7 @@ class Inbound:
     headers: Mapping[str, str]
     log: RequestLog
     input_tokens: int | None = None  # the estimate routing already made, so it is not made twice
+    large: bool = False  # a body of offload.LARGE_BODY_BYTES or more: translated on the worker thread
 
     @property
     def stream(self) -> bool:
@@ -165,15 +164,17 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         log.tokens_in = tokens.estimate(body) if inbound.input_tokens is None else inbound.input_tokens
         return await _passthrough(destination, inbound, clients)
     dialect = destination.dialect  # Chat Completions or Responses
-    openai_body, ctx = dialect.request(
-        body, destination.upstream, estimated_input_tokens=inbound.input_tokens
-    )
+    estimate = inbound.input_tokens
+    if inbound.large:  # on the worker thread: the event loop serves other clients meanwhile
+        openai_body, ctx = await offload.run(
+            dialect.request, body, destination.upstream, estimated_input_tokens=estimate
+        )
+    else:
+        openai_body, ctx = dialect.request(body, destination.upstream, estimated_input_tokens=estimate)
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     prepared = destination.request(stream)
     debug_call(log.request_id, destination, prepared, openai_body)
-    if protocol == "echo":
-        return _echo(destination, body, ctx, log, stream)
     response = await open_response(
         clients.get(destination.provider.name),
         prepared,
@@ -211,27 +212,6 @@ def _message_response(message: dict[str, Any], destination: Destination, log: Re
     log.count_usage(message.get("usage"))
     log.status = 200
     return JSONResponse(message, headers=_headers(log.request_id, destination, False))
-
-
-def _echo(
-    destination: Destination, body: dict[str, Any], ctx: Context, log: RequestLog, stream: bool
-) -> Response:
-    full = echo.completion(
-        body,
-        target_id=destination.target.id,
-        label=destination.label,
-        tool_names=ctx.tool_names,
-        input_tokens=ctx.estimated_input_tokens or tokens.estimate(body),
-    )
-    if not stream:
-        return _message_response(from_openai(full, ctx), destination, log)
-
-    async def upstream() -> AsyncIterator[bytes]:
-        for chunk in echo.chunks(full):
-            yield chunk
-
-    chunks = translate_stream(upstream(), StreamTranslator(ctx), log, destination, Timeouts())
-    return SSEResponse(chunks, headers=_headers(log.request_id, destination, True), log=log)
 
 
 async def _passthrough(destination: Destination, inbound: Inbound, clients: Clients) -> Response:

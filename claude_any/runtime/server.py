@@ -5,10 +5,14 @@ Prints nothing: the CLI prints the listening URL and turns `StartupError` into a
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import logging
 import os
 import socket
 from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -17,11 +21,17 @@ from uvicorn.supervisors import Multiprocess
 from claude_any.network import is_loopback
 from claude_any.runtime import log, tuning
 from claude_any.runtime.app import create_app
+from claude_any.runtime.client_limits import ClientLimits
+from claude_any.runtime.client_protocol import ClientProtocol, GatewayConfig
 from claude_any.runtime.saved_requests import RequestArchive
 from claude_any.runtime.targets import StartupError
 from claude_any.table import RoutingTable, TableError
 
 __all__ = ["StartupError", "serve"]
+
+logger = logging.getLogger("claude_any")
+
+_SPARE_FILES = 1024  # beyond the client connections: provider connections, logs, the listening socket
 
 # Worker processes rebuild the app from this variable: the table holds `${VAR}` references only, no secret.
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_JSON"
@@ -30,27 +40,34 @@ _LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
 _SAVE_REQUESTS_VARIABLE = "CLAUDE_ANY_SAVE_REQUESTS"
 
 
-def _config(app: Starlette | str, host: str, port: int, log_level: str, workers: int) -> uvicorn.Config:
-    # uvloop and httptools are dependencies (not on Windows for uvloop); asyncio and h11 remain the fallback.
+def client_limits(table: RoutingTable) -> ClientLimits:
+    """The limits on each client connection that the routing table sets (runtime/client_protocol.py)."""
+    return ClientLimits(write_s=table.timeouts.client_write_s, max_connections=table.server.max_connections)
+
+
+def uvicorn_config(
+    app: Starlette | str, limits: ClientLimits, *, log_level: str = "info", **settings: Any
+) -> GatewayConfig:
+    """uvicorn's settings for the gateway: uvloop, httptools under `ClientProtocol` (the client limits), no
+    access log or server header. `settings` adds or overrides uvicorn settings (host, port, workers, …)."""
+    # uvloop and httptools are dependencies (not on Windows for uvloop); asyncio and h11 remain the fallback,
+    # without the client limits.
     has_uvloop = importlib.util.find_spec("uvloop") is not None
     has_httptools = importlib.util.find_spec("httptools") is not None
-    return uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        factory=isinstance(app, str),
-        workers=workers,
-        loop="uvloop" if has_uvloop else "asyncio",
-        http="httptools" if has_httptools else "h11",
+    chosen: dict[str, Any] = {
+        "factory": isinstance(app, str),
+        "loop": "uvloop" if has_uvloop else "asyncio",
+        "http": ClientProtocol if has_httptools else "h11",
         # uvicorn's own INFO lines would repeat what the CLI prints and what the request log says.
-        log_level="debug" if log_level == "debug" else "warning",
-        log_config=None,  # uvicorn's own lines go where log.configure sends ours (stderr or --log-file)
-        access_log=False,
-        server_header=False,
+        "log_level": "debug" if log_level == "debug" else "warning",
+        "log_config": None,  # uvicorn's own lines go where log.configure sends ours (stderr or --log-file)
+        "access_log": False,
+        "server_header": False,
         # X-Forwarded-For is of no use to the gateway, and the middleware costs every request.
-        proxy_headers=False,
-        timeout_graceful_shutdown=5,
-    )
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 5,
+    }
+    return GatewayConfig(app, limits=limits, **(chosen | settings))
 
 
 def worker_app() -> Starlette:
@@ -103,7 +120,11 @@ def serve(
         except OSError as exc:
             raise StartupError(f"cannot save requests in {save_requests}: {exc.strerror or exc}") from None
     check_exposure(table, host)
+    # The address really bound: the app answers to it as a Host name (DNS-rebinding guard without a token).
+    table = replace(table, server=replace(table.server, host=host, port=port))
     app = create_app(table, env, save_requests=save_requests)  # validates everything once, before binding
+    limits = client_limits(table)
+    _allow_open_files(limits.max_connections)
     if workers > 1 and env is not os.environ:
         raise StartupError("--workers needs secrets from the process environment")
     sock = _listen(host, port)  # bound before the URL is announced, so the URL always answers
@@ -111,14 +132,39 @@ def serve(
         on_ready()
     if workers <= 1:
         tuning.for_serving()
-        uvicorn.Server(_config(app, host, port, log_level, 1)).run(sockets=[sock])
+        config = uvicorn_config(app, limits, log_level=log_level, host=host, port=port)
+        uvicorn.Server(config).run(sockets=[sock])
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
     os.environ[_LOG_FILE_VARIABLE] = log_file or ""
     os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
-    config = _config("claude_any.runtime.server:worker_app", host, port, log_level, workers)
+    worker = "claude_any.runtime.server:worker_app"
+    config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
     Multiprocess(config, sockets=[sock]).run()
+
+
+def _allow_open_files(connections: int) -> None:
+    """Raise this process's limit on open files (often 1,024) towards what `connections` client connections
+    need, with room for the provider connections: past it, new clients would wait unanswered in the listen
+    queue instead of getting a 529."""
+    try:
+        import resource
+    except ImportError:  # Windows has no such limit to raise
+        return
+    wanted = connections + _SPARE_FILES
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        logger.warning(
+            "this process may open %d files (ulimit -n): fewer than server.max_connections (%d) needs",
+            soft,
+            connections,
+        )
 
 
 def _listen(host: str, port: int) -> socket.socket:

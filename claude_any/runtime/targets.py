@@ -1,20 +1,23 @@
 """Everything a target needs to be called, built once at start-up: secrets resolved, templates rendered.
 
-A `Destination` pairs the translation view of a target (`Upstream`) with its two prepared requests
-(streaming and not) and the translators of its wire protocol (`Dialect`: Chat Completions or Responses).
-Declared targets are built eagerly so a missing `${VAR}` or a broken template stops the server before it
-listens; ad-hoc `provider/model` targets are built on first use and cached (a bounded number of them).
+A `Destination` pairs the translation view of a target (`Upstream`) with its prepared request (rendered once:
+streaming and non-streaming calls send the same URL and headers) and the translators of its wire protocol
+(`Dialect`: Chat Completions or Responses; an Anthropic pass-through needs none). Declared targets are built
+eagerly so a missing `${VAR}` or a broken template stops the server before it listens; ad-hoc
+`provider/model` targets are built on first use and cached (a bounded number of them), and one whose model
+cannot be put in its URL is a 400 for that request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from claude_any import secrets
-from claude_any.capabilities import api_for
+from claude_any.provider_kinds import UnknownKind, kind_named
 from claude_any.provider_templates import PreparedTarget, TemplateError, compile_target
+from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.memo import LRU
 from claude_any.runtime.scrub import Scrubber
@@ -145,18 +148,22 @@ class Destination:
     target: Target
     provider: Provider  # as in routes.json: `${VAR}` references unresolved
     upstream: Upstream
-    plain: PreparedTarget
-    streaming: PreparedTarget
+    prepared: PreparedTarget
     scrub: Scrubber  # hides this target's resolved secrets in text a provider sends back
 
+    @property
+    def plain(self) -> PreparedTarget:
+        """The prepared request (the name the relay and stream code read it by)."""
+        return self.prepared
+
     def request(self, stream: bool) -> PreparedTarget:
-        """The prepared request for a streaming or a non-streaming call."""
-        return self.streaming if stream else self.plain
+        """The prepared request, the same for a streaming and a non-streaming call."""
+        return self.prepared
 
     @property
     def dialect(self) -> Dialect:
-        """The translators for this target's wire protocol (echo speaks Chat Completions in-process)."""
-        return RESPONSES if self.plain.protocol == "responses" else CHAT
+        """The translators for this target's wire protocol (Chat Completions or Responses)."""
+        return RESPONSES if self.prepared.protocol == "responses" else CHAT
 
     @property
     def label(self) -> str:
@@ -223,14 +230,6 @@ def _check_provider(provider: Provider, env: Mapping[str, str]) -> None:
             )
 
 
-def _with_api(provider: Provider, target: Target) -> Target:
-    """`target` with its effective API; a routes.json written before targets recorded theirs has it only
-    on the provider (`api: responses`)."""
-    configured = "responses" if provider.api == "responses" else None
-    api = target.api if target.api == "responses" else api_for(provider.kind, configured, target.capabilities)
-    return target if api == target.api else replace(target, api=api)
-
-
 def _upstream(provider: Provider, target: Target) -> Upstream:
     return Upstream(
         model=target.model, capabilities=target.capabilities, params=target.params, kind=provider.kind
@@ -240,17 +239,15 @@ def _upstream(provider: Provider, target: Target) -> Upstream:
 def build(provider: Provider, target: Target, env: Mapping[str, str]) -> Destination:
     """A Destination for one target; raises StartupError for an unset variable or a template failure."""
     _check_provider(provider, env)
-    target = _with_api(provider, target)
     try:
-        plain = compile_target(provider, target, stream=False, env=env)
-        streaming = compile_target(provider, target, stream=True, env=env)
+        prepared = compile_target(provider, target, env=env)
     except secrets.MissingVariable as exc:
         field = _where_used(f"targets.{target.id}.params", target.params, exc.name) or f"targets.{target.id}"
         raise _missing(exc.name, field, target.pos) from None
     except TemplateError as exc:
-        raise StartupError(str(exc)) from None
+        raise StartupError(str(exc)) from exc
     scrub = Scrubber.for_documents([provider.to_json(), target.to_json()], env)
-    return Destination(target, provider, _upstream(provider, target), plain, streaming, scrub)
+    return Destination(target, provider, _upstream(provider, target), prepared, scrub)
 
 
 class Destinations:
@@ -271,6 +268,12 @@ class Destinations:
         self._env = dict(env)
         self._ad_hoc = ad_hoc
         for provider in table.providers.values():
+            try:
+                kind_named(provider.kind)
+            except UnknownKind as exc:
+                raise StartupError(
+                    f"providers.{provider.name}: {exc}; recompile with this claude-any"
+                ) from None
             _check_provider(provider, env)
         self._built: dict[str, Destination] = {
             tid: build(self._provider(target), target, env) for tid, target in table.targets.items()
@@ -291,10 +294,18 @@ class Destinations:
         if self._ad_hoc is None:
             raise KeyError(target_id)
         target = self._ad_hoc(target_id)
-        destination = build(self._provider(target), target, self._env)
+        try:
+            destination = build(self._provider(target), target, self._env)
+        except StartupError as exc:  # the client's model name: e.g. `..`, which no URL path can hold
+            why = exc.__cause__.message if isinstance(exc.__cause__, TemplateError) else str(exc)
+            raise errors.invalid_request(f"model {target.model!r} cannot be called: {why}") from None
         self.ad_hoc.put(target_id, destination)
         return destination
 
     def __iter__(self) -> Iterator[Destination]:
         """The declared targets' destinations."""
         return iter(self._built.values())
+
+    def in_process_providers(self) -> list[str]:
+        """The providers whose kind answers inside the gateway (their client is `echo.client()`)."""
+        return [p.name for p in self._table.providers.values() if kind_named(p.kind).in_process]

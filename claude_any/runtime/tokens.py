@@ -27,9 +27,10 @@ import binascii
 import json
 import math
 import struct
+import threading
 from typing import Any
 
-from claude_any.runtime.memo import JSONMemo
+from claude_any.runtime.memo import LRU, JSONMemo
 
 # Character classes, one translation table per feature family (bytes >= 0x80 are never letters or digits).
 _LETTERS = bytes(ord("a") if 97 <= c <= 122 else ord("A") if 65 <= c <= 90 else ord("x") for c in range(256))
@@ -127,19 +128,27 @@ class _FeatureMemo:
     def __init__(self) -> None:
         self._counts: dict[str, Features] = {}
         self._chars = 0
+        # The event loop and the large-body worker thread (runtime/offload.py) both count; counting itself
+        # runs unlocked.
+        self._lock = threading.Lock()
 
     def get(self, text: str) -> Features:
-        counts = self._counts.pop(text, None)
-        if counts is None:
-            counts = _features(text)
-            if len(text) > self.MAX_CHARS:
+        with self._lock:
+            counts = self._counts.pop(text, None)
+            if counts is not None:
+                self._counts[text] = counts  # reinserted last: most recently used
                 return counts
-            self._chars += len(text)
+        counts = _features(text)
+        if len(text) > self.MAX_CHARS:
+            return counts
+        with self._lock:
+            if self._counts.pop(text, None) is None:  # another thread may have counted it meanwhile
+                self._chars += len(text)
+            self._counts[text] = counts
             while self._chars > self.BUDGET_CHARS and self._counts:
                 oldest = next(iter(self._counts))
                 del self._counts[oldest]
                 self._chars -= len(oldest)
-        self._counts[text] = counts  # (re)inserted last: most recently used
         return counts
 
 
@@ -301,6 +310,53 @@ def _count_tool(tool: dict[str, Any]) -> int:
 
 # The same tool definitions come with every request of a session: counted once per distinct definition.
 _tool_tokens: JSONMemo[int] = JSONMemo(_count_tool)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sessions: what the provider really counted
+
+
+class SessionScale:
+    """Per Claude Code session (`x-claude-code-session-id`), how the provider's count of a request's input
+    compares with the estimate: the ratio of its last turn, so the next estimates of that session (the
+    `tokens` fact, count_tokens) come out in the provider's tokens, and Claude Code's context meter and
+    compaction see the window where the provider's really ends.
+
+    Bounded: the most recently seen `max_sessions` sessions; ratios are kept within [LOWEST, HIGHEST], so a
+    provider that reports nonsense (or nothing useful) cannot make the estimate absurd.
+    """
+
+    LOWEST = 0.5
+    HIGHEST = 2.0
+    MIN_ESTIMATE = 1_000  # below this a request is mostly framing: its ratio says little about the window
+    MAX_SESSION_ID_CHARS = 128  # Claude Code's ids are UUIDs (36 characters)
+    MAX_SESSIONS = 1024
+
+    def __init__(self, max_sessions: int | None = None) -> None:
+        entries = self.MAX_SESSIONS if max_sessions is None else max_sessions
+        self._ratios: LRU[str, float] = LRU(entries, entries * self.MAX_SESSION_ID_CHARS, len)
+
+    def scale(self, session: str, estimate: int) -> int:
+        """`estimate` in the provider's tokens for this session; unchanged for an unknown or empty one."""
+        ratio = self._ratios.get(session) if session else None
+        return estimate if ratio is None else round(estimate * ratio)
+
+    def learn(self, session: str, estimate: int, counted: int | None) -> None:
+        """The provider counted `counted` input tokens (cache reads and writes included) for a request of
+        `session` whose unscaled estimate was `estimate`."""
+        if not session or len(session) > self.MAX_SESSION_ID_CHARS or counted is None or counted <= 0:
+            return
+        if estimate < self.MIN_ESTIMATE:
+            return
+        ratio = min(max(counted / estimate, self.LOWEST), self.HIGHEST)
+        self._ratios.put(session, ratio)
+
+    def ratio(self, session: str) -> float | None:
+        """The ratio kept for `session` (None when none is), for explain and tests."""
+        return self._ratios.get(session)
+
+    def __len__(self) -> int:
+        return len(self._ratios)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -90,10 +90,18 @@ class Clients:
         backstop = max(t.first_byte_s, t.idle_s) + 1
         self._timeout = httpx.Timeout(connect=t.connect_s, read=backstop, write=60.0, pool=None)
         self._clients: dict[str, ProviderClient] = {}
+        self._mounted: dict[str, httpx.AsyncClient] = {}
         self._proxy = proxies.from_environment()
 
-    def get(self, provider_name: str) -> ProviderClient:
+    def mount(self, provider_name: str, client: httpx.AsyncClient) -> None:
+        """Answer a provider's requests with `client` instead of the network (the in-process echo)."""
+        self._mounted[provider_name] = client
+
+    def get(self, provider_name: str) -> httpx.AsyncClient:
         """The provider's client, created if needed."""
+        mounted = self._mounted.get(provider_name)
+        if mounted is not None:
+            return mounted
         client = self._clients.get(provider_name)
         if client is None:
             pool = PooledTransport(
@@ -117,7 +125,8 @@ class Clients:
 
     async def aclose(self) -> None:
         """Close every client (at application shutdown)."""
-        clients, self._clients = list(self._clients.values()), {}
+        clients: list[httpx.AsyncClient] = [*self._clients.values(), *self._mounted.values()]
+        self._clients, self._mounted = {}, {}
         for client in clients:
             await client.aclose()
 

@@ -66,10 +66,13 @@ def test_provider_model_targets_are_created_for_routes_and_fallbacks_only() -> N
 def test_defaults_come_last_and_use_the_same_parser() -> None:
     table = table_of(BASE + "routes:\n  - when: tokens > 100k\n    to: long\n")
     assert [(r.name, r.origin, r.pos) for r in table.routes[1:]] == [
+        ("default: background", "default", None),
         ("default: haiku", "default", None),
         ("default: sonnet/opus", "default", None),
+        ("default: other Claude models", "default", None),
     ]
-    assert table.routes[1].when == to_json(parse('family == "haiku"'))
+    assert table.routes[2].when == to_json(parse('family == "haiku"'))
+    assert [r.chain for r in table.routes[1:]] == [("small",), ("small",), ("large",), ("large",)]
     assert table.routes[0].pos is not None and (table.routes[0].pos.line, table.routes[0].pos.col) == (11, 5)
 
 
@@ -128,6 +131,8 @@ def test_server_section() -> None:
         "port": 9000,
         "auth_token": "${TOKEN}",
         "max_body_mb": 32,
+        "allowed_origins": [],
+        "max_connections": 4096,
         "auth_token_pos": {"file": "t.yaml", "line": 1, "col": 49},  # for run's "not set" message
     }
 

@@ -11,9 +11,10 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.compiler import CompileResult, write_routes
+from claude_any.provider_kinds import kind_named
 from claude_any.table import RoutingTable
 
-EXAMPLES = ("quickstart", "openai", "azure", "databricks", "local", "mixed")
+EXAMPLES = ("quickstart", "openai", "azure", "databricks", "local", "mixed", "gateway")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,9 +49,10 @@ def test_examples_keep_every_secret_as_a_reference(
     table = compile_example(f"examples/{name}.yaml").table
     assert table is not None
     for provider in table.providers.values():
-        for field in ("api_key", "token"):
-            value = provider.settings.get(field)
-            assert value is None or (value.startswith("${") and value.endswith("}"))
+        kind = kind_named(provider.kind)
+        for field, value in provider.settings.items():
+            if kind.is_secret(field):
+                assert value is None or (value.startswith("${") and value.endswith("}")), field
 
 
 def test_write_routes_creates_dirs_and_mode_0600(
@@ -119,8 +121,10 @@ def test_classic_seed_config_compiles_unchanged(
         ("routes[0]", ("long",), "config"),
         ("routes[1]", ("azure/o3-deployment",), "config"),
         ("routes[2]", ("openai/gpt-4o", "azure/gpt-4o-deployment"), "config"),
+        ("default: background", ("small",), "default"),
         ("default: haiku", ("small",), "default"),
         ("default: sonnet/opus", ("large",), "default"),
+        ("default: other Claude models", ("large",), "default"),
     ]
     # Azure deployments without base_model are guessed from their names, and the compiler says so.
     assert {d.line for d in result.diagnostics if d.level == "warning"} == {9, 14, 16}

@@ -49,8 +49,15 @@ def test_defaults_are_written_explicitly() -> None:
         "max_backoff_ms": 8000,
         "budget_s": 60.0,
     }
-    assert data["timeouts"] == {"connect_s": 10.0, "first_byte_s": 600.0, "idle_s": 300.0, "ping_s": 10.0}
+    assert data["timeouts"] == {
+        "connect_s": 10.0,
+        "first_byte_s": 600.0,
+        "idle_s": 300.0,
+        "ping_s": 10.0,
+        "client_write_s": 60.0,
+    }
     assert data["server"]["max_body_mb"] == 32
+    assert data["server"]["max_connections"] == 4096 and data["server"]["allowed_origins"] == []
     assert all(route["retry"] is None for route in data["routes"])
 
 

@@ -37,7 +37,7 @@ def test_unset_api_chooses_responses_for_responses_only_models_only() -> None:
     assert table.providers["openai"].api == "chat"  # the provider keeps what was written (nothing)
     assert (table.targets["large"].api, table.targets["small"].api) == ("responses", "chat")
     assert url(table, "large") == ("responses", "https://api.openai.com/v1/responses")
-    assert url(table, "small") == ("openai", "https://api.openai.com/v1/chat/completions")
+    assert url(table, "small") == ("chat", "https://api.openai.com/v1/chat/completions")
     assert '"api": "responses"' in table.dumps()
 
 
@@ -108,7 +108,9 @@ def test_ad_hoc_targets_get_the_api_too() -> None:
 
 def test_explain_says_why_the_api_was_chosen() -> None:
     table = table_of("providers:\n  openai: {api_key: ${OPENAI_API_KEY}}\n" + CATEGORIES)
-    text, routable = explain(table, model="claude-opus-4-6", source="t.yaml", thinking=True, tools=["Read"])
+    text, routable = explain(
+        table, model="claude-opus-4-6", source="t.yaml", thinking=True, tools=["Read"], preset="plain"
+    )
     assert routable
     assert "provider   openai (kind openai, api responses (automatic: gpt-5-pro is Responses-only))" in text
     assert "request    POST https://api.openai.com/v1/responses" in text

@@ -1,16 +1,22 @@
 """The real Claude Code CLI, headless, for the end-to-end tests.
 
-Recipe: shared/reference/claude-code-offline.md.
+Each run is `claude -p PROMPT --output-format json` with a fresh HOME (no user settings or credentials), the
+gateway as ANTHROPIC_BASE_URL, and Claude Code's telemetry, updates and error reporting switched off, so the
+tests run offline.
 
-The binary comes from `.ci/run` (npm, pinned, cached in `.e2e/claude-code/`) or from $CLAUDE_ANY_CLAUDE. When
-neither exists the tests skip with the command that installs it, unless $CLAUDE_ANY_E2E_REQUIRED is set (as
-`.ci/run` does): then they fail, so CI cannot pass without running them.
+The binary is, in this order: $CLAUDE_ANY_CLAUDE; the pinned copy `.ci/run` installs in the user's cache
+(`${XDG_CACHE_HOME:-~/.cache}/claude-any/claude-code-2.1.330/node_modules/.bin/claude`, shared by every
+clone on the machine); `claude` on PATH. The tests are written against 2.1.330; another version usually
+works but may not. When none is found the tests skip, saying what was looked for and how to install it,
+unless $CLAUDE_ANY_E2E_REQUIRED is set (as `.ci/run` does): then they fail, so CI cannot pass without
+running them.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,10 +28,6 @@ from loopback import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
 CLAUDE_VERSION = "2.1.330"
-INSTALLED = REPO / ".e2e" / "claude-code" / "node_modules" / ".bin" / "claude"
-INSTALL_HINT = (
-    f"npm install --prefix .e2e/claude-code @anthropic-ai/claude-code@{CLAUDE_VERSION} --no-audit --no-fund"
-)
 RUN_TIMEOUT_S = 30  # a run takes about a second; this only stops a hung run from hanging the suite
 
 CLAUDE_ENV = {
@@ -41,22 +43,45 @@ CLAUDE_ENV = {
 }
 
 
-def claude_binary() -> Path | None:
-    """$CLAUDE_ANY_CLAUDE, else the copy `.ci/run` installs; None when neither is an executable file."""
-    configured = os.environ.get("CLAUDE_ANY_CLAUDE")
-    candidate = Path(configured) if configured else INSTALLED
-    return candidate if candidate.is_file() and os.access(candidate, os.X_OK) else None
+def cached_install(env: Mapping[str, str] = os.environ) -> Path:
+    """Where `.ci/run` installs the pinned Claude Code (keep the two in step)."""
+    cache = Path(env.get("XDG_CACHE_HOME") or Path(env.get("HOME") or Path.home()) / ".cache")
+    return cache / "claude-any" / f"claude-code-{CLAUDE_VERSION}" / "node_modules" / ".bin" / "claude"
+
+
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
+
+
+def find_claude(env: Mapping[str, str] = os.environ) -> tuple[Path | None, str]:
+    """The claude executable to test with, or None and a sentence saying why there is none."""
+    configured = env.get("CLAUDE_ANY_CLAUDE")
+    if configured:
+        if _executable(Path(configured)):
+            return Path(configured), ""
+        return None, f"CLAUDE_ANY_CLAUDE={configured} is not an executable file"
+    cached = cached_install(env)
+    if _executable(cached):
+        return cached, ""
+    on_path = shutil.which("claude", path=env.get("PATH"))
+    if on_path:
+        return Path(on_path), ""
+    directory = cached.parents[2]
+    return None, (
+        f"Claude Code is not installed: CLAUDE_ANY_CLAUDE is not set, {cached} (where .ci/run installs it) "
+        "does not exist, and there is no `claude` on PATH. Run .ci/run, or `npm install --prefix "
+        f"{directory} @anthropic-ai/claude-code@{CLAUDE_VERSION}`, or set CLAUDE_ANY_CLAUDE=/path/to/claude"
+    )
 
 
 @pytest.fixture(scope="session")
 def claude() -> Path:
-    """The claude executable; skips the test when Claude Code is not installed."""
-    found = claude_binary()
+    """The claude executable; skips the test (with the reason) when Claude Code is not installed."""
+    found, why = find_claude()
     if found is None:
-        reason = f"Claude Code CLI not installed: run `{INSTALL_HINT}` or set CLAUDE_ANY_CLAUDE"
         if os.environ.get("CLAUDE_ANY_E2E_REQUIRED"):  # set by .ci/run: CI must run these tests
-            pytest.fail(reason)
-        pytest.skip(reason)
+            pytest.fail(why)
+        pytest.skip(why)
     return found
 
 

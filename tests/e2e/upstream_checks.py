@@ -1,6 +1,6 @@
 """Assertions on what a fake upstream received during a Claude Code session.
 
-Claude Code heals around proxy bugs (claude-code-offline.md): after a malformed stream it silently re-sends
+Claude Code heals around proxy bugs (docs/PROTOCOL.md): after a malformed stream it silently re-sends
 the request with `stream: false`, and after an error it re-sends without its `role: "system"` turn. A run
 that "succeeded" proves little; these checks look at the upstream side for the traces of such retries.
 """

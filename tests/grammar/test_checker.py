@@ -85,9 +85,18 @@ def test_valid_rules_have_no_errors(text: str) -> None:
         ("model matches 3", "'matches' needs a quoted regular expression on the right"),
         ('tokens matches "x"', "'matches' needs text on the left; 'tokens' is a number"),
         ('model matches "("', "invalid regular expression: missing ), unterminated subpattern"),
-        ('family == "opuss"', "family is one of opus, sonnet, haiku, other; did you mean 'opus'?"),
-        ('family != "Sonnet"', "family is one of opus, sonnet, haiku, other; did you mean 'sonnet'?"),
-        ('family in ["opus", "hiaku"]', "family is one of opus, sonnet, haiku, other; did you mean 'haiku'?"),
+        (
+            'family == "opuss"',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'opus'?",
+        ),
+        (
+            'family != "Sonnet"',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'sonnet'?",
+        ),
+        (
+            'family in ["opus", "hiaku"]',
+            "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'haiku'?",
+        ),
         ("model", "a rule must be true or false, but 'model' is a string (compare it, e.g. model == \"…\")"),
         ("tokens", "a rule must be true or false, but 'tokens' is a number (compare it, e.g. tokens > 0)"),
         (
@@ -280,9 +289,9 @@ def test_every_declared_fact_checks_with_its_type(name: str) -> None:
 
 
 def test_closed_values_come_from_the_declaration() -> None:
-    assert FACTS["family"].values == ("opus", "sonnet", "haiku", "other")
+    assert FACTS["family"].values == ("opus", "sonnet", "haiku", "fable", "mythos", "other")
     assert [(e.level, e.message) for e in errors('family == "sonet" or effort == "hihg"')] == [
-        ("error", "family is one of opus, sonnet, haiku, other; did you mean 'sonnet'?"),
+        ("error", "family is one of opus, sonnet, haiku, fable, mythos, other; did you mean 'sonnet'?"),
         ("warning", "effort is one of low, medium, high, xhigh, max (or empty); did you mean 'high'?"),
     ]
 

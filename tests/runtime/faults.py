@@ -89,6 +89,7 @@ class SilentUpstream:
         self._sock.listen(64)
         self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}"
         self.accepted = 0
+        self.first_accepted_at: float | None = None  # time.monotonic() of the first connection
         self.closed = threading.Event()
         self.closed_at: float | None = None
         self._stop = False
@@ -101,6 +102,8 @@ class SilentUpstream:
             except OSError:
                 return
             self.accepted += 1
+            if self.first_accepted_at is None:
+                self.first_accepted_at = time.monotonic()
             threading.Thread(target=self._hold, args=(conn,), daemon=True).start()
 
     def _hold(self, conn: socket.socket) -> None:

@@ -111,12 +111,9 @@ def test_echo_summarises_a_tool_result(echo_url: str) -> None:
 
 
 def _fixture_bodies() -> list[Path]:
-    return (
-        sorted(p for p in FIXTURES.glob("cc_*.json") if "headers" not in p.name) if FIXTURES.exists() else []
-    )
+    return sorted(p for p in FIXTURES.glob("cc_*.json") if "headers" not in p.name)
 
 
-@pytest.mark.skipif(not FIXTURES.exists(), reason="shared Claude Code fixtures are not available")
 @pytest.mark.parametrize("path", _fixture_bodies(), ids=lambda p: p.stem)
 def test_real_claude_code_requests_are_answered(echo_url: str, path: Path) -> None:
     body = json.loads(path.read_text())

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-from loopback import FakeUpstream, Reply, make_table, openai_provider, target
+from anthropic.types import ModelInfo
+from loopback import DONE, FakeUpstream, Reply, make_table, openai_provider, target
 
 from claude_any.table import Route
 
 HELLO = [{"role": "user", "content": "Count these words for me please."}]
+JSON = {"content-type": "application/json"}
 
 
 def client(url: str, api_key: str = "client-key") -> anthropic.Anthropic:
@@ -47,15 +50,153 @@ def test_count_tokens(openai_gateway: str) -> None:
     assert 0 < small.input_tokens < big.input_tokens
 
 
-def test_models_lists_families_and_targets(openai_gateway: str) -> None:
+def test_models_lists_every_target_in_anthropics_shape(openai_gateway: str, upstream: FakeUpstream) -> None:
     page = httpx.get(openai_gateway + "/v1/models?limit=1000", timeout=5).json()
-    ids = [m["id"] for m in page["data"]]
-    assert ids == ["claude-opus-4-8", "claude-sonnet-4-6", "claude-haiku-4-5", "large", "small"]
-    assert all(m["type"] == "model" and m["display_name"] for m in page["data"])
-    assert "small" in page["data"][2]["display_name"]  # haiku goes to small
-    assert page["has_more"] is False
-    sdk_ids = [m.id for m in client(openai_gateway).models.list()]
-    assert sdk_ids == ids
+    assert [m["id"] for m in page["data"]] == ["claude-any/large", "claude-any/small"]
+    assert [m["display_name"] for m in page["data"]] == ["large → fake/gpt-4o", "small → fake/gpt-4o-mini"]
+    assert (page["has_more"], page["first_id"], page["last_id"]) == (
+        False,
+        "claude-any/large",
+        "claude-any/small",
+    )
+    for entry in page["data"]:
+        # Every field the SDK's ModelInfo requires, of the right type (the SDK itself does not validate).
+        info = ModelInfo.model_validate(entry)
+        assert (info.type, info.lifecycle) == ("model", "active")
+        assert info.max_input_tokens == 128_000  # gpt-4o's context, from the capability table
+    assert [m.id for m in client(openai_gateway).models.list()] == ["claude-any/large", "claude-any/small"]
+    # Every listed id routes, to the target it names.
+    upstream.script(Reply(json=ok_completion()), Reply(json=ok_completion()))
+    for entry, target_id in zip(page["data"], ["large", "small"], strict=True):
+        response = httpx.post(
+            openai_gateway + "/v1/messages",
+            json={"model": entry["id"], "max_tokens": 10, "messages": HELLO},
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["x-claude-any-target"] == target_id
+
+
+@pytest.fixture
+def many_targets_gateway(upstream: FakeUpstream, gateway: Callable[..., str]) -> str:
+    provider = openai_provider(upstream.url + "/v1", name="fake")
+    names = ["large", "small", "t1", "t2", "t3"]
+    return gateway(make_table([provider], [target(n, provider, "gpt-4o") for n in names]))
+
+
+def ids(url: str, query: str) -> tuple[list[str], bool]:
+    page = httpx.get(url + "/v1/models" + query, timeout=5).json()
+    return [m["id"].removeprefix("claude-any/") for m in page["data"]], page["has_more"]
+
+
+def test_models_pages_like_anthropics_api(many_targets_gateway: str) -> None:
+    url = many_targets_gateway
+    assert ids(url, "") == (["large", "small", "t1", "t2", "t3"], False)  # 20 by default
+    assert ids(url, "?limit=2") == (["large", "small"], True)
+    assert ids(url, "?limit=2&after_id=claude-any/small") == (["t1", "t2"], True)
+    assert ids(url, "?limit=2&after_id=claude-any/t2") == (["t3"], False)
+    assert ids(url, "?limit=2&before_id=claude-any/t3") == (["t1", "t2"], True)
+    assert ids(url, "?limit=2&before_id=claude-any/t1") == (["large", "small"], False)
+    assert ids(url, "?lifecycle[]=active&lifecycle[]=deprecated") == (
+        ["large", "small", "t1", "t2", "t3"],
+        False,
+    )
+    assert ids(url, "?lifecycle[]=retired") == ([], False)
+    # The SDK follows the cursors itself.
+    everything = [m.id for m in client(url).models.list(limit=2)]
+    assert everything == [f"claude-any/{n}" for n in ["large", "small", "t1", "t2", "t3"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "wording"),
+    [
+        ("?limit=0", "limit: expected an integer from 1 to 1000"),
+        ("?limit=1001", "limit: expected an integer from 1 to 1000"),
+        ("?limit=many", "limit: expected an integer from 1 to 1000"),
+        ("?after_id=nope", "after_id: no model 'nope' in this list"),
+        ("?before_id=nope", "before_id: no model 'nope' in this list"),
+        (
+            "?after_id=claude-any/large&before_id=claude-any/t3",
+            "after_id and before_id cannot be given together",
+        ),
+        ("?lifecycle[]=ancient", "lifecycle: expected one of active, deprecated, retired"),
+    ],
+)
+def test_models_refuses_bad_paging(many_targets_gateway: str, query: str, wording: str) -> None:
+    message = assert_envelope(
+        httpx.get(many_targets_gateway + "/v1/models" + query, timeout=5), 400, "invalid_request_error"
+    )
+    assert message.startswith(wording), message
+
+
+def test_one_model_by_id(openai_gateway: str) -> None:
+    info = client(openai_gateway).models.retrieve("claude-any/small")
+    assert (info.id, info.display_name) == ("claude-any/small", "small → fake/gpt-4o-mini")
+    response = httpx.get(openai_gateway + "/v1/models/claude-any%2Fsmall", timeout=5)
+    assert response.json()["id"] == "claude-any/small"
+    message = assert_envelope(
+        httpx.get(openai_gateway + "/v1/models/gpt-9", timeout=5), 404, "not_found_error"
+    )
+    assert "gpt-9" in message
+
+
+def test_count_tokens_learns_the_providers_count_per_session(
+    openai_gateway: str, upstream: FakeUpstream
+) -> None:
+    session = {"x-claude-code-session-id": str(uuid.uuid4())}
+    long = [{"role": "user", "content": "Count these words for me please. " * 400}]
+
+    def count(headers: dict[str, str]) -> int:
+        response = httpx.post(
+            openai_gateway + "/v1/messages/count_tokens",
+            json={"model": "claude-sonnet-4-6", "messages": long},
+            headers=headers,
+            timeout=5,
+        )
+        assert response.status_code == 200, response.text
+        counted: int = response.json()["input_tokens"]
+        return counted
+
+    estimate = count(session)
+    assert estimate > 1_000
+    # The provider counts 1.4 times the estimate for this request: the session's next counts say so too.
+    counted = round(estimate * 1.4)
+    upstream.script(
+        Reply(json={**ok_completion(), "usage": {"prompt_tokens": counted, "completion_tokens": 1}})
+    )
+    response = httpx.post(
+        openai_gateway + "/v1/messages",
+        json={"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": long},
+        headers=session,
+        timeout=5,
+    )
+    assert response.json()["usage"]["input_tokens"] == counted
+    assert count(session) == counted
+    assert count({"x-claude-code-session-id": str(uuid.uuid4())}) == estimate
+    assert count({}) == estimate
+
+
+def test_a_streamed_answer_teaches_the_session_too(openai_gateway: str, upstream: FakeUpstream) -> None:
+    session = {"x-claude-code-session-id": str(uuid.uuid4())}
+    long = [{"role": "user", "content": "Count these words for me please. " * 400}]
+    body = {"model": "claude-sonnet-4-6", "max_tokens": 10, "messages": long}
+    before = httpx.post(openai_gateway + "/v1/messages/count_tokens", json=body, headers=session, timeout=5)
+    estimate = before.json()["input_tokens"]
+    usage = {"prompt_tokens": round(estimate * 0.8), "completion_tokens": 1, "total_tokens": 1}
+    chunks = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": "ok"}, "finish_reason": None}]},
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+        {"choices": [], "usage": usage},
+        DONE,
+    ]
+    upstream.script(Reply(chunks=chunks))
+    with httpx.stream(
+        "POST", openai_gateway + "/v1/messages", json={**body, "stream": True}, headers=session, timeout=5
+    ) as response:
+        assert response.status_code == 200
+        response.read()
+    after = httpx.post(openai_gateway + "/v1/messages/count_tokens", json=body, headers=session, timeout=5)
+    assert after.json()["input_tokens"] == round(estimate * 0.8)
 
 
 @pytest.mark.parametrize("path", ["/", "/api/hello", "/health"])
@@ -104,18 +245,19 @@ def test_wrong_method_is_a_405_envelope(openai_gateway: str) -> None:
 def test_bad_request_bodies(
     upstream: FakeUpstream, openai_gateway: str, content: bytes, expected: str
 ) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=content, timeout=5)
+    response = httpx.post(openai_gateway + "/v1/messages", content=content, headers=JSON, timeout=5)
     assert assert_envelope(response, 400, "invalid_request_error").startswith(expected)
     assert upstream.requests == []
 
 
 def test_malformed_json_names_the_position(openai_gateway: str) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=b'{"model": }', timeout=5)
+    response = httpx.post(openai_gateway + "/v1/messages", content=b'{"model": }', headers=JSON, timeout=5)
     assert "line 1 column 11" in assert_envelope(response, 400, "invalid_request_error")
 
 
 def test_body_over_32_mb_is_413(openai_gateway: str) -> None:
-    response = httpx.post(openai_gateway + "/v1/messages", content=b" " * (32 * 1024 * 1024 + 1), timeout=30)
+    big = b" " * (32 * 1024 * 1024 + 1)
+    response = httpx.post(openai_gateway + "/v1/messages", content=big, headers=JSON, timeout=30)
     assert_envelope(response, 413, "request_too_large")
 
 
@@ -219,3 +361,29 @@ def test_one_log_line_per_request_without_secrets(
     assert "claude-sonnet-4-6 -> large (fake/gpt-4o)" in line
     assert "rule='default: sonnet/opus'" in line and "status=200" in line and "in=3 out=1" in line
     assert "sk-test-openai" not in line and "client-key" not in line
+
+
+def test_claude_codes_new_and_background_requests_are_answered(
+    openai_gateway: str, upstream: FakeUpstream, caplog: pytest.LogCaptureFixture
+) -> None:
+    upstream.script(Reply(json=ok_completion()), Reply(json=ok_completion()))
+    session = {"x-claude-code-session-id": str(uuid.uuid4())}
+    turn = {"max_tokens": 128000, "messages": HELLO, "thinking": {"type": "adaptive"}}
+    # The model /model offers as Fable: no rule names its family, so the default sends it to large.
+    with caplog.at_level(logging.WARNING, logger="claude_any"):
+        fable = httpx.post(
+            openai_gateway + "/v1/messages",
+            json={"model": "claude-fable-5-2", **turn},
+            headers=session,
+            timeout=5,
+        )
+    assert fable.status_code == 200, fable.text
+    assert fable.headers["x-claude-any-target"] == "large"
+    assert any(
+        "'claude-fable-5-2' (family 'fable') is named by no rule" in r.getMessage() for r in caplog.records
+    )
+    # Its session-title request (as opus, no tools, no thinking) goes to small.
+    title = {"model": "claude-opus-5-5", "max_tokens": 128000, "messages": HELLO, "tools": []}
+    response = httpx.post(openai_gateway + "/v1/messages", json=title, headers=session, timeout=5)
+    assert response.headers["x-claude-any-target"] == "small"
+    assert [r.body["model"] for r in upstream.requests] == ["gpt-4o", "gpt-4o-mini"]

@@ -15,8 +15,9 @@ from loopback import TEST_ENV, ThreadServer, make_table, target
 from claude_any.runtime import tokens
 from claude_any.runtime.app import create_app
 from claude_any.runtime.memo import LRU
-from claude_any.runtime.router import MAX_AD_HOC_MODEL_CHARS
+from claude_any.runtime.router import LOGGED_MODELS, MAX_AD_HOC_MODEL_CHARS, Router
 from claude_any.runtime.targets import Destinations
+from claude_any.runtime.tokens import SessionScale
 from claude_any.runtime.translate import schema
 from claude_any.table import Provider
 
@@ -111,3 +112,30 @@ def test_lru_bounds_entries_and_weight() -> None:
     assert "eeeeeeeeeee" not in cache and cache.weight == 8
     cache.put("fffffff", 7)  # evicts until it fits: ccc and a go, then dddd
     assert (len(cache), cache.weight, cache.get("fffffff")) == (1, 7, 7)
+
+
+def test_session_ratios_are_kept_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(SessionScale, "MAX_SESSIONS", 20)
+    app = create_app(make_table([ECHO], [target("large", ECHO, "echo-1"), target("small", ECHO, "echo-2")]))
+    sessions = app.state.gateway.sessions
+    server = ThreadServer(app).start()
+    long = [{"role": "user", "content": "a few words to count " * 300}]  # over SessionScale.MIN_ESTIMATE
+    try:
+        with httpx.Client() as client:
+            for i in range(50):
+                headers = {"x-claude-code-session-id": f"session-{i}"}
+                body = {"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": long}
+                assert client.post(server.url + "/v1/messages", json=body, headers=headers).status_code == 200
+                assert len(sessions) <= 20
+    finally:
+        server.stop()
+    assert len(sessions) == 20
+    assert sessions.ratio("session-49") == 1.0  # echo reports the estimate: nothing to correct
+    assert sessions.ratio("session-0") is None
+
+
+def test_models_logged_as_of_no_named_family_are_bounded() -> None:
+    router = Router(make_table([ECHO], [target("large", ECHO, "echo-1"), target("small", ECHO, "echo-2")]))
+    for i in range(LOGGED_MODELS + 50):
+        router.pick({"model": f"claude-new{i}-1", "messages": HELLO}, {})
+    assert len(router.logged_models) == LOGGED_MODELS

@@ -1,13 +1,14 @@
-"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, real captures."""
+"""Request -> facts: every fact of the table in docs/ARCHITECTURE.md, leniency, laziness, Claude Code's
+requests (tests/fixtures/claude-code)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 
 from claude_any.runtime import tokens
 from claude_any.runtime.facts import (
@@ -26,7 +27,6 @@ from claude_any.runtime.facts import (
     family_of,
 )
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
 
@@ -63,6 +63,8 @@ def test_every_fact_from_a_full_request() -> None:
         "stream": True,
         "messages": 3,
         "system": "first\nsecond",
+        "background": False,
+        "subagent": False,
     }
     assert set(facts.as_dict()) == FACT_NAMES
     assert facts.header("x-team") == "infra"
@@ -188,10 +190,7 @@ def test_get_rejects_unknown_names() -> None:
 
 
 def load_fixture(name: str) -> Any:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip("shared fixtures not present")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(
@@ -275,8 +274,12 @@ def test_every_fact_is_declared_with_a_type_a_reader_and_a_description(name: str
         assert facts_from_request(body).get(name) == value
 
 
+# A subagent's housekeeping request, as Claude Code marks it with CLAUDE_CODE_GATEWAY_HINT_HEADERS=1.
+FULL_HEADERS = {"x-claude-code-agent-id": "a5c6d4c7b1b158289", "x-claude-code-request-class": "auxiliary"}
+
+
 def test_the_full_body_gives_no_neutral_values() -> None:
-    facts = facts_from_request(FULL_BODY)
+    facts = facts_from_request(FULL_BODY, FULL_HEADERS)
     assert all(value not in ("", 0, False, ()) for value in facts.as_dict().values()), facts.as_dict()
 
 
@@ -298,9 +301,9 @@ def test_a_fact_without_a_type_a_reader_or_a_description_is_refused(declare: Cal
 
 def test_every_fact_is_lazy() -> None:
     facts = facts_from_request(FULL_BODY, {})
-    assert set(vars(facts)) == {"body", "headers"}  # nothing read yet
+    assert set(vars(facts)) == {"body", "headers", "sessions"}  # nothing read yet
     assert facts.family == "opus"
-    assert set(vars(facts)) == {"body", "headers", "model", "family"}
+    assert set(vars(facts)) == {"body", "headers", "sessions", "model", "family"}
     assert repr(facts) == "Facts(model='claude-opus-4-6', family='opus')"
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 
 from claude_any.runtime import tokens
 from claude_any.runtime.memo import JSONMemo
 from claude_any.runtime.translate import schema
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 
 
 def counting_memo(**limits: int) -> tuple[JSONMemo[str], list[Any]]:
@@ -81,10 +79,8 @@ def test_integers_beyond_64_bits_are_keys_too() -> None:
 
 
 def _claude_code_tools() -> list[dict[str, Any]]:
-    path = SHARED / "cc_first_request_say_hi.json"
-    if not path.exists():
-        pytest.skip("../shared fixtures are not beside the repo")
-    tools: list[dict[str, Any]] = json.loads(path.read_text())["tools"]
+    path = FIXTURES / "cc_first_request_say_hi.json"
+    tools: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["tools"]
     return tools
 
 

@@ -22,8 +22,8 @@ from loopback import FakeUpstream, Reply
 from translate.sse_check import check_anthropic_sse
 
 from claude_any.capabilities import lookup
-from claude_any.runtime.app import _check_messages_request
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.request_body import check_messages_request
 from claude_any.runtime.translate.context import Context, Upstream
 from claude_any.runtime.translate.request import to_openai
 from claude_any.runtime.translate.stream import StreamTranslator
@@ -174,7 +174,7 @@ def requests(draw: st.DrawFn) -> dict[str, Any]:
 def _answer(body: dict[str, Any], up: Upstream) -> dict[str, Any] | AnthropicError:
     """What the gateway does before calling upstream: the app's checks, then the translator."""
     try:
-        _check_messages_request(body)
+        check_messages_request(body)
         sent, _ = to_openai(copy.deepcopy(body), up)
     except AnthropicError as err:
         return err
@@ -202,7 +202,7 @@ def test_any_request_translates_or_is_a_400(body: dict[str, Any], up: Upstream) 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(body=REQUEST, up=st.sampled_from(UPSTREAMS))
 def test_well_formed_requests_always_translate(body: dict[str, Any], up: Upstream) -> None:
-    """Unknown fields, block types and odd values are dropped or degraded, never refused (DESIGN.md),
+    """Unknown fields, block types and odd values are dropped or degraded, never refused (docs/PROTOCOL.md),
     as long as the JSON types of the known fields are right."""
     body["max_tokens"] = 1000
     for message in body["messages"]:

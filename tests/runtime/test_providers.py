@@ -97,7 +97,7 @@ def providers(base: str) -> dict[str, tuple[Provider, str, dict[str, Any]]]:
                 body={"store": False},
             ),
             "gpt-4o",
-            {"headers": {"X-Stream": "{{ stream }}"}, "body": {"user": "claude-any"}},
+            {"headers": {"X-Target": "{{ target }}"}, "body": {"user": "claude-any"}},
         ),
     }
 

@@ -6,12 +6,12 @@ import base64
 import json
 import struct
 import zlib
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import FIXTURES
 
 from claude_any.runtime.tokens import (
     IMAGE_FALLBACK_TOKENS,
@@ -20,8 +20,6 @@ from claude_any.runtime.tokens import (
     image_size,
     image_tokens,
 )
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 
 PROSE = (
     "The gateway reads one JSON document at start-up and never parses user text again. Each request is "
@@ -279,10 +277,7 @@ def test_documents() -> None:
 
 @pytest.mark.parametrize("name", ["cc_first_request_say_hi.json", "cc_tool_turn2_with_tool_result.json"])
 def test_claude_code_request_estimates(name: str) -> None:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip("shared fixtures not present")
-    body = json.loads(path.read_text(encoding="utf-8"))
+    body = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     size = len(json.dumps(body, ensure_ascii=False))
     # JSON-heavy prompts run 3.5-5 characters per token; a wide band, the calibration lives in the docstring.
     assert size / 5.5 < estimate(body) < size / 3

@@ -4,16 +4,14 @@ joined text, and the memo stays within its character budget."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from loopback import FIXTURES
 
 from claude_any.runtime import tokens
 from claude_any.runtime.tokens import count_joined, count_text, estimate
-
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "claude-code"
 
 # Every character class the features distinguish: lower, upper, digits, punctuation, spaces, newlines,
 # accented and CJK text, an emoji and a lone surrogate (encoded with surrogatepass).
@@ -64,12 +62,11 @@ def test_a_hit_makes_an_entry_the_most_recently_used(monkeypatch: pytest.MonkeyP
     assert first in memo._counts and third in memo._counts and second not in memo._counts
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="needs ../shared/fixtures beside the repo")
-@pytest.mark.parametrize("name", sorted(p.name for p in SHARED.glob("*.json")) if SHARED.is_dir() else [])
+@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.json")))
 def test_claude_code_requests_give_the_same_estimate_cold_and_warm(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    body = json.loads((SHARED / name).read_text())
+    body = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     monkeypatch.setattr(tokens, "_MEMO", tokens._FeatureMemo())  # cold
     cold = estimate(body)
     assert estimate(body) == cold

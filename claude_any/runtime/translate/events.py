@@ -1,4 +1,4 @@
-"""The Anthropic stream events, as ready-to-send SSE bytes (translation.md §4.1).
+"""The Anthropic stream events, as ready-to-send SSE bytes (docs/PROTOCOL.md "Wire format").
 
 The per-chunk events (deltas, block start/stop) are built from fixed text around the only variable parts,
 so the hot path serialises one string per delta instead of a whole payload dict.

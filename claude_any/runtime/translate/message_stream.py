@@ -3,7 +3,7 @@
 
 `MessageStream` owns what the client sees whatever the upstream dialect: the lifecycle (`start`, `feed`,
 `finish`, `error`), the SSE data lines every dialect frames the same way (blank, `[DONE]`, JSON objects),
-the stop-sequence scanner, and the block grammar of translation.md §4.2: one block open at a time, indices
+the stop-sequence scanner, and the block grammar of docs/PROTOCOL.md: one block open at a time, indices
 in start order, thinking closed with a signature, whitespace-only text opening no block.
 
 Two rules keep it truthful:

@@ -1,4 +1,4 @@
-"""Anthropic conversation -> OpenAI Chat Completions `messages` (translation.md §11.2-11.4).
+"""Anthropic conversation -> OpenAI Chat Completions `messages` (docs/PROTOCOL.md "Conversation").
 
 The hard part is ordering: OpenAI wants every assistant `tool_calls` message followed at once by one
 `tool` message per call, before anything else. Anthropic histories from real sessions are not always that

@@ -1,4 +1,4 @@
-"""Anthropic Messages request -> OpenAI Chat Completions request body (translation.md §11).
+"""Anthropic Messages request -> OpenAI Chat Completions request body (docs/PROTOCOL.md).
 
 `to_openai` runs on every request, so it builds new small dicts around the client's strings and never
 deep-copies or re-encodes the (often 50 KB+) body. What the target accepts comes from its capabilities
@@ -191,7 +191,7 @@ def choose_effort(
     else:
         return None
     if has_tools and caps.get("tools_effort") == "none_only" and effort != "none":
-        # gpt-5.4+ on /chat/completions: function tools are rejected with any other effort (models.md F5).
+        # gpt-5.4+ on /chat/completions: function tools are rejected with any other effort (MODELS.md F5).
         # Debug level: Claude Code always sends tools, so this happens on every request to such a model.
         log.debug(
             "reasoning_effort %r replaced by 'none': this model takes tools only without reasoning", effort

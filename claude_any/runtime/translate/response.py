@@ -1,4 +1,4 @@
-"""A complete OpenAI Chat Completions response turned into an Anthropic message (translation.md §12).
+"""A complete OpenAI Chat Completions response turned into an Anthropic message (docs/PROTOCOL.md).
 
 Only an answer becomes a message: an `{"error": …}` body is the error it states (mapped as if it came with its
 own HTTP status), a body without a choice holding a message is an error, never an empty `end_turn`; a tool

@@ -13,7 +13,7 @@ servers that omit the `event:` line are read by `data.type`):
     response.completed | response.incomplete {response: {status, incomplete_details, usage, …}}
     response.failed {response: {error: {code, message}}};  error {code, message}
 
-The client-facing grammar is the chat path's (translation.md §4.2), kept by their shared base class
+The client-facing grammar is the chat path's (docs/PROTOCOL.md), kept by their shared base class
 `message_stream.MessageStream`: one block open at a time, indices in order; a thinking block per reasoning
 item, closed with its signature (the encrypted reasoning when the upstream sent it, see
 `responses_response`); whitespace-only text opens no block; stop sequences are enforced here (the Responses

@@ -1,4 +1,4 @@
-"""JSON-schema cleaning for tool parameters and structured output (translation.md §11.6).
+"""JSON-schema cleaning for tool parameters and structured output (docs/PROTOCOL.md "JSON schemas").
 
 OpenAI-style upstreams take ordinary JSON Schema for non-strict tools; the fixes here are the few that
 real servers reject: a `$schema` keyword, and object schemas without `properties` (zero-argument MCP

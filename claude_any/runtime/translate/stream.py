@@ -1,6 +1,6 @@
 """OpenAI Chat Completions SSE bytes in, Anthropic Messages SSE bytes out: the streaming state machine.
 
-The rules (translation.md §4.2, §13) in one place:
+The rules (docs/PROTOCOL.md, "Stream grammar" and "Streaming") in one place:
 
 - one block open at a time, indices 0..n in start order; within a chunk reasoning, then text, then tools;
 - thinking blocks end with a non-empty `signature_delta`;

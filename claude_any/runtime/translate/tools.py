@@ -1,4 +1,4 @@
-"""Tools for an OpenAI-style upstream: name mapping, tool definitions, tool_choice (translation.md §11.5)."""
+"""Tools for an OpenAI-style upstream: name mapping, tool definitions, tool_choice (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 

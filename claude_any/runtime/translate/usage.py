@@ -1,4 +1,4 @@
-"""Token usage and stop reasons: OpenAI's accounting mapped onto Anthropic's (translation.md §12.1, §12.2)."""
+"""Token usage and stop reasons: OpenAI's accounting mapped onto Anthropic's (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Checks an Anthropic SSE transcript against the event grammar the SDKs enforce (translation.md §4.2).
+"""Checks an Anthropic SSE transcript against the event grammar the SDKs enforce (docs/PROTOCOL.md).
 
 Reusable by any test that sees the gateway's stream: `check_anthropic_sse(text)` asserts the grammar and
 returns the events' data objects; `sdk_message(raw)` runs the bytes through the real `anthropic` SDK

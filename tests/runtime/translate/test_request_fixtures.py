@@ -1,8 +1,7 @@
-"""Every captured Claude Code request (shared fixtures) translates into a well-formed OpenAI body.
+"""Every Claude Code request of tests/fixtures/claude-code translates into a well-formed OpenAI body.
 
-The captures hold Anthropic's prompt text, so nothing here is snapshotted: the test checks structural
-invariants that OpenAI enforces with a 400 (message order around tool calls, no empty content, valid tool
-names), for several kinds of target.
+The test checks structural invariants that OpenAI enforces with a 400 (message order around tool calls, no
+empty content, valid tool names), for several kinds of target.
 """
 
 from __future__ import annotations
@@ -13,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from loopback import FIXTURES
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.request import to_openai
 
-FIXTURES = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "claude-code"
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 TARGETS = [
@@ -33,9 +32,7 @@ TARGETS = [
 
 
 def _requests() -> list[Path]:
-    if not FIXTURES.is_dir():
-        return []
-    # Header captures are not request bodies.
+    # The headers file is not a request body.
     return sorted(p for p in FIXTURES.glob("*.json") if "headers" not in p.name)
 
 
@@ -86,7 +83,6 @@ def check_openai_body(body: dict[str, Any]) -> None:
     assert len(body.get("stop", [])) <= 4
 
 
-@pytest.mark.skipif(not _requests(), reason="shared fixtures (../shared) not present")
 @pytest.mark.parametrize("kind,model", TARGETS, ids=[f"{k}-{m}" for k, m in TARGETS])
 @pytest.mark.parametrize("path", _requests(), ids=lambda p: p.stem)
 def test_fixture_translates_to_valid_openai_body(path: Path, kind: str, model: str) -> None:

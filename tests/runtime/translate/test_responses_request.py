@@ -293,7 +293,7 @@ def test_malformed_input_is_a_400_naming_the_path(body: Any, path: str) -> None:
 @pytest.mark.parametrize("path", _requests(), ids=lambda p: p.stem)
 @pytest.mark.parametrize("model", ["gpt-5-pro", "gpt-5.1-codex", "gpt-4.1"])
 def test_real_claude_code_requests(path: Any, model: str) -> None:
-    """Every captured Claude Code request gives a body of the right shape (skipped without ../shared)."""
+    """Every Claude Code request of tests/fixtures gives a body of the right shape."""
     body = json.loads(path.read_text(encoding="utf-8"))
     body = body.get("body", body)
     out, _ = translate(body, model)

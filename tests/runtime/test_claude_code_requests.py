@@ -1,8 +1,8 @@
-"""Every captured Claude Code request (../shared/fixtures/claude-code) through claude-any over real HTTP.
+"""Every Claude Code request of tests/fixtures/claude-code through claude-any over real HTTP.
 
-The captures hold Anthropic's prompt text, so nothing here is snapshotted: the upstream must receive a
-structurally valid OpenAI request and the client a valid Anthropic answer (SSE grammar, and the official
-SDK's stream accumulator), for several provider kinds. Skipped when ../shared is not beside the repo.
+The upstream must receive a structurally valid OpenAI request and the client a valid Anthropic answer (SSE
+grammar, and the official SDK's stream accumulator), for several provider kinds, with the headers Claude
+Code sends.
 """
 
 from __future__ import annotations
@@ -19,13 +19,11 @@ from matrix_cases import KINDS, Answer, Call, Kind, Scenario, upstream_reply
 from translate.sse_check import check_anthropic_sse, sdk_message
 from translate.test_request_fixtures import check_openai_body
 
-# Sent by the client but never meant for a server to see twice (or a credential of the capture's machine).
+# Sent by the client but never meant for a server to see twice (or the client's credential).
 _NOT_REPLAYED = {"x-api-key", "authorization", "host", "content-length", "connection", "accept-encoding"}
 
 
 def _bodies() -> list[Path]:
-    if not FIXTURES.is_dir():
-        return []
     return sorted(p for p in FIXTURES.glob("cc_*.json") if "headers" not in p.name)
 
 
@@ -40,9 +38,6 @@ def _answer(request: dict[str, Any]) -> Answer:
     tools = [t for t in request.get("tools", []) if "input_schema" in t and not t.get("defer_loading")]
     calls = (Call("call_fixture_1", tools[0]["name"], {}),) if tools else ()
     return Answer(text="Looking into it.", calls=calls, prompt_tokens=9000, completion_tokens=25)
-
-
-pytestmark = pytest.mark.skipif(not _bodies(), reason="shared Claude Code fixtures (../shared) not present")
 
 
 @pytest.mark.parametrize(
