@@ -12,6 +12,8 @@ from typing import NoReturn
 
 from claude_any.grammar import read_number
 from claude_any.network import HOST_EXPECTED, is_host_name
+from claude_any.runtime.facts import FACTS
+from claude_any.suggest import closest
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 # A worker is a process of its own (about 50 MB); one serves hundreds of requests a second. A bound keeps a
@@ -22,6 +24,7 @@ _ARGPARSE_WORDS = (
     (re.compile(r"^argument ([^:]+): "), r"\1: "),
     (re.compile(r"expected one argument$"), "needs a value"),
     (re.compile(r"^the following arguments are required: "), "missing "),
+    (re.compile(r"invalid choice: (.*) \(choose from (.*)\)$"), r"\1 is not one of \2"),
 )
 
 
@@ -79,6 +82,18 @@ def token_count(text: str) -> int:
     if value < 0 or value != int(value):
         raise argparse.ArgumentTypeError(f"{text!r} is not a token count; expected a whole number, 0 or more")
     return int(value)
+
+
+def effort(text: str) -> str:
+    """A request's effort, one of the values the `effort` rule fact declares."""
+    efforts = [value for value in FACTS["effort"].values if value]
+    if text not in efforts:
+        hint = closest(text, efforts)
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an effort; expected {', '.join(efforts[:-1])} or {efforts[-1]}"
+            + (f" (did you mean {hint}?)" if hint else "")
+        )
+    return text
 
 
 def not_empty(text: str) -> str:

@@ -265,12 +265,18 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--routes", type=arguments.not_empty, help="a routes.json")
     p.add_argument(
         "--tokens",
+        metavar="N",
         type=arguments.token_count,
         default=None,
         help="estimated input tokens of the request, written as in rules: 150000, 200k, 1.5m",
     )
     p.add_argument("--thinking", action="store_true", help="the request asks for extended thinking")
-    p.add_argument("--effort", metavar="LEVEL", help="the request's effort (low … max), as /effort sets it")
+    p.add_argument(
+        "--effort",
+        metavar="LEVEL",
+        type=arguments.effort,
+        help="the request's effort (low … max), as /effort sets it",
+    )
     p.add_argument("--image", action="store_true", help="the request holds an image")
     p.add_argument(
         "--tool",
