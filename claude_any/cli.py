@@ -53,17 +53,19 @@ def load_table(path: str) -> RoutingTable:
 
 
 def _load_routes(path: str) -> RoutingTable:
-    from claude_any.runtime.router import Router
-    from claude_any.runtime.rules import RuleError
+    from claude_any.runtime.rules import RuleError, compile_rule
 
     try:
         table = RoutingTable.load(path)
-        Router(table)  # compiles every rule: a hand-edited one that cannot run is refused here
     except TableError as exc:
         raise CliError(str(exc)) from exc
-    except RuleError as exc:
-        message = f"{path}: a rule cannot run ({exc}); write it again with `claude-any compile CONFIG`"
-        raise CliError(message) from None
+    for i, route in enumerate(table.routes):  # a hand-edited rule that cannot run is refused here
+        try:
+            compile_rule(route.when)
+        except RuleError as exc:
+            raise CliError(
+                f"{path}: routes[{i}].when: {exc}; write it again with `claude-any compile CONFIG`"
+            ) from None
     return table
 
 
