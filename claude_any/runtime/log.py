@@ -143,11 +143,23 @@ def excerpt(body: Any, scrub: Callable[[str], str]) -> str:
     if isinstance(body, bytes | bytearray):
         text = bytes(body).decode("utf-8", "replace")
     else:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
+        if isinstance(body, dict):  # the short fields (model, limits, effort) first: a cut keeps them
+            parts = {key: _json(value) for key, value in body.items()}
+            text = "{" + ",".join(f"{_json(k)}:{v}" for k, v in sorted(parts.items(), key=_bulky)) + "}"
+        else:
+            text = _json(body)
     text = scrub(text)  # OneLine then escapes line breaks and control characters, as in every record
     if len(text) <= BODY_CHARS:
         return text
     return f"{text[:BODY_CHARS]}...[{len(text)} chars]"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _bulky(item: tuple[str, str]) -> bool:
+    return len(item[1]) > 200  # False sorts first; the sort is stable, so the order is kept otherwise
 
 
 class Called(Protocol):
