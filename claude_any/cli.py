@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ def _compile_yaml(path: str) -> RoutingTable:
     """Compile a YAML config in memory, printing every diagnostic; raise CliError when it has errors."""
     from claude_any.compiler import compile_config
 
+    if not os.path.exists(path):  # one line, not a diagnostic at line 1 of a file that is not there
+        raise CliError(f"{path}: cannot read: {os.strerror(errno.ENOENT)}")
     result = compile_config(path)
     for diagnostic in result.diagnostics:
         console.err(diagnostic.render())

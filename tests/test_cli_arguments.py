@@ -111,6 +111,15 @@ ONE_LINE_ERRORS = [
     ),
     # compile, and the command itself
     (["compile"], "claude-any compile: error: missing CONFIG (see claude-any compile --help)"),
+    (["compile", "confg.yaml"], "claude-any: error: confg.yaml: cannot read: No such file or directory"),
+    (
+        ["run", "build/nope.json"],
+        "claude-any: error: build/nope.json: cannot read: No such file or directory",
+    ),
+    (
+        ["explain", "m", "--config", "nope.yaml"],
+        "claude-any: error: nope.yaml: cannot read: No such file or directory",
+    ),
     (["compile", QUICKSTART, "-o", ""], "claude-any compile: error: -o/--output: must not be empty"),
     (["expalin", "m"], "claude-any: error: unknown command 'expalin'; did you mean 'explain'?"),
     (["serve"], "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code"),

@@ -276,3 +276,13 @@ def test_a_diagnostic_the_console_cannot_show_is_escaped(tmp_path: Path) -> None
     assert_no_traceback(result)
     assert result.returncode == 2
     assert "providers.\\u4e2d\\u6587:" in result.stderr
+
+
+def test_a_request_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    request = tmp_path / "request.json"
+    request.write_bytes(b"\xff\xfe{}")
+    result = claude_any(
+        "explain", "m", "--config", "examples/quickstart.yaml", "--request", str(request), home=tmp_path
+    )
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"claude-any: error: {request}: not a JSON request (not UTF-8 text)\n"
