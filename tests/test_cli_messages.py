@@ -268,16 +268,6 @@ def test_explain_on_a_console_without_unicode_falls_back_to_ascii(tmp_path: Path
     assert "✗" not in result.stdout and "→" not in result.stdout
 
 
-def test_a_diagnostic_the_console_cannot_show_is_escaped(tmp_path: Path) -> None:
-    config = write(
-        tmp_path, "providers:\n  中文: {kind: echo}\nmodel_categories: {large: echo/a, small: echo/b}\n"
-    )
-    result = claude_any("compile", str(config), home=tmp_path, env={"PYTHONIOENCODING": "cp1252"})
-    assert_no_traceback(result)
-    assert result.returncode == 2
-    assert "providers.\\u4e2d\\u6587:" in result.stderr
-
-
 def test_a_request_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
     request = tmp_path / "request.json"
     request.write_bytes(b"\xff\xfe{}")
