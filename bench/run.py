@@ -54,8 +54,8 @@ from bench.payloads import (
 )
 from bench.processes import HOST, free_port, http_post, launch, start_upstream
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
 from claude_any.table import empty_params
 
 UPSTREAM_MODEL = "gpt-4o"

@@ -45,8 +45,8 @@ from bench.payloads import TOKENS_PATH, claude_code_request
 from bench.processes import HOST, free_port, http_post, launch, start_upstream, stop
 from bench.session_client import ClientPlan, ClientResult, run_client
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
 from claude_any.table import empty_params
 
 MODEL = "tokens"  # the category claude-any routes the sessions' requests by, to the token upstream

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 from claude_any.grammar import read_number
 from claude_any.network import HOST_EXPECTED, is_host_name
-from claude_any.runtime.facts import FACTS
+from claude_any.runtime.route.facts import FACTS
 from claude_any.suggest import closest
 
 LOG_LEVELS = ("debug", "info", "warning", "error")

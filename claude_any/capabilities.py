@@ -12,12 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from claude_any.provider_kinds import KINDS, MAX_COMPLETION_TOKENS, MAX_TOKENS
-
-# What Claude Code assumes about the model it talks to, for `explain`'s advice on smaller upstreams.
-CLAUDE_CONTEXT = 200_000
-CLAUDE_MAX_OUTPUT = 32_000
 
 # reasoning_effort values from lowest to highest (2026 OpenAI SDK enum); used to pick the nearest value.
 EFFORT_ORDER: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
@@ -41,8 +38,24 @@ CAPABILITY_KEYS: tuple[str, ...] = (
     "vision",
     "pdf",
     "responses_only",
-    "reasoning_field",
+    "reasoning_replay",
+    "thought_signatures",
+    "schema_dialect",
+    "prompt_cache_key",
 )
+
+# How a provider wants the reasoning of earlier turns back (translate/replay.py): not at all, in an
+# assistant message field (DeepSeek, Kimi and GLM `reasoning_content`; vLLM and Ollama `reasoning`;
+# OpenRouter's structured `reasoning_details`), or inline as `<think>…</think>` before the text (MiniMax).
+REASONING_REPLAYS: tuple[str, ...] = (
+    "drop",
+    "reasoning_content",
+    "reasoning",
+    "reasoning_details",
+    "think_tags",
+)
+# Which JSON-schema keywords a provider's tool parameters accept (translate/schema.py).
+SCHEMA_DIALECTS: tuple[str, ...] = ("openai", "gemini")
 
 _BASE: dict[str, Any] = {
     "family": "unknown",
@@ -58,11 +71,17 @@ _BASE: dict[str, Any] = {
     "vision": False,
     "pdf": False,
     "responses_only": False,
-    "reasoning_field": "reasoning_content",
+    "reasoning_replay": "drop",
+    "thought_signatures": False,  # Gemini: tool calls carry a thought signature that must come back
+    "schema_dialect": "openai",
+    "prompt_cache_key": False,  # OpenAI's prompt-cache routing hint (others may reject the field)
 }
 
 # Shared fact groups, spelled once and spread into rows below.
+# OpenAI's own models (on OpenAI and Azure): `prompt_cache_key` routes a session to a warm prompt cache.
+_OPENAI_WIRE: dict[str, Any] = {"prompt_cache_key": True}
 _O_SERIES: dict[str, Any] = {
+    **_OPENAI_WIRE,
     "context": 200_000,
     "max_output": 100_000,
     "reasoning": True,
@@ -75,6 +94,7 @@ _O_SERIES: dict[str, Any] = {
     "pdf": True,
 }
 _GPT5: dict[str, Any] = {
+    **_OPENAI_WIRE,
     "context": 400_000,
     "max_output": 128_000,
     "reasoning": True,
@@ -94,7 +114,8 @@ _GPT5_TOOLS_NONE: dict[str, Any] = {  # F5: function tools on /chat/completions 
     **_GPT5_NONE,
     "tools_effort": "none_only",
 }
-_CHAT_128K: dict[str, Any] = {"context": 128_000, "max_output": 16_384, "vision": True}
+_CHAT_128K: dict[str, Any] = {**_OPENAI_WIRE, "context": 128_000, "max_output": 16_384, "vision": True}
+_GPT41: dict[str, Any] = {**_OPENAI_WIRE, "max_output": 32_768, "vision": True}
 _GEMINI: dict[str, Any] = {
     "token_param": MT,
     "context": 1_048_576,
@@ -104,8 +125,24 @@ _GEMINI: dict[str, Any] = {
     "vision": True,
     "pdf": True,
 }
+# Google's OpenAI endpoint: a narrower schema dialect, and thought signatures on tool calls (F10).
+_GEMINI_API: dict[str, Any] = {"schema_dialect": "gemini", "thought_signatures": True}
 _CLAUDE: dict[str, Any] = {"context": 200_000, "max_output": 64_000, "vision": True, "pdf": True}
-_OPEN_WEIGHTS: dict[str, Any] = {"token_param": MT, "reasoning_field": "reasoning"}
+# Open-weights models on vLLM (>= 0.16 reads `reasoning` on input), Ollama or SGLang: their chat templates
+# keep the reasoning of the current tool loop (gpt-oss needs it between tool calls), so it is sent back.
+_OPEN_WEIGHTS: dict[str, Any] = {"token_param": MT, "reasoning_replay": "reasoning"}
+_GPT_OSS: dict[str, Any] = {
+    **_OPEN_WEIGHTS,
+    "context": 131_072,
+    "max_output": 32_768,
+    "reasoning": True,
+    "efforts": ["low", "medium", "high"],
+    "default_effort": "medium",
+}
+# DeepSeek, Kimi and GLM thinking models: `reasoning_content` goes back on assistant turns (DeepSeek and Kimi
+# reject a tool-calling turn without it in thinking mode).
+_REASONING_CONTENT: dict[str, Any] = {"token_param": MT, "reasoning_replay": "reasoning_content"}
+_KIMI: dict[str, Any] = {"context": 262_144}
 # MODELS.md defaults: ids that look like reasoning models get no sampling, stop or parallel_tool_calls.
 _GUESSED_REASONING: dict[str, Any] = {
     **_OPEN_WEIGHTS,
@@ -228,33 +265,24 @@ _ROWS: tuple[_Row, ...] = (
     _row(r"o3-mini", "o3-mini", {**_O_SERIES, "vision": False, "pdf": False}),
     _row(r"o\d", "o-series", _O_SERIES),
     # F1: non-reasoning OpenAI chat models.
-    _row(r"gpt-4\.1-nano", "gpt-4.1", {"context": 1_047_576, "max_output": 32_768, "vision": True}),
-    _row(r"gpt-4\.1", "gpt-4.1", {"context": 300_000, "max_output": 32_768, "vision": True}, "azure"),
-    _row(r"gpt-4\.1", "gpt-4.1", {"context": 1_047_576, "max_output": 32_768, "vision": True, "pdf": True}),
+    _row(r"gpt-4\.1-nano", "gpt-4.1", {**_GPT41, "context": 1_047_576}),
+    _row(r"gpt-4\.1", "gpt-4.1", {**_GPT41, "context": 300_000}, "azure"),
+    _row(r"gpt-4\.1", "gpt-4.1", {**_GPT41, "context": 1_047_576, "pdf": True}),
     _row(r"gpt-4o-2024-05-13", "gpt-4o", {**_CHAT_128K, "max_output": 4_096, "pdf": True}),
     _row(r"(chatgpt-)?gpt-4o|chatgpt-4o", "gpt-4o", {**_CHAT_128K, "pdf": True}),
-    _row(r"gpt-4-turbo", "gpt-4-turbo", {"context": 128_000, "max_output": 4_096, "vision": True}),
-    _row(r"gpt-4", "gpt-4", {"context": 8_192, "max_output": 8_192}),
-    _row(r"gpt-3\.?5", "gpt-3.5", {"context": 16_385, "max_output": 4_096}),
+    _row(r"gpt-4-turbo", "gpt-4-turbo", {**_CHAT_128K, "max_output": 4_096}),
+    _row(r"gpt-4", "gpt-4", {**_OPENAI_WIRE, "context": 8_192, "max_output": 8_192}),
+    _row(r"gpt-3\.?5", "gpt-3.5", {**_OPENAI_WIRE, "context": 16_385, "max_output": 4_096}),
     # F8: gpt-oss on any server (Databricks caps output at 32k, so take the lower published value).
-    _row(
-        r"gpt-oss",
-        "gpt-oss",
-        {
-            **_OPEN_WEIGHTS,
-            "context": 131_072,
-            "max_output": 32_768,
-            "reasoning": True,
-            "efforts": ["low", "medium", "high"],
-            "default_effort": "medium",
-        },
-    ),
+    # Databricks returns its reasoning as signed summaries of its own: nothing of ours goes back there.
+    _row(r"gpt-oss", "gpt-oss", {**_GPT_OSS, "reasoning_replay": "drop"}, "databricks"),
+    _row(r"gpt-oss", "gpt-oss", _GPT_OSS),
     # F9: DeepSeek API (V4 and the retired V3 aliases).
     _row(
         r"deepseek-(v4|reasoner|chat)",
         "deepseek",
         {
-            "token_param": MT,
+            **_REASONING_CONTENT,
             "context": 1_000_000,
             "max_output": 384_000,
             "reasoning": True,
@@ -262,14 +290,37 @@ _ROWS: tuple[_Row, ...] = (
         },
     ),
     # F10: Gemini on Google's OpenAI endpoint.
-    _row(r"gemini-2\.5-pro", "gemini-2.5-pro", {**_GEMINI, "efforts": ["low", "medium", "high"]}),
-    _row(r"gemini-3-pro", "gemini-3-pro", {**_GEMINI, "efforts": ["low", "high"], "default_effort": "high"}),
+    _row(
+        r"gemini-2\.5-pro", "gemini-2.5-pro", {**_GEMINI, **_GEMINI_API, "efforts": ["low", "medium", "high"]}
+    ),
+    _row(
+        r"gemini-3-pro",
+        "gemini-3-pro",
+        {**_GEMINI, **_GEMINI_API, "efforts": ["low", "high"], "default_effort": "high"},
+    ),
     _row(
         r"gemini-3\.\d+-pro",
         "gemini-3.1-pro",
-        {**_GEMINI, "efforts": ["low", "medium", "high"], "default_effort": "high"},
+        {**_GEMINI, **_GEMINI_API, "efforts": ["low", "medium", "high"], "default_effort": "high"},
     ),
-    _row(r"gemini", "gemini", _GEMINI),
+    _row(r"gemini", "gemini", {**_GEMINI, **_GEMINI_API}),
+    # Kimi K2 (Moonshot), GLM 4.5+ (Z.ai) and MiniMax M2: open weights with interleaved thinking, on their
+    # vendors' APIs or self-hosted; each chat template reads the reasoning of the current tool loop back.
+    _row(
+        r"kimi-k2(\.\d+)?-thinking|kimi-k2\.\d",
+        "kimi-k2-thinking",
+        {**_REASONING_CONTENT, **_KIMI, "reasoning": True},
+    ),
+    _row(r"kimi-k2", "kimi-k2", {**_REASONING_CONTENT, **_KIMI}),
+    _row(
+        r"glm-(4\.[5-9]|[5-9])(\.\d+)?v", "glm-v", {**_REASONING_CONTENT, "reasoning": True, "vision": True}
+    ),
+    _row(r"glm-(4\.[5-9]|[5-9])", "glm", {**_REASONING_CONTENT, "reasoning": True, "context": 200_000}),
+    _row(
+        r"minimax-m\d",
+        "minimax-m2",
+        {"token_param": MT, "reasoning_replay": "think_tags", "reasoning": True, "context": 204_800},
+    ),
     # Claude behind an OpenAI-style surface (Databricks chat endpoints, gateways): budget thinking, no effort.
     _row(r"claude-opus-4-[67]", "claude-opus-4.6", {**_CLAUDE, "context": 1_000_000, "max_output": 128_000}),
     _row(r"claude-sonnet-4-6", "claude-sonnet-4.6", {**_CLAUDE, "context": 1_000_000}),
@@ -367,11 +418,51 @@ def _normalise(model: str) -> str:
     return _DASHED_VERSION.sub(r"\1.\2", name)
 
 
-def lookup(kind: str, model: str) -> dict[str, Any]:
+# Services reached through kind `openai` with their own base URL: how they speak, whatever model they serve
+# (a host or any subdomain of it). These facts win over the model's row: OpenRouter serves Gemini and
+# DeepSeek models in its own dialect, Google's endpoint serves only Gemini.
+_SERVICES: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("api.openai.com", {"reasoning_replay": "drop"}),
+    ("api.deepseek.com", {"reasoning_replay": "reasoning_content", "prompt_cache_key": False}),
+    ("api.moonshot.ai", {"reasoning_replay": "reasoning_content", "prompt_cache_key": False}),
+    ("api.moonshot.cn", {"reasoning_replay": "reasoning_content", "prompt_cache_key": False}),
+    ("api.z.ai", {"reasoning_replay": "reasoning_content", "prompt_cache_key": False}),
+    ("open.bigmodel.cn", {"reasoning_replay": "reasoning_content", "prompt_cache_key": False}),
+    ("api.minimax.io", {"reasoning_replay": "think_tags", "prompt_cache_key": False}),
+    ("api.minimaxi.com", {"reasoning_replay": "think_tags", "prompt_cache_key": False}),
+    (
+        "openrouter.ai",
+        {
+            "reasoning_replay": "reasoning_details",
+            "thought_signatures": False,  # OpenRouter carries them in reasoning_details
+            "schema_dialect": "openai",
+            "prompt_cache_key": False,
+        },
+    ),
+    (
+        "generativelanguage.googleapis.com",
+        {**_GEMINI_API, "reasoning_replay": "drop", "prompt_cache_key": False},
+    ),
+)
+
+
+def _service_facts(base_url: str | None) -> dict[str, Any]:
+    """The facts `_SERVICES` gives the provider at `base_url` (none for a `${VAR}` or an unknown host)."""
+    if not base_url or "${" in base_url:
+        return {}
+    host = (urlsplit(base_url if "//" in base_url else "//" + base_url).hostname or "").lower()
+    for domain, facts in _SERVICES:
+        if host == domain or host.endswith("." + domain):
+            return facts
+    return {}
+
+
+def lookup(kind: str, model: str, base_url: str | None = None) -> dict[str, Any]:
     """The capabilities of `model` served by a provider of `kind`, as a fresh dict with CAPABILITY_KEYS.
 
-    `model` is the base model (a deployment's configured `base_model`, else the model name). Unknown names
-    get the conservative defaults of docs/MODELS.md; nothing here raises.
+    `model` is the base model (a deployment's configured `base_model`, else the model name); `base_url`, the
+    provider's when it has one, names a known service whose wire dialect then applies. Unknown names get the
+    conservative defaults of docs/MODELS.md; nothing here raises.
     """
     name = _normalise(model)
     for row in _ROWS:
@@ -385,10 +476,12 @@ def lookup(kind: str, model: str) -> dict[str, Any]:
     # (§4.1), so a row's `pdf: True` counts only there unless the config says otherwise.
     declared = KINDS.get(kind)
     token_param = declared.token_param if declared is not None else MT
-    caps: dict[str, Any] = {**_BASE, "token_param": token_param, **facts}
+    caps: dict[str, Any] = {**_BASE, "token_param": token_param, **facts, **_service_facts(base_url)}
     caps["efforts"] = list(caps["efforts"])  # callers may mutate their copy
     if declared is None or not declared.pdf_parts:
         caps["pdf"] = False
+    if declared is None or not declared.prompt_cache_key:
+        caps["prompt_cache_key"] = False
     return caps
 
 

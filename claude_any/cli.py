@@ -1,4 +1,4 @@
-"""The `claude-any` command: compile | run | explain | code. Parses arguments and calls in; nothing more."""
+"""The `claude-any` command: compile | run | explain | code | statusline. Parses arguments and calls in."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def load_table(path: str) -> RoutingTable:
 
 
 def _load_routes(path: str) -> RoutingTable:
-    from claude_any.runtime.rules import RuleError, compile_rule
+    from claude_any.runtime.route.rules import RuleError, compile_rule
 
     try:
         table = RoutingTable.load(path)
@@ -93,8 +93,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from claude_any.runtime.saved_requests import KEEP_FILES
-    from claude_any.runtime.server import StartupError, serve
+    from claude_any.runtime.serve.saved_requests import KEEP_FILES
+    from claude_any.runtime.serve.server import StartupError, serve
     from claude_any.secrets import references
 
     table = load_table(args.routes)
@@ -180,17 +180,53 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_code(args: argparse.Namespace) -> int:
-    from claude_any.launcher import LaunchError, run_claude_code
+    from claude_any.launcher import LaunchError, print_env_lines, run_claude_code
+
+    source = args.config or args.routes or _default_routes_source()
+    table = load_table(source)
+    if args.port is not None and not 0 <= args.port <= 65535:
+        raise CliError(f"--port {args.port}: expected a port number from 0 to 65535")
+    if args.print_env:
+        print("\n".join(print_env_lines(table, os.environ, source, args.port)))
+        return EXIT_OK
+    resume = ["claude-any", "code"]
+    if args.config or args.routes:
+        resume += ["--config" if args.config else "--routes", source]
+    try:
+        return run_claude_code(
+            table,
+            args.claude_args,
+            env=os.environ,
+            resume_prefix=resume,
+            port=args.port or 0,
+            log_level=args.log_level,
+        )
+    except LaunchError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def cmd_statusline(args: argparse.Namespace) -> int:
+    from claude_any.statusline import main as status_line
+
+    print(status_line(), flush=True)
+    return EXIT_OK  # always: Claude Code shows nothing for a command that fails
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from claude_any.doctor import INTRO, diagnose, render, targets_of
 
     source = args.config or _default_routes_source()
     table = load_table(source)
-    claude_args = list(args.claude_args)
-    if claude_args and claude_args[0] == "--":
-        claude_args = claude_args[1:]
     try:
-        return run_claude_code(table, claude_args, env=os.environ)
-    except LaunchError as exc:
-        raise CliError(str(exc)) from exc
+        targets = targets_of(table, args.target)
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from exc
+    print(INTRO, flush=True)
+    reports = asyncio.run(diagnose(table, os.environ, targets))
+    print(render(reports))
+    return 1 if any(report.failed for report in reports) else EXIT_OK
 
 
 def _version() -> str:
@@ -310,17 +346,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_explain)
 
-    p = sub.add_parser("code", help="start claude-any on a free port and run Claude Code through it")
-    p.add_argument(
-        "--config", help="config.yaml or routes.json (default: build/routes.json, else config.yaml)"
+    p = sub.add_parser(
+        "code",
+        help="start claude-any on a free port and run Claude Code through it",
+        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--print-env] "
+        "[-- CLAUDE ARGS...]",
+        description="Run Claude Code through a private claude-any gateway. Claude Code's own arguments go "
+        "after `--`: claude-any code -- -p 'hello'.",
+        allow_abbrev=False,  # `--print` is Claude Code's, not a short `--print-env`
     )
-    p.add_argument("claude_args", nargs=argparse.REMAINDER, help="arguments for claude, after --")
-    p.set_defaults(func=cmd_code)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--config", help="a config.yaml (or routes.json)")
+    src.add_argument("--routes", help="a routes.json (default: build/routes.json, else config.yaml)")
+    p.add_argument("--port", type=int, default=None, help="the gateway's loopback port (default: a free one)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print the shell settings for starting claude yourself (with `claude-any run`), and exit",
+    )
+    p.set_defaults(func=cmd_code, claude_args=[], code_usage_error=p.error)
+
+    p = sub.add_parser(
+        "statusline",
+        help="Claude Code's status line: what answered this session, its tokens and cost",
+        description="Run by Claude Code (settings.json statusLine) with its JSON on stdin; prints one line.",
+    )
+    p.set_defaults(func=cmd_statusline)
+
+    p = sub.add_parser("doctor", help="check every target live: credential, requests, stream, tools")
+    p.add_argument(
+        "config", metavar="CONFIG", nargs="?", help="config.yaml or routes.json (default as for explain)"
+    )
+    p.add_argument("--target", metavar="NAME", help="check this target only (or provider/model)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """The arguments, or exit 2 with one line: an unknown command or option gets a did-you-mean."""
+    """The arguments, or exit 2 with one line: an unknown command or option gets a did-you-mean. For `code`,
+    everything after the first `--` is Claude Code's."""
     commands = _subcommands(parser)
     if not argv:
         parser.print_help(sys.stderr)
@@ -331,7 +396,16 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
             f"unknown command {argv[0]!r}"
             + (f"; did you mean {hint!r}?" if hint else f"; the commands are {', '.join(commands)}")
         )
+    claude_args: list[str] | None = None
+    if argv[:1] == ["code"] and "--" in argv:
+        cut = argv.index("--")
+        argv, claude_args = argv[:cut], argv[cut + 1 :]
     args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "code":
+        args.code_usage_error(
+            f"unrecognized arguments: {' '.join(extra)}; Claude Code's arguments go after `--`, "
+            f"as in: claude-any code -- {' '.join(extra)}"
+        )
     if extra:
         command = commands[args.command]
         unknown = next((a for a in extra if a.startswith("-")), extra[0])
@@ -343,6 +417,8 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
             f"unknown option {unknown}"
             + (f"; did you mean {hint}?" if hint else f" (see {command.prog} --help)")
         )
+    if claude_args is not None:
+        args.claude_args = claude_args
     return args
 
 

@@ -12,16 +12,17 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from claude_any import capabilities, provider_templates
+from claude_any import provider_templates
+from claude_any.claude_code_settings import claude_code_settings
 from claude_any.provider_kinds import ANTHROPIC, RESPONSES, UnknownKind, kind_named
 from claude_any.provider_templates import TemplateError
-from claude_any.runtime.client_limits import ClientLimits
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.facts import FACTS, Facts, facts_from_request
-from claude_any.runtime.router import Decision, NoRoute, Router, RuleTrace
+from claude_any.runtime.route.facts import FACTS, Facts, facts_from_request
+from claude_any.runtime.route.router import Decision, NoRoute, Router, RuleTrace
+from claude_any.runtime.serve.client_limits import ClientLimits
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.responses_request import to_responses
+from claude_any.runtime.translate.responses.request import to_responses
 from claude_any.sample_requests import DEFAULT_PRESET, sample_request
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
 
@@ -255,19 +256,6 @@ def _limits(target: Target) -> str:
     return ", ".join(parts)
 
 
-def claude_code_settings(target: Target) -> list[str]:
-    """Claude Code environment settings for a target smaller than Claude (context window or output)."""
-    caps = target.capabilities
-    out: list[str] = []
-    context = caps.get("context")
-    if isinstance(context, int) and context < capabilities.CLAUDE_CONTEXT:
-        out.append(f"CLAUDE_CODE_AUTO_COMPACT_WINDOW={context}")
-    max_output = caps.get("max_output")
-    if isinstance(max_output, int) and max_output < capabilities.CLAUDE_MAX_OUTPUT:
-        out.append(f"CLAUDE_CODE_MAX_OUTPUT_TOKENS={max_output}")
-    return out
-
-
 def _target_lines(
     router: Router, table: RoutingTable, target_id: str, role: str, body: dict[str, Any]
 ) -> list[str]:
@@ -288,14 +276,17 @@ def _target_lines(
         out.append(f"  request    {request['method']} {request['url']}")
         for name, value in sorted(request["headers"].items()):
             out.append(f"  header     {name}: {value}")
+        auth = kind_named(provider.kind).auth_for(provider.settings)
+        if auth is not None and auth.identity is not None:
+            out.append(f"  auth       {auth.description} (as Authorization: Bearer, fetched at run time)")
         for name, value in sorted(request["body"].items()):
             out.append(f"  body       {name}: {json.dumps(value)}")
     for line in _changes(body, target, request, provider.kind):
         out.append(f"  change     {line}")
-    settings = claude_code_settings(target)
+    settings = claude_code_settings([target])
     if settings:
         out.append("  Claude Code: this target is smaller than Claude; start Claude Code with")
-        out.append("             " + " ".join(settings))
+        out.append("             " + " ".join(f"{name}={value}" for name, value in settings.items()))
     return out
 
 

@@ -298,6 +298,35 @@ class Server:
 
 
 @dataclass(frozen=True)
+class Price:
+    """What a model costs, in US dollars per million tokens; cache reads and writes cost `input` unless
+    given (the conservative reading when a provider's cache discount is unknown)."""
+
+    input: float
+    output: float
+    cache_read: float | None = None
+    cache_write: float | None = None
+
+    def to_json(self) -> JSON:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
+        }
+
+    @staticmethod
+    def from_json(data: JSON) -> Price:
+        read, write = data.get("cache_read"), data.get("cache_write")
+        return Price(
+            input=float(data["input"]),
+            output=float(data["output"]),
+            cache_read=float(read) if read is not None else None,
+            cache_write=float(write) if write is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class RoutingTable:
     source: str
     server: Server
@@ -306,6 +335,8 @@ class RoutingTable:
     routes: tuple[Route, ...]
     retry: RetryPolicy = field(default_factory=RetryPolicy)  # server-wide; a route may override it
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # `prices:` as written: a target id, `provider/model` or provider name -> its price (prices.py reads it).
+    prices: dict[str, Price] = field(default_factory=dict)
 
     def to_json(self) -> JSON:
         return {
@@ -317,6 +348,7 @@ class RoutingTable:
             "routes": [r.to_json() for r in self.routes],
             "retry": self.retry.to_json(),
             "timeouts": self.timeouts.to_json(),
+            "prices": {key: price.to_json() for key, price in self.prices.items()},
         }
 
     def dumps(self) -> str:
@@ -343,6 +375,7 @@ class RoutingTable:
             ),
             retry=_read("retry", RetryPolicy.from_json, data.get("retry")),
             timeouts=_read("timeouts", Timeouts.from_json, data.get("timeouts")),
+            prices=_read_each("prices", data, Price.from_json, required=False),
         )
         _check_references(table)
         return table
@@ -385,8 +418,8 @@ def _entry(data: JSON, key: str) -> Any:
     return _read("", operator.itemgetter(key), data)
 
 
-def _read_each(section: str, data: JSON, read: Callable[[JSON], _T]) -> dict[str, _T]:
-    entries = _entry(data, section)
+def _read_each(section: str, data: JSON, read: Callable[[JSON], _T], required: bool = True) -> dict[str, _T]:
+    entries = _entry(data, section) if required else data.get(section, {})
     if not isinstance(entries, dict):
         raise TableError(f"{section}: expected an object; {_RECOMPILE}")
     return {name: _read(f"{section}.{name}", read, entry) for name, entry in entries.items()}

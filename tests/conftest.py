@@ -47,8 +47,8 @@ def gateway(_gateway_servers: dict[str, ThreadServer]) -> Callable[..., str]:
     Servers are shared by tests that ask for the same table and environment (the app keeps no
     per-request state), which keeps the HTTP tests fast; they stop at the end of the session.
     """
-    from claude_any.runtime.app import create_app
-    from claude_any.runtime.server import client_limits
+    from claude_any.runtime.serve.app import create_app
+    from claude_any.runtime.serve.server import client_limits
 
     def start(table: RoutingTable, env: Mapping[str, str] = TEST_ENV) -> str:
         key = table.dumps() + repr(sorted(env.items()))

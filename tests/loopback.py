@@ -29,8 +29,8 @@ from starlette.routing import Route
 
 from claude_any.capabilities import lookup
 from claude_any.compiler.rules import DEFAULT_RULES, default_rule
-from claude_any.runtime.client_limits import ClientLimits
-from claude_any.runtime.server import uvicorn_config
+from claude_any.runtime.serve.client_limits import ClientLimits
+from claude_any.runtime.serve.server import uvicorn_config
 from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
@@ -43,7 +43,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "claude-code"
 
 class ThreadServer:
     """uvicorn serving `app` on a free 127.0.0.1 port from a background thread; with `limits`, configured as
-    `claude-any run` configures it (runtime/server.py: uvloop, the client-limiting protocol)."""
+    `claude-any run` configures it (runtime/serve/server.py: uvloop, the client-limiting protocol)."""
 
     def __init__(self, app: Any, limits: ClientLimits | None = None) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

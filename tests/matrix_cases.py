@@ -294,25 +294,51 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 @dataclass(frozen=True)
+class Wire:
+    """How one OpenAI-compatible service writes an answer (the `compat` dialect), from its documentation
+    and its users' reports: where reasoning goes, what tool-call ids look like, how usage is counted."""
+
+    reasoning: str | None = None  # the field reasoning rides in: reasoning_content | reasoning
+    think_tags: bool = False  # reasoning inline as <think>…</think> before the text (MiniMax)
+    details: bool = False  # OpenRouter's reasoning_details next to `reasoning`
+    tool_id: Callable[[int, Call], str] = lambda i, call: call.id
+    whole_calls: bool = False  # a streamed call arrives whole in one chunk
+    indexed_calls: bool = True  # streamed calls carry `index`
+    thought_signatures: bool = False  # Gemini: the first call of a step carries one
+    cache: str = "details"  # how cached prompt tokens are reported: details | deepseek | kimi | none
+    usage_in_choice: bool = False  # the usage rides in the last chunk's choice (Kimi)
+    comments: bool = False  # SSE comment lines between events (OpenRouter)
+    stop_reason: bool = False  # `stop_reason` on every choice (vLLM)
+
+
+@dataclass(frozen=True)
 class Kind:
     """A provider configuration (pointed at the fake upstream by `provider(base)`) and its dialect."""
 
     name: str
-    dialect: str  # openai | azure | databricks | ollama | anthropic
+    dialect: str  # openai | azure | databricks | ollama | anthropic | compat (a `wire`)
     provider: Callable[[str], Provider]
     model: str  # sent upstream
     base_model: str  # capabilities looked up with
     scenarios: tuple[str, ...] = tuple(SCENARIOS)
+    # The service's real address, for its capabilities (the provider itself points at the fake upstream).
+    service_url: str | None = None
+    wire: Wire = field(default_factory=Wire)
 
     @property
     def reports_cache(self) -> bool:
-        """Ollama reports no cached or reasoning token details; the others do."""
-        return self.dialect != "ollama"
+        """Ollama, MiniMax and Gemini report no cached token details; the others do."""
+        return self.dialect != "ollama" and self.wire.cache != "none"
 
     @property
     def shows_reasoning(self) -> bool:
-        """OpenAI and Azure Chat Completions never return reasoning text; the others do."""
-        return self.dialect not in ("openai", "azure")
+        """OpenAI and Azure Chat Completions and Gemini's endpoint never return reasoning text; the others
+        do."""
+        shown = self.dialect != "compat" or bool(self.wire.reasoning or self.wire.think_tags)
+        return self.dialect not in ("openai", "azure") and shown
+
+    def capabilities(self, kind: str) -> dict[str, Any]:
+        return lookup(kind, self.base_model, self.service_url)
 
     def target(self, target_id: str, provider: Provider) -> Target:
         return Target(
@@ -320,9 +346,13 @@ class Kind:
             provider.name,
             self.model,
             self.base_model,
-            lookup(provider.kind, self.base_model),
+            self.capabilities(provider.kind),
             empty_params(),
         )
+
+    def upstream_ids(self, answer: Answer) -> list[str]:
+        """The tool-call ids the provider issues for `answer`'s calls."""
+        return [self.wire.tool_id(i, call) for i, call in enumerate(answer.calls)]
 
 
 def _openai(base: str) -> Provider:
@@ -352,6 +382,15 @@ def _anthropic(base: str) -> Provider:
     return Provider("claude", "anthropic", "chat", {"api_key": "${ANTHROPIC_API_KEY}", "base_url": base})
 
 
+# The scenarios every open-model service runs (no image or PDF support assumed, no breakage).
+_OPEN = ("plain_text", "tool_round_trip", "parallel_tools", "thinking", "claude_code_shaped")
+_OPENROUTER_SIG = "EqoBCkgIBxABGAIqQOpenRouterSignature"
+
+
+def _kimi_id(i: int, call: Call) -> str:
+    return f"functions.{call.name}:{i}"
+
+
 KINDS: dict[str, Kind] = {
     k.name: k
     for k in (
@@ -368,8 +407,111 @@ KINDS: dict[str, Kind] = {
             "claude-sonnet-4-5",
             scenarios=("plain_text", "tool_round_trip", "thinking", "claude_code_shaped"),
         ),
+        # Open models behind their vendors' APIs and self-hosted servers (issue #15).
+        Kind(
+            "vllm",
+            "compat",
+            _local,
+            "openai/gpt-oss-120b",
+            "openai/gpt-oss-120b",
+            _OPEN,
+            "http://127.0.0.1:8000/v1",
+            Wire(
+                reasoning="reasoning",
+                tool_id=lambda i, c: f"chatcmpl-tool-{i:02d}{c.id[-4:]}",
+                stop_reason=True,
+            ),
+        ),
+        Kind(
+            "deepseek",
+            "compat",
+            _local,
+            "deepseek-v4-pro",
+            "deepseek-v4-pro",
+            _OPEN,
+            "https://api.deepseek.com",
+            Wire(reasoning="reasoning_content", tool_id=lambda i, c: f"call_0{i}_{c.id}", cache="deepseek"),
+        ),
+        Kind(
+            "kimi",
+            "compat",
+            _local,
+            "kimi-k2-thinking",
+            "kimi-k2-thinking",
+            _OPEN,
+            "https://api.moonshot.ai/v1",
+            Wire(reasoning="reasoning_content", tool_id=_kimi_id, cache="kimi", usage_in_choice=True),
+        ),
+        Kind(
+            "glm",
+            "compat",
+            _local,
+            "glm-4.6",
+            "glm-4.6",
+            _OPEN,
+            "https://api.z.ai/api/paas/v4",
+            Wire(
+                reasoning="reasoning_content",
+                tool_id=lambda i, c: f"call_-81{i}66{len(c.id)}",
+                whole_calls=True,
+            ),
+        ),
+        Kind(
+            "minimax",
+            "compat",
+            _local,
+            "MiniMax-M2",
+            "MiniMax-M2",
+            _OPEN,
+            "https://api.minimax.io/v1",
+            Wire(think_tags=True, tool_id=lambda i, c: f"call_function_{c.id}_{i + 1}", cache="none"),
+        ),
+        Kind(
+            "openrouter",
+            "compat",
+            _local,
+            "anthropic/claude-sonnet-4.5",
+            "anthropic/claude-sonnet-4.5",
+            _OPEN,
+            "https://openrouter.ai/api/v1",
+            Wire(
+                reasoning="reasoning",
+                details=True,
+                tool_id=lambda i, c: f"toolu_vrtx_01{c.id}",
+                comments=True,
+            ),
+        ),
+        Kind(
+            "gemini",
+            "compat",
+            _local,
+            "gemini-3-pro-preview",
+            "gemini-3-pro-preview",
+            (*_OPEN, "structured_output"),
+            "https://generativelanguage.googleapis.com/v1beta/openai/",
+            Wire(
+                tool_id=lambda i, c: f"function-call-{i}",
+                whole_calls=True,
+                indexed_calls=False,
+                thought_signatures=True,
+                cache="none",
+            ),
+        ),
     )
 }
+
+
+def openrouter_details(a: Answer) -> list[dict[str, Any]]:
+    """The reasoning details OpenRouter returns for `a` (a Claude model: signed reasoning text)."""
+    if not a.thinking:
+        return []
+    detail = {"type": "reasoning.text", "text": a.thinking, "signature": _OPENROUTER_SIG}
+    return [{**detail, "format": "anthropic-claude-v1", "index": 0}]
+
+
+def thought_signature(call: Call) -> str:
+    """The thought signature Gemini puts on the first call of a step."""
+    return f"CiQBVKhc7{call.name}Signature+/=="
 
 
 # --- rendering an answer in each dialect -------------------------------------------------------------------
@@ -389,9 +531,17 @@ def _usage(a: Answer, kind: Kind) -> dict[str, Any]:
         "completion_tokens": a.completion_tokens,
         "total_tokens": a.prompt_tokens + a.completion_tokens,
     }
-    if kind.reports_cache:
-        usage["prompt_tokens_details"] = {"cached_tokens": a.cached_tokens}
-        usage["completion_tokens_details"] = {"reasoning_tokens": a.reasoning_tokens}
+    cache = kind.wire.cache if kind.dialect == "compat" else "details"
+    if not kind.reports_cache:
+        return usage
+    if cache == "kimi":  # Moonshot: one top-level count
+        usage["cached_tokens"] = a.cached_tokens
+        return usage
+    usage["prompt_tokens_details"] = {"cached_tokens": a.cached_tokens}
+    usage["completion_tokens_details"] = {"reasoning_tokens": a.reasoning_tokens}
+    if cache == "deepseek":  # DeepSeek: its own hit / miss counts beside OpenAI's
+        usage["prompt_cache_hit_tokens"] = a.cached_tokens
+        usage["prompt_cache_miss_tokens"] = a.prompt_tokens - a.cached_tokens
     return usage
 
 
@@ -400,11 +550,28 @@ _FILTERS = {
 }
 
 
-def _tool_calls(a: Answer) -> list[dict[str, Any]]:
-    return [
-        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": json.dumps(c.input)}}
-        for c in a.calls
-    ]
+def _tool_calls(a: Answer, kind: Kind) -> list[dict[str, Any]]:
+    calls: list[dict[str, Any]] = []
+    for i, (c, call_id) in enumerate(zip(a.calls, kind.upstream_ids(a), strict=True)):
+        call = {
+            "id": call_id,
+            "type": "function",
+            "function": {"name": c.name, "arguments": json.dumps(c.input)},
+        }
+        if kind.wire.thought_signatures and i == 0:
+            call["extra_content"] = {"google": {"thought_signature": thought_signature(c)}}
+        calls.append(call)
+    return calls
+
+
+def _compat_message(wire: Wire, a: Answer, message: dict[str, Any]) -> None:
+    if a.thinking and wire.reasoning:
+        message[wire.reasoning] = a.thinking
+    if a.thinking and wire.think_tags:
+        message["content"] = f"<think>\n{a.thinking}\n</think>\n\n{a.text}"
+    if wire.details:
+        message["reasoning_details"] = openrouter_details(a)
+        message["refusal"] = None
 
 
 def _completion(kind: Kind, a: Answer) -> dict[str, Any]:
@@ -416,9 +583,13 @@ def _completion(kind: Kind, a: Answer) -> dict[str, Any]:
             message["content"].append({"type": "text", "text": a.text})
     if kind.dialect == "ollama" and a.thinking:
         message["reasoning"] = a.thinking
+    if kind.dialect == "compat":
+        _compat_message(kind.wire, a, message)
     if a.calls:
-        message["tool_calls"] = _tool_calls(a)
+        message["tool_calls"] = _tool_calls(a, kind)
     choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": a.finish}
+    if kind.wire.stop_reason:
+        choice["stop_reason"] = None
     body: dict[str, Any] = {
         "id": "chatcmpl-matrix",
         "object": "chat.completion",
@@ -461,10 +632,10 @@ def _openai_chunks(kind: Kind, a: Answer) -> list[Any]:
         )
     chunks.append(_chunk(kind, {"role": "assistant", "content": "", "refusal": None}))
     chunks += [_chunk(kind, {"content": piece}) for piece in _pieces(a.text)] if a.text else []
-    for i, call in enumerate(a.calls):
+    for i, (call, call_id) in enumerate(zip(a.calls, kind.upstream_ids(a), strict=True)):
         head = {
             "index": i,
-            "id": call.id,
+            "id": call_id,
             "type": "function",
             "function": {"name": call.name, "arguments": ""},
         }
@@ -535,6 +706,53 @@ def _ollama_chunks(kind: Kind, a: Answer) -> list[Any]:
     return [*chunks, DONE]
 
 
+def _compat_chunks(kind: Kind, a: Answer) -> list[Any]:
+    """An OpenAI-compatible service as its `wire` says: reasoning deltas in its field (or inline tags, or
+    with OpenRouter's details), text, tool calls in fragments or whole, the finish, and the usage."""
+    wire = kind.wire
+    chunks: list[Any] = [_chunk(kind, {"role": "assistant", "content": ""})]
+    if a.thinking and wire.reasoning:
+        pieces = _pieces(a.thinking)
+        for n, piece in enumerate(pieces):
+            delta: dict[str, Any] = {wire.reasoning: piece, "content": None}
+            if wire.details:
+                fragment = {
+                    "type": "reasoning.text",
+                    "text": piece,
+                    "format": "anthropic-claude-v1",
+                    "index": 0,
+                }
+                if n == len(pieces) - 1:
+                    fragment["signature"] = _OPENROUTER_SIG
+                delta["reasoning_details"] = [fragment]
+            chunks.append(_chunk(kind, delta))
+    text = f"<think>\n{a.thinking}\n</think>\n\n{a.text}" if a.thinking and wire.think_tags else a.text
+    chunks += [_chunk(kind, {"content": piece}) for piece in _pieces(text, 5)] if text else []
+    if wire.comments:
+        chunks.insert(1, ": OPENROUTER PROCESSING\n\n")
+    for i, call in enumerate(_tool_calls(a, kind)):
+        arguments = call["function"]["arguments"]
+        if wire.whole_calls:
+            fragments = [call]
+        else:
+            head = {**call, "function": {"name": call["function"]["name"], "arguments": ""}}
+            half = len(arguments) // 2
+            parts = (arguments[:half], arguments[half:])
+            fragments = [head] + [{"function": {"arguments": part}} for part in parts]
+        for fragment in fragments:
+            chunks.append(
+                _chunk(kind, {"tool_calls": [{**fragment, "index": i} if wire.indexed_calls else fragment]})
+            )
+    usage = _usage(a, kind)
+    finish = _chunk(kind, {}, a.finish)
+    if wire.stop_reason:
+        finish["choices"][0]["stop_reason"] = None
+    if wire.usage_in_choice:
+        finish["choices"][0]["usage"] = usage
+        return [*chunks, finish, DONE]
+    return [*chunks, finish, {**_chunk(kind, {}), "choices": [], "usage": usage}, DONE]
+
+
 def anthropic_message(kind: Kind, a: Answer) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if a.thinking:
@@ -603,6 +821,7 @@ _STREAMS = {
     "databricks": _databricks_chunks,
     "ollama": _ollama_chunks,
     "anthropic": _anthropic_events,
+    "compat": _compat_chunks,
 }
 BROKEN_CHUNK = 'data: {"choices": [{"index": 0, "delta": {"content": "more\n\n'
 

@@ -11,13 +11,14 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 from claude_any.capabilities import (
     CAPABILITY_KEYS,
-    CLAUDE_CONTEXT,
-    CLAUDE_MAX_OUTPUT,
     EFFORT_ORDER,
     KNOWN_MODELS,
+    REASONING_REPLAYS,
+    SCHEMA_DIALECTS,
     lookup,
     recognised,
 )
+from claude_any.compiler.overrides import CAPABILITY_TYPES
 
 MCT, MT = "max_completion_tokens", "max_tokens"
 MODELS_MD = Path(__file__).resolve().parents[1] / "docs" / "MODELS.md"
@@ -109,6 +110,95 @@ def test_lookup_is_complete_and_consistent(kind: str, model: str, _: Any) -> Non
         assert "none" in caps["efforts"]
     if caps["sampling"] == "only_at_none":
         assert "none" in caps["efforts"]
+    assert caps["reasoning_replay"] in REASONING_REPLAYS and caps["schema_dialect"] in SCHEMA_DIALECTS
+    assert isinstance(caps["thought_signatures"], bool) and isinstance(caps["prompt_cache_key"], bool)
+
+
+# (kind, model) -> how the provider speaks of it: how it takes its reasoning back, its schema dialect,
+# thought signatures, prompt_cache_key (docs/MODELS.md "Wire dialects"), whoever serves it.
+WIRE_CASES: list[tuple[str, str, dict[str, Any]]] = [
+    ("openai", "gpt-oss-120b", {"reasoning_replay": "reasoning", "prompt_cache_key": False}),
+    ("databricks", "databricks-gpt-oss-120b", {"reasoning_replay": "drop"}),  # its own signed summaries
+    ("openai", "deepseek-v4-pro", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "kimi-k2-thinking", {"reasoning_replay": "reasoning_content", "reasoning": True}),
+    ("openai", "moonshotai/Kimi-K2-Instruct-0905", {"family": "kimi-k2", "reasoning": False}),
+    ("openai", "zai-org/GLM-4.6", {"reasoning_replay": "reasoning_content", "context": 200_000}),
+    ("openai", "glm-4.5v", {"family": "glm-v", "vision": True}),
+    ("openai", "MiniMax-M2", {"reasoning_replay": "think_tags", "context": 204_800}),
+    (
+        "openai",
+        "gemini-3-flash-preview",
+        {"schema_dialect": "gemini", "thought_signatures": True, "reasoning_replay": "drop"},
+    ),
+    ("databricks", "databricks-gemini-3-1-pro", {"schema_dialect": "openai", "thought_signatures": False}),
+    ("openai", "gpt-5.4", {"prompt_cache_key": True, "reasoning_replay": "drop"}),
+    ("azure", "gpt-4o", {"prompt_cache_key": True}),
+    ("databricks", "gpt-4o", {"prompt_cache_key": False}),  # an external-model endpoint named so
+]
+
+
+@pytest.mark.parametrize("kind,model,expected", WIRE_CASES, ids=[f"{k}:{m}" for k, m, _ in WIRE_CASES])
+def test_models_decide_their_wire_dialect(kind: str, model: str, expected: dict[str, Any]) -> None:
+    caps = lookup(kind, model)
+    assert {k: caps[k] for k in expected} == expected
+
+
+# (kind, model, base_url) -> facts a known service decides whatever model it serves.
+SERVICE_CASES: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("openai", "deepseek-v4-pro", "https://api.deepseek.com", {"reasoning_replay": "reasoning_content"}),
+    (
+        "openai",
+        "kimi-k2-0905-preview",
+        "https://api.moonshot.ai/v1",
+        {"reasoning_replay": "reasoning_content"},
+    ),
+    ("openai", "glm-4.7", "https://api.z.ai/api/paas/v4", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "MiniMax-M2", "https://api.minimax.io/v1", {"reasoning_replay": "think_tags"}),
+    (
+        "openai",
+        "google/gemini-3-pro-preview",
+        "https://openrouter.ai/api/v1",
+        {"reasoning_replay": "reasoning_details", "thought_signatures": False, "schema_dialect": "openai"},
+    ),
+    (
+        "openai",
+        "deepseek/deepseek-v3.2",
+        "https://openrouter.ai/api/v1",
+        {"reasoning_replay": "reasoning_details", "prompt_cache_key": False},
+    ),
+    (
+        "openai",
+        "gemini-2.5-flash",
+        "https://generativelanguage.googleapis.com/v1beta/openai/",
+        {"schema_dialect": "gemini", "thought_signatures": True, "prompt_cache_key": False},
+    ),
+    (
+        "openai",
+        "gpt-4.1",
+        "https://api.openai.com/v1",
+        {"prompt_cache_key": True, "reasoning_replay": "drop"},
+    ),
+    # A host that is not a known service, or one not known until run time, leaves the model's row in charge.
+    ("openai", "gpt-oss-120b", "http://127.0.0.1:8000/v1", {"reasoning_replay": "reasoning"}),
+    ("openai", "kimi-k2-thinking", "${KIMI_URL}", {"reasoning_replay": "reasoning_content"}),
+    ("openai", "gpt-oss-120b", "https://openrouter.ai.example.com/v1", {"reasoning_replay": "reasoning"}),
+    ("openai", "gpt-oss-120b", "https://eu.openrouter.ai/api/v1", {"reasoning_replay": "reasoning_details"}),
+]
+
+
+@pytest.mark.parametrize(
+    "kind,model,base_url,expected", SERVICE_CASES, ids=[f"{m}@{u}" for _, m, u, _ in SERVICE_CASES]
+)
+def test_services_decide_their_wire_dialect(
+    kind: str, model: str, base_url: str, expected: dict[str, Any]
+) -> None:
+    caps = lookup(kind, model, base_url)
+    assert {k: caps[k] for k in expected} == expected
+    assert set(caps) == set(CAPABILITY_KEYS)
+
+
+def test_every_capability_can_be_overridden_in_a_config() -> None:
+    assert set(CAPABILITY_TYPES) == set(CAPABILITY_KEYS)
 
 
 def test_lookup_returns_a_fresh_dict() -> None:
@@ -123,13 +213,9 @@ def test_case_and_whitespace_do_not_matter() -> None:
     assert lookup("openai", " GPT-4o ") == lookup("openai", "gpt-4o")
 
 
-def test_claude_limits_for_explain() -> None:
-    assert CLAUDE_CONTEXT == 200_000 and CLAUDE_MAX_OUTPUT >= 32_000
-
-
 def test_table_snapshot(snapshot: SnapshotAssertion) -> None:
     """The whole resolved table for the cases above, for review when the seed data changes."""
-    table = {f"{kind}:{model}": lookup(kind, model) for kind, model, _ in CASES}
+    table = {f"{kind}:{model}": lookup(kind, model) for kind, model, _ in [*CASES, *WIRE_CASES]}
     assert table == snapshot.use_extension(JSONSnapshotExtension)
 
 

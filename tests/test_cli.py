@@ -4,11 +4,14 @@ what it prints, the files it writes, and (for `run`) the server it starts, reach
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -238,6 +241,424 @@ def test_run_with_two_workers_serves_and_logs(tmp_path: Path) -> None:
         status, stderr = server.interrupt()
     assert "Traceback" not in stderr
     assert len(re.findall(r"POST /v1/messages .* status=200 ", stderr)) == 4, stderr
+
+
+# --- code: what Claude Code is started with (a fake `claude` on PATH records it) ---------------------------
+
+FAKE_CLAUDE = """\
+#!{python}
+import json, os, signal, sys, time, urllib.request
+out = os.environ["FAKE_CLAUDE_OUT"]
+def record(**extra):
+    with open(out, "w") as fh:
+        json.dump({{"env": dict(os.environ), "args": sys.argv[1:], **extra}}, fh)
+record()
+session = os.environ.get("FAKE_CLAUDE_SESSION")
+if session:  # one request through the gateway, as Claude Code sends them
+    hello = [{{"role": "user", "content": "hi"}}]
+    body = {{"model": "claude-sonnet-4-6", "max_tokens": 32, "messages": hello}}
+    request = urllib.request.Request(
+        os.environ["ANTHROPIC_BASE_URL"] + "/v1/messages", data=json.dumps(body).encode(), headers={{
+            "authorization": "Bearer " + os.environ["ANTHROPIC_AUTH_TOKEN"],
+            "content-type": "application/json", "x-claude-code-session-id": session}})
+    urllib.request.urlopen(request, timeout=10).read()
+if os.environ.get("FAKE_CLAUDE_WAIT"):  # wait for a signal, and say which one came
+    def stop(signum, frame):
+        record(signal=signum)
+        sys.exit(40 + signum)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    record(ready=True)
+    time.sleep(60)
+sys.exit(int(os.environ.get("FAKE_CLAUDE_EXIT", "0")))
+"""
+
+OPENAI_CONFIG = """\
+providers:
+  openai: {api_key: "${OPENAI_API_KEY}"}
+model_categories:
+  large: openai/gpt-4o
+  small: openai/gpt-4o-mini
+"""
+
+
+@pytest.fixture
+def fake_claude(tmp_path: Path) -> Path:
+    """A `claude` on PATH that records its environment and arguments in the file $FAKE_CLAUDE_OUT."""
+    folder = tmp_path / "fake-bin"
+    folder.mkdir()
+    script = folder / "claude"
+    script.write_text(FAKE_CLAUDE.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    return folder
+
+
+def code(
+    tmp_path: Path, fake_claude: Path, *args: str, **env: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`claude-any code ARGS` with the fake claude first on PATH; its exit and what claude was given."""
+    out = tmp_path / "claude-saw.json"
+    path = f"{fake_claude}{os.pathsep}{os.environ.get('PATH', '')}"
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code", *args],
+        cwd=REPO,
+        env={**bare_env(tmp_path, path), "FAKE_CLAUDE_OUT": str(out), **env},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    saw = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
+    return result, saw
+
+
+def test_code_gives_claude_code_the_settings_its_targets_need(tmp_path: Path, fake_claude: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(OPENAI_CONFIG, encoding="utf-8")
+    result, saw = code(
+        tmp_path,
+        fake_claude,
+        "--config",
+        str(config),
+        "--",
+        "-p",
+        "hi",
+        OPENAI_API_KEY="sk-test",
+        ANTHROPIC_API_KEY="sk-ant-users-own",
+        FAKE_CLAUDE_EXIT="3",
+    )
+    assert result.returncode == 3, result.stderr  # Claude Code's exit status, passed through
+    assert_no_traceback(result)
+    env = saw["env"]
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+", env["ANTHROPIC_BASE_URL"])
+    assert len(env["ANTHROPIC_AUTH_TOKEN"]) >= 32  # the one-time token
+    assert "ANTHROPIC_API_KEY" not in env  # the user's own key is neither sent nor prompted for
+    settings = {k: v for k, v in env.items() if k.startswith("CLAUDE_CODE_")}
+    assert settings == {
+        "CLAUDE_CODE_AUTO_COMPACT_WINDOW": "128000",  # gpt-4o's window, not the 1M Claude Code assumes
+        "CLAUDE_CODE_MAX_CONTEXT_TOKENS": "128000",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "16384",
+        "CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK": "1",
+        "CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY": "1",
+        "CLAUDE_CODE_GATEWAY_HINT_HEADERS": "1",
+    }
+    # The status line, through --settings (the user's files are not touched), then the user's arguments.
+    assert saw["args"][0] == "--settings" and saw["args"][2:] == ["-p", "hi"]
+    status_line = json.loads(saw["args"][1])["statusLine"]
+    assert status_line == {
+        "type": "command",
+        "command": f"{sys.executable} -P -m claude_any statusline",
+        "padding": 0,
+    }
+    assert not (tmp_path / ".claude").exists()
+
+
+def test_code_keeps_what_the_user_exported_and_their_status_line(tmp_path: Path, fake_claude: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(OPENAI_CONFIG, encoding="utf-8")
+    (tmp_path / ".claude").mkdir()
+    (tmp_path / ".claude" / "settings.json").write_text('{"statusLine": {"type": "command", "command": "x"}}')
+    result, saw = code(
+        tmp_path,
+        fake_claude,
+        "--config",
+        str(config),
+        "--",
+        "-p",
+        "hi",
+        OPENAI_API_KEY="sk-test",
+        CLAUDE_CODE_MAX_OUTPUT_TOKENS="4000",
+        CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK="0",
+    )
+    assert result.returncode == 0, result.stderr
+    assert saw["env"]["CLAUDE_CODE_MAX_OUTPUT_TOKENS"] == "4000"
+    assert saw["env"]["CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK"] == "0"
+    assert saw["env"]["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "128000"
+    assert saw["args"] == ["-p", "hi"]  # the user's status line stays theirs
+
+
+def test_code_leaves_the_settings_to_a_user_who_passes_their_own(tmp_path: Path, fake_claude: Path) -> None:
+    result, saw = code(
+        tmp_path, fake_claude, "--config", str(QUICKSTART), "--", "--settings", "{}", "-p", "hi"
+    )
+    assert result.returncode == 0, result.stderr
+    assert saw["args"] == ["--settings", "{}", "-p", "hi"]
+
+
+@pytest.mark.parametrize("claude_args", [["-p", "hi"], ["--print", "hi"], ["hello"]])
+def test_code_says_claude_codes_arguments_go_after_a_double_dash(
+    tmp_path: Path, fake_claude: Path, claude_args: list[str]
+) -> None:
+    result, saw = code(tmp_path, fake_claude, "--config", str(QUICKSTART), *claude_args)
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    shown = " ".join(claude_args)
+    assert result.stderr.splitlines()[-1] == (
+        f"claude-any code: error: unrecognized arguments: {shown}; Claude Code's arguments go after `--`, "
+        f"as in: claude-any code -- {shown}"
+    )
+    assert saw == {}, "Claude Code was not started"
+
+
+def test_code_takes_routes_and_a_port(tmp_path: Path, fake_claude: Path) -> None:
+    routes = tmp_path / "routes.json"
+    compiled = claude_any("compile", "examples/quickstart.yaml", "-o", str(routes), home=tmp_path)
+    assert compiled.returncode == 0, compiled.stderr
+    port = free_port()
+    result, saw = code(tmp_path, fake_claude, "--routes", str(routes), "--port", str(port), "--", "-p", "x")
+    assert result.returncode == 0, result.stderr
+    assert saw["env"]["ANTHROPIC_BASE_URL"] == f"http://127.0.0.1:{port}"
+
+
+def test_code_on_a_busy_port_says_so(tmp_path: Path, fake_claude: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result, saw = code(tmp_path, fake_claude, "--config", str(QUICKSTART), "--port", str(port))
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert result.stderr.startswith(f"claude-any: error: cannot listen on 127.0.0.1:{port}: ")
+    assert saw == {}
+
+
+def test_code_in_an_empty_folder_suggests_options_it_takes(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code", "--routes", "nothing.json"],
+        cwd=tmp_path,
+        env=bare_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "claude-any: error: nothing.json: cannot read: No such file or directory\n"
+    empty = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code"],
+        cwd=tmp_path,
+        env=bare_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert empty.returncode == 2
+    assert "pass --config CONFIG or --routes ROUTES" in empty.stderr
+
+
+def test_code_sums_up_the_session_and_says_how_to_resume_it(tmp_path: Path, fake_claude: Path) -> None:
+    session = "0b7f1c1e-6d1c-4cf3-9c45-0e6bbbf0f1a2"
+    result, _ = code(
+        tmp_path,
+        fake_claude,
+        "--config",
+        "examples/quickstart.yaml",
+        "--",
+        "-p",
+        "hi",
+        FAKE_CLAUDE_SESSION=session,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert re.fullmatch(
+        rf"claude-any: session {session}: large → echo/echo-large · in \d+ out \d+ · cache 0% · \$0\.00 "
+        r"· 1 request",
+        lines[-2],
+    ), lines
+    assert lines[-1] == (
+        f"claude-any: resume it with: claude-any code --config examples/quickstart.yaml -- --resume {session}"
+    )
+    log = re.search(r"\(log: (\S+)\)", result.stderr)
+    assert log and "POST /v1/messages" in Path(log[1]).read_text(encoding="utf-8")
+
+
+def test_code_log_level_quiets_the_request_log(tmp_path: Path, fake_claude: Path) -> None:
+    result, _ = code(
+        tmp_path,
+        fake_claude,
+        "--config",
+        str(QUICKSTART),
+        "--log-level",
+        "warning",
+        "--",
+        "-p",
+        "hi",
+        FAKE_CLAUDE_SESSION="s-1",
+    )
+    assert result.returncode == 0, result.stderr
+    log = re.search(r"\(log: (\S+)\)", result.stderr)
+    assert log and Path(log[1]).read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_code_forwards_a_stop_signal_to_claude_code(tmp_path: Path, fake_claude: Path, signum: int) -> None:
+    out = tmp_path / "claude-saw.json"
+    path = f"{fake_claude}{os.pathsep}{os.environ.get('PATH', '')}"
+    launcher = subprocess.Popen(
+        [sys.executable, "-m", "claude_any", "code", "--config", str(QUICKSTART), "--", "-p", "hi"],
+        cwd=REPO,
+        env={**bare_env(tmp_path, path), "FAKE_CLAUDE_OUT": str(out), "FAKE_CLAUDE_WAIT": "1"},
+        stdin=subprocess.DEVNULL,  # no terminal: nothing else delivers a Ctrl-C to Claude Code
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not (out.exists() and json.loads(out.read_text() or "{}").get("ready")):
+            assert launcher.poll() is None and time.monotonic() < deadline, launcher.communicate()
+            time.sleep(0.05)
+        launcher.send_signal(signum)
+        _, stderr = launcher.communicate(timeout=START_TIMEOUT_S)
+    finally:
+        launcher.kill()
+    assert json.loads(out.read_text())["signal"] == signum
+    assert launcher.returncode == 40 + signum, stderr  # Claude Code's own exit status
+    assert "Traceback" not in stderr
+
+
+def test_print_env_prints_shell_lines_and_never_the_token(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        OPENAI_CONFIG + "server: {port: 9100, auth_token: '${CLAUDE_ANY_TOKEN}'}\n", encoding="utf-8"
+    )
+    env = {
+        **bare_env(tmp_path),
+        "CLAUDE_ANY_TOKEN": "tok-never-shown",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "9000",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code", "--config", str(config), "--print-env"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tok-never-shown" not in result.stdout + result.stderr
+    settings = json.dumps(
+        {
+            "statusLine": {
+                "type": "command",
+                "command": f"{sys.executable} -P -m claude_any statusline",
+                "padding": 0,
+            }
+        }
+    )
+    assert result.stdout.splitlines() == [
+        f"# Claude Code through claude-any: start the gateway with `claude-any run {config}`,",
+        "# then eval these lines in the shell you start `claude` from.",
+        "export ANTHROPIC_BASE_URL=http://127.0.0.1:9100",
+        'export ANTHROPIC_AUTH_TOKEN="$CLAUDE_ANY_TOKEN"  # server.auth_token',
+        "unset ANTHROPIC_API_KEY  # sent beside the token otherwise",
+        "export CLAUDE_CODE_AUTO_COMPACT_WINDOW=128000",
+        "export CLAUDE_CODE_MAX_CONTEXT_TOKENS=128000",
+        "# CLAUDE_CODE_MAX_OUTPUT_TOKENS: keeping your 9000",
+        "export CLAUDE_CODE_DISABLE_NONSTREAMING_FALLBACK=1",
+        "export CLAUDE_CODE_ENABLE_GATEWAY_MODEL_DISCOVERY=1",
+        "export CLAUDE_CODE_GATEWAY_HINT_HEADERS=1",
+        "# the status line (what answered, tokens and cost): start claude with",
+        f"#   --settings '{settings}'",
+    ]
+    shell = subprocess.run(
+        [
+            "sh",
+            "-c",
+            result.stdout + '\nprintf "%s|%s" "$ANTHROPIC_AUTH_TOKEN" "$CLAUDE_CODE_MAX_CONTEXT_TOKENS"',
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert shell.stdout == "tok-never-shown|128000", "the lines work in a shell"
+
+
+# --- statusline --------------------------------------------------------------------------------------------
+
+
+def statusline(stdin: str, home: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "claude_any", "statusline"],
+        cwd=REPO,
+        env={**bare_env(home), **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+
+
+def test_statusline_shows_what_answered_the_session(quickstart: tuple[Running, str], tmp_path: Path) -> None:
+    _, url = quickstart
+    session = "4d1c7b0e-1111-4a5e-9d5e-2f0c1e6a9b70"
+    body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    answer = httpx.post(
+        url + "/v1/messages", json=body, headers={"x-claude-code-session-id": session}, timeout=10
+    )
+    assert answer.status_code == 200
+    status_input = json.dumps({"session_id": session, "model": {"id": "claude-haiku-4-5"}, "cost": {}})
+
+    result = statusline(status_input, tmp_path, ANTHROPIC_BASE_URL=url, ANTHROPIC_AUTH_TOKEN="unused")
+
+    assert result.returncode == 0 and result.stderr == ""
+    usage = answer.json()["usage"]
+    assert result.stdout == (
+        f"claude-any: small → echo/echo-small · in {usage['input_tokens']} out {usage['output_tokens']} "
+        "· cache 0% · $0.00 · 1 request\n"
+    )
+    fresh = statusline(json.dumps({"session_id": "new"}), tmp_path, ANTHROPIC_BASE_URL=url)
+    assert fresh.stdout == "claude-any: no requests yet\n"
+
+
+def test_statusline_never_fails(tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    cases = {
+        "gateway not reachable": ('{"session_id": "s"}', {"ANTHROPIC_BASE_URL": down}),
+        "ANTHROPIC_BASE_URL is not set": ('{"session_id": "s"}', {}),
+        "no session id": ("not json at all", {"ANTHROPIC_BASE_URL": down}),
+    }
+    for expected, (stdin, env) in cases.items():
+        result = statusline(stdin, tmp_path, **env)
+        assert (result.returncode, result.stdout, result.stderr) == (0, f"claude-any: {expected}\n", "")
+
+
+def test_the_status_line_command_ignores_a_claude_any_folder_in_the_project(tmp_path: Path) -> None:
+    from claude_any.statusline import command
+
+    planted = tmp_path / "claude_any"
+    planted.mkdir()
+    (planted / "__init__.py").write_text("")
+    (planted / "__main__.py").write_text("print('a project file ran')\n")
+    result = subprocess.run(
+        ["sh", "-c", command()],
+        cwd=tmp_path,  # Claude Code runs the status line in the project's folder
+        env=bare_env(tmp_path),
+        input='{"session_id": "s"}',
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.stdout == "claude-any: ANTHROPIC_BASE_URL is not set\n", result.stderr
+
+
+def test_code_with_a_claude_that_cannot_start_says_so(tmp_path: Path) -> None:
+    broken = tmp_path / "claude"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    result = subprocess.run(
+        [sys.executable, "-m", "claude_any", "code", "--config", str(QUICKSTART)],
+        cwd=REPO,
+        env={**bare_env(tmp_path), "CLAUDE_ANY_CLAUDE": str(broken)},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT_S,
+    )
+    assert result.returncode == 2
+    assert_no_traceback(result)
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"claude-any: error: cannot start {broken}: No such file or directory"
+    )
 
 
 # --- request templates -------------------------------------------------------------------------------------

@@ -122,7 +122,11 @@ ONE_LINE_ERRORS = [
     ),
     (["compile", QUICKSTART, "-o", ""], "claude-any compile: error: -o/--output: must not be empty"),
     (["expalin", "m"], "claude-any: error: unknown command 'expalin'; did you mean 'explain'?"),
-    (["serve"], "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code"),
+    (
+        ["serve"],
+        "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code, statusline, "
+        "doctor",
+    ),
 ]
 
 

@@ -161,7 +161,10 @@ model_categories:
     result = compile_text(config, "small.yaml")
     assert result.table is not None
     text, _ = _explain(result.table, "claude-sonnet-4-6")
-    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW=65536 CLAUDE_CODE_MAX_OUTPUT_TOKENS=8192" in text
+    # Under Claude Code's 100k compaction minimum: only the window of unrecognised model ids is set.
+    assert "start Claude Code with\n" in text
+    assert "CLAUDE_CODE_MAX_CONTEXT_TOKENS=65536 CLAUDE_CODE_MAX_OUTPUT_TOKENS=8192" in text
+    assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in text
 
 
 def test_tools_without_reasoning_on_chat_is_explained() -> None:

@@ -14,8 +14,8 @@ import pytest
 from cli_process import Running, assert_no_traceback, claude_any, free_port, wait_until_listening
 
 from claude_any.compiler import compile_text
-from claude_any.runtime.facts import FACTS
-from claude_any.runtime.operators import OPERATORS
+from claude_any.runtime.route.facts import FACTS
+from claude_any.runtime.route.operators import OPERATORS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -50,7 +50,7 @@ def test_the_sections_users_look_for_are_there() -> None:
     headings = set(re.findall(r"^#+ (.+)$", README, flags=re.M))
     for wanted in (
         "Quick start",
-        "Use it with Claude Code",
+        "Using it with Claude Code",
         "Commands",
         "The config file",
         "Rule language",
@@ -100,7 +100,7 @@ NOT_RUN_HERE = {
     "curl": "tests/runtime/test_web_guard.py sends the README's curl",
 }
 # A README span like `claude-any run ROUTES_OR_CONFIG [--host H]` describes a command; it is not one.
-PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_.]{2,}\b(?!=)|[\[\]…|]")
+PLACEHOLDER = re.compile(r"\b[A-Z][A-Z_.]+\b(?!=)|[\[\]…|]")
 SHELL_WORDS = 'set -f; printf "%s\\0"'  # bash reads the words; printf hands them back without running them
 
 
@@ -114,7 +114,12 @@ def _commands_in_readme() -> list[str]:
     for span in re.finditer(r"`((?:[A-Z_]+=\S+ )*claude(?:-any)? [^`]+)`", README):
         command = span.group(1)
         words = command.split()
-        if not PLACEHOLDER.search(command) and len(words) > (2 if words[0] == "claude-any" else 1):
+        output = words[1].endswith(":")  # `claude-any code: error: …` is what the command prints
+        if (
+            not PLACEHOLDER.search(command)
+            and not output
+            and len(words) > (2 if words[0] == "claude-any" else 1)
+        ):
             found.append((span.start(), command))
     return [command for _, command in sorted(found, key=lambda item: item[0])]  # a block keeps its order
 

@@ -18,8 +18,8 @@ import pytest
 from loopback import DONE, FakeUpstream, Reply, ThreadServer
 
 from claude_any.cli import main
-from claude_any.runtime.app import create_app
-from claude_any.runtime.targets import StartupError
+from claude_any.runtime.call.targets import StartupError
+from claude_any.runtime.serve.app import create_app
 from claude_any.table import RoutingTable
 
 KEYS = {

@@ -16,7 +16,7 @@ from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default
 from claude_any.compiler.templates import position
 from claude_any.provider_kinds import KINDS, api_for
 from claude_any.suggest import nearest
-from claude_any.table import Position, Provider, Route, RoutingTable, Target, empty_params
+from claude_any.table import Position, Price, Provider, Route, RoutingTable, Target, empty_params
 
 
 def build(config: Config, diags: Diagnostics) -> RoutingTable:
@@ -54,6 +54,7 @@ class _Builder:
             routes=tuple(table_routes),
             retry=self.config.retry,
             timeouts=self.config.timeouts,
+            prices=self._prices(),
         )
 
     # Targets ------------------------------------------------------------------------------------------
@@ -73,7 +74,7 @@ class _Builder:
             model_spec.base_model if model_spec else None
         )
         base_model = stated or model
-        caps = dict(capabilities.lookup(provider.kind, base_model))
+        caps = dict(capabilities.lookup(provider.kind, base_model, provider.settings.get("base_url")))
         if model_spec:
             caps.update(model_spec.capabilities)
         params = empty_params()
@@ -181,6 +182,21 @@ class _Builder:
         hint = did_you_mean(ref.text, choices)
         self.diags.error(ref.pos, f"unknown target {ref.text!r}: not a category or provider/model{hint}")
         return None
+
+    def _prices(self) -> dict[str, Price]:
+        """The `prices:` entries whose key names a provider, a category or a declared provider's model."""
+        declared = self.config.declared_providers
+        known = declared | self.config.declared_categories | set(self.targets)
+        prices: dict[str, Price] = {}
+        for text, (key, price) in self.config.prices.items():
+            provider, slash, model = text.partition("/")
+            if text in known or (slash and model and provider in declared):
+                prices[text] = price
+            else:
+                hint = did_you_mean(text, known)
+                message = f"prices.{text}: not a provider, a category or provider/model{hint}"
+                self.diags.error(key.pos, message)
+        return prices
 
     # Fallbacks and chains -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from claude_any.capabilities import REASONING_REPLAYS, SCHEMA_DIALECTS
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 
@@ -62,7 +63,10 @@ CAPABILITY_TYPES: dict[str, Callable[[Reader, Node, str], Any]] = {
     "vision": _boolean,
     "pdf": _boolean,
     "responses_only": _boolean,
-    "reasoning_field": _string,
+    "reasoning_replay": _one_of(*REASONING_REPLAYS),
+    "thought_signatures": _boolean,
+    "schema_dialect": _one_of(*SCHEMA_DIALECTS),
+    "prompt_cache_key": _boolean,
 }
 
 

@@ -21,7 +21,7 @@ from claude_any.compiler.overrides import read_capabilities
 from claude_any.compiler.templates import read_kind_template, template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
 from claude_any.network import is_host_name, is_loopback
-from claude_any.provider_kinds import KINDS, PROTOCOLS, RESPONSES, Form, ProviderKind, Setting
+from claude_any.provider_kinds import KINDS, PROTOCOLS, RESPONSES, Auth, Form, ProviderKind, Setting
 from claude_any.suggest import closest
 
 COMMON_KEYS = ("kind", "api", "headers", "body", "models")
@@ -144,6 +144,7 @@ def _settings(
                 f"missing required key {setting.name!r} (it may be left out only with a {other})",
             )
             ok = False
+    ok = _check_auth(reader, kind, key, node, path, values) and ok
     if not ok or any(values[s.name] is None for s in kind.settings if s.required):
         return None
     for setting in kind.settings:
@@ -160,6 +161,62 @@ def _settings(
                 "http:// to a non-local host sends the API key unencrypted",
             )
     return values
+
+
+def _check_auth(
+    reader: Reader, kind: ProviderKind, key: Scalar, node: Mapping, path: str, values: dict[str, Any]
+) -> bool:
+    """The chosen `auth:` has its settings and its identity library, and no other auth's settings are
+    written (they would be ignored: a key next to `auth: entra` is a sign of a mix-up)."""
+    if not kind.auths:
+        return True
+    auth = kind.auth_for(values)
+    if auth is None or (node.get("auth") is not None and values.get("auth") is None):
+        return False  # an unknown `auth:`, already reported
+    ok = True
+    for other in kind.auths:
+        for name in other.settings:
+            written = node.get(name)
+            if written is not None and name not in auth.settings:
+                reader.error(
+                    written.pos,
+                    f"{path}.{name}",
+                    f"is used only with auth: {other.name}, and this provider's auth is {auth.name}: "
+                    f"remove it, or set auth: {other.name}",
+                )
+                ok = False
+    for name in auth.required:
+        if values[name] is None:
+            reader.error(key.pos, path, f"missing required key {name!r}{_other_auths_hint(kind, auth)}")
+            ok = False
+    given = [name for name in auth.together if values[name] is not None]
+    if given and len(given) < len(auth.together):
+        lacking = [name for name in auth.together if name not in given]
+        first = node.get(given[0])
+        reader.error(
+            first.pos if first is not None else key.pos,
+            f"{path}.{given[0]}",
+            f"needs {' and '.join(repr(n) for n in lacking)} too (or neither, to let the identity library "
+            "find its credentials)",
+        )
+        ok = False
+    install = auth.missing_library()
+    if install is not None:
+        where = node.get("auth")
+        reader.error(
+            where.pos if where is not None else key.pos,
+            f"{path}.auth",
+            f"auth: {auth.name} needs {auth.identity}, which is not installed: {install}",
+        )
+        ok = False
+    return ok
+
+
+def _other_auths_hint(kind: ProviderKind, auth: Auth) -> str:
+    others = [a for a in kind.auths if a is not auth and a.identity is not None]
+    if not others:
+        return ""
+    return " (or " + ", or ".join(f"auth: {a.name} for an {a.description}" for a in others) + ")"
 
 
 def _own_settings(
@@ -203,6 +260,8 @@ def _field(
     if setting.form is Form.SECRET:
         _warn_literal_secret(reader, node, path, _secret_variable(kind, name, setting))
         return value
+    if setting.form is Form.AUTH:
+        return reader.choice(node, path, [auth.name for auth in kind.auths])
     if setting.form in (Form.BASE_URL, Form.SERVICE_URL) and secrets.url_has_credentials(value):
         # Neither sent (the kinds authenticate by header) nor safe to keep: a URL is shown in messages.
         reader.error(node.pos, path, CREDENTIALS_IN_URL)

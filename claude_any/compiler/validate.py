@@ -11,6 +11,7 @@ import re
 from claude_any.compiler.config import CategorySpec, Config, Ref, RouteSpec
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities, read_params
+from claude_any.compiler.pricing import read_prices
 from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.templates import template_strings
@@ -19,7 +20,16 @@ from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback, origin_
 from claude_any.suggest import closest
 from claude_any.table import Position, Server, empty_params
 
-TOP_KEYS = ("server", "providers", "model_categories", "routes", "fallbacks", "retry", "timeouts")
+TOP_KEYS = (
+    "server",
+    "providers",
+    "model_categories",
+    "routes",
+    "fallbacks",
+    "retry",
+    "timeouts",
+    "prices",
+)
 SERVER_KEYS = ("host", "port", "auth_token", "max_body_mb", "allowed_origins", "max_connections")
 CATEGORY_KEYS = (
     "target",
@@ -64,6 +74,8 @@ def validate(root: Node | None, file: str, reader: Reader) -> Config:
         _routes(reader, node, config)
     if (node := top.get("fallbacks")) is not None:
         _fallbacks(reader, node, config)
+    if (node := top.get("prices")) is not None:
+        config.prices = read_prices(reader, node)
     return config
 
 

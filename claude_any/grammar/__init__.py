@@ -10,7 +10,7 @@ from claude_any.grammar.checker import (
     to_json,
 )
 from claude_any.grammar.parser import ExprSyntaxError, parse, read_number
-from claude_any.runtime.facts import FACTS
+from claude_any.runtime.route.facts import FACTS
 
 __all__ = [
     "FACTS",

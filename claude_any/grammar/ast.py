@@ -62,7 +62,7 @@ class BoolOp:
 
 @dataclass(frozen=True)
 class Compare:
-    op: str  # a symbol of runtime/operators.py OPERATORS (routing.lark parses exactly those)
+    op: str  # a symbol of runtime/route/operators.py OPERATORS (routing.lark parses exactly those)
     left: Expr
     right: Expr
     span: Span

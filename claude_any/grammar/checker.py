@@ -17,8 +17,8 @@ from claude_any.grammar.ast import to_json as _to_json
 
 # The rule language's facts and compare operators are declared once, in the runtime that evaluates them;
 # checking against those declarations is what keeps the checker and the evaluator from disagreeing.
-from claude_any.runtime.facts import BOOL, FACTS, LIST, NUMBER, STRING, FactType
-from claude_any.runtime.operators import OPERATORS, Operator
+from claude_any.runtime.route.facts import BOOL, FACTS, LIST, NUMBER, STRING, FactType
+from claude_any.runtime.route.operators import OPERATORS, Operator
 from claude_any.suggest import did_you_mean
 
 _NOUN = {STRING: "a string", NUMBER: "a number", BOOL: "true/false", LIST: "a list"}

@@ -14,7 +14,7 @@ import secrets as _random
 from typing import Any
 from urllib.parse import urlsplit
 
-from claude_any.runtime import retry
+from claude_any.runtime.call import retry
 
 # Statuses the SDK retries on; a fallback chain moves on to the next target for the same set.
 RETRYABLE_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})

@@ -27,7 +27,7 @@ class LRU(Generic[K, V]):
     the least recently used go first. A key heavier than `max_weight` alone is not kept.
 
     A plain dict in use order (a hit moves its entry to the end), under a lock: large request bodies are
-    worked on in a worker thread (runtime/offload.py) that uses the same caches as the event loop.
+    worked on in a worker thread (runtime/serve/offload.py) that uses the same caches as the event loop.
     """
 
     def __init__(self, max_entries: int, max_weight: int, weigh: Callable[[K], int]) -> None:
@@ -74,8 +74,8 @@ class JSONMemo(Generic[V]):
     values, none over `max_key_bytes` (computed, not kept), `max_total_bytes` of keys in all.
 
     Results are shared between requests, so callers must treat them as read-only. Safe to call from the
-    event loop and the large-body worker thread at once (runtime/offload.py): the LRU locks; a miss computes
-    unlocked.
+    event loop and the large-body worker thread at once (runtime/serve/offload.py): the LRU locks; a miss
+    computes unlocked.
     """
 
     def __init__(

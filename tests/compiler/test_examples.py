@@ -115,6 +115,8 @@ def test_classic_seed_config_compiles_unchanged(
         "api_key": "${AZURE_OPENAI_API_KEY}",
         "endpoint": "https://my-res.openai.azure.com",
         "api_version": "2024-10-21",
+        "auth": "key",  # the default, written out
+        "client_id": None,
     }
     assert table.providers["databricks"].settings["host"] == "https://adb-123.12.azuredatabricks.net"
     assert [(r.name, r.chain, r.origin) for r in table.routes] == [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from claude_any import provider_templates
 from claude_any.compiler import CompileResult, compile_text
 from claude_any.explain import explain
-from claude_any.runtime.router import Router
+from claude_any.runtime.route.router import Router
 from claude_any.table import RoutingTable
 
 CATEGORIES = """\

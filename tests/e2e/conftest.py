@@ -5,8 +5,8 @@ gateway as ANTHROPIC_BASE_URL, and Claude Code's telemetry, updates and error re
 tests run offline.
 
 The binary is, in this order: $CLAUDE_ANY_CLAUDE; the pinned copy `.ci/run` installs in the user's cache
-(`${XDG_CACHE_HOME:-~/.cache}/claude-any/claude-code-2.1.330/node_modules/.bin/claude`, shared by every
-clone on the machine); `claude` on PATH. The tests are written against 2.1.330; another version usually
+(`${XDG_CACHE_HOME:-~/.cache}/claude-any/claude-code-2.1.332/node_modules/.bin/claude`, shared by every
+clone on the machine); `claude` on PATH. The tests pass on 2.1.330 and 2.1.332; another version usually
 works but may not. When none is found the tests skip, saying what was looked for and how to install it,
 unless $CLAUDE_ANY_E2E_REQUIRED is set (as `.ci/run` does): then they fail, so CI cannot pass without
 running them.
@@ -27,7 +27,7 @@ import pytest
 from loopback import FakeUpstream
 
 REPO = Path(__file__).resolve().parents[2]
-CLAUDE_VERSION = "2.1.330"
+CLAUDE_VERSION = "2.1.332"
 RUN_TIMEOUT_S = 30  # a run takes about a second; this only stops a hung run from hanging the suite
 
 CLAUDE_ENV = {

@@ -35,7 +35,7 @@ def test_the_skip_reason_says_what_was_looked_for_and_how_to_install(tmp_path: P
     found, why = find_claude(env)
     assert found is None
     assert "CLAUDE_ANY_CLAUDE is not set" in why and "no `claude` on PATH" in why
-    assert str(tmp_path / "home" / ".cache" / "claude-any" / "claude-code-2.1.330") in why
+    assert str(tmp_path / "home" / ".cache" / "claude-any" / f"claude-code-{CLAUDE_VERSION}") in why
     assert "npm install" in why and ".ci/run" in why
 
 

@@ -12,7 +12,7 @@ from claude_any.compiler import diagnostics
 from claude_any.grammar import FACTS, ExprError, always_true, check, checker, parse, render_caret, to_json
 from claude_any.grammar.checker import always_false, constant
 from claude_any.grammar.parser import _parser
-from claude_any.runtime.facts import (
+from claude_any.runtime.route.facts import (
     BOOL,
     FACT_NAMES,
     FACT_TYPES,
@@ -22,8 +22,8 @@ from claude_any.runtime.facts import (
     FactType,
     facts_from_request,
 )
-from claude_any.runtime.operators import OPERATORS
-from claude_any.runtime.rules import compile_rule
+from claude_any.runtime.route.operators import OPERATORS
+from claude_any.runtime.route.rules import compile_rule
 
 
 def errors(text: str) -> list[ExprError]:
@@ -220,7 +220,7 @@ def test_checker_and_runtime_agree_on_fact_names() -> None:
     assert set(FACTS) == set(FACT_NAMES)
 
 
-# The checker follows the declarations in the runtime (runtime/facts.py, runtime/operators.py).
+# The checker follows the declarations in the runtime (runtime/route/facts.py, runtime/route/operators.py).
 
 LEFT = {STRING: "model", NUMBER: "tokens", BOOL: "thinking"}
 VALUE = {STRING: '"x"', NUMBER: "1", BOOL: "true"}

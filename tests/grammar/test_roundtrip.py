@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from claude_any.grammar import check, parse, to_json
 from claude_any.grammar.ast import BoolOp, Compare, Expr, Fact, Header, ListLit, Lit, Not
-from claude_any.runtime.facts import Facts, facts_from_request
-from claude_any.runtime.rules import compile_rule
+from claude_any.runtime.route.facts import Facts, facts_from_request
+from claude_any.runtime.route.rules import compile_rule
 
 
 def run(text: str, facts: Facts) -> bool:

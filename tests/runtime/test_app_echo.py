@@ -128,7 +128,7 @@ def test_real_claude_code_requests_are_answered(echo_url: str, path: Path) -> No
 
 
 def test_echo_quotes_the_users_words_not_claude_codes_reminders() -> None:
-    from claude_any.runtime import echo
+    from claude_any.runtime.call import echo
     from claude_any.runtime.translate.tools import ToolNameMap
 
     body = {

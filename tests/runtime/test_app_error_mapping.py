@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from claude_any.runtime import errors
+from claude_any.runtime.call.upstream import transport_error
 from claude_any.runtime.errors import AnthropicError, from_upstream
 from claude_any.runtime.scrub import Scrubber
-from claude_any.runtime.upstream import transport_error
 
 
 def mapped(status: int, body: Any, headers: dict[str, str] | None = None, **kw: Any) -> AnthropicError:

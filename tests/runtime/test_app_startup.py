@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from loopback import TEST_ENV, make_table, openai_provider, target
 
-from claude_any.runtime.app import create_app
-from claude_any.runtime.server import StartupError, serve
+from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.serve.server import StartupError, serve
 from claude_any.table import Position, Provider
 
 

@@ -12,12 +12,12 @@ import httpx
 import pytest
 from loopback import TEST_ENV, ThreadServer, make_table, target
 
-from claude_any.runtime import tokens
-from claude_any.runtime.app import create_app
+from claude_any.runtime.call.targets import Destinations
 from claude_any.runtime.memo import LRU
-from claude_any.runtime.router import LOGGED_MODELS, MAX_AD_HOC_MODEL_CHARS, Router
-from claude_any.runtime.targets import Destinations
-from claude_any.runtime.tokens import SessionScale
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.router import LOGGED_MODELS, MAX_AD_HOC_MODEL_CHARS, Router
+from claude_any.runtime.route.tokens import SessionScale
+from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.translate import schema
 from claude_any.table import Provider
 
@@ -117,7 +117,7 @@ def test_lru_bounds_entries_and_weight() -> None:
 def test_session_ratios_are_kept_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SessionScale, "MAX_SESSIONS", 20)
     app = create_app(make_table([ECHO], [target("large", ECHO, "echo-1"), target("small", ECHO, "echo-2")]))
-    sessions = app.state.gateway.sessions
+    sessions = app.state.gateway.session_scale
     server = ThreadServer(app).start()
     long = [{"role": "user", "content": "a few words to count " * 300}]  # over SessionScale.MIN_ESTIMATE
     try:

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from claude_any.runtime import tokens
-from claude_any.runtime.facts import facts_from_request, family_of
-from claude_any.runtime.tokens import SessionScale
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.facts import facts_from_request, family_of
+from claude_any.runtime.route.tokens import SessionScale
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "claude-code-background"
 

@@ -1,5 +1,5 @@
 """Clients cannot hold the gateway's resources forever (issue #13, item 6), over raw sockets against the
-gateway as `claude-any run` serves it (runtime/server.py's uvicorn settings, runtime/client_protocol.py),
+gateway as `claude-any run` serves it (serve/server.py's uvicorn settings, serve/client_protocol.py),
 with the clocks shortened: a request must arrive at a pace (slowloris, a silent connection, a dripping
 body, endless headers), a client that stops reading its stream is cut and its provider stream closed, and
 connections beyond the cap get 529 overloaded_error."""
@@ -19,10 +19,10 @@ import pytest
 from faults import chunk, fake_provider, resilient_table
 from loopback import TEST_ENV, FakeUpstream, Reply, ThreadServer
 
-from claude_any.runtime.app import create_app
-from claude_any.runtime.client_limits import HEADER_BYTES, ClientLimits
-from claude_any.runtime.client_protocol import ClientProtocol
-from claude_any.runtime.server import client_limits, uvicorn_config
+from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.serve.client_limits import HEADER_BYTES, ClientLimits
+from claude_any.runtime.serve.client_protocol import ClientProtocol
+from claude_any.runtime.serve.server import client_limits, uvicorn_config
 
 SHORT = ClientLimits(header_s=0.5, write_s=0.5, max_connections=4096)
 MAX_WAIT_S = 10.0  # generous: each clock here is 0.5 s

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from loopback import ThreadServer
 from starlette.applications import Starlette
@@ -13,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from claude_any.runtime import upstream
-from claude_any.runtime.pool import PooledTransport
-from claude_any.runtime.upstream import Clients
+from claude_any.provider_templates import PreparedTarget
+from claude_any.runtime.call import provider_client, upstream
+from claude_any.runtime.call.upstream import Clients
 
 
 async def _slow(request: Request) -> PlainTextResponse:
@@ -34,8 +35,9 @@ def test_one_user_s_requests_share_one_warm_connection(server: ThreadServer) -> 
     async def scenario() -> int:
         clients = Clients()
         for _ in range(8):
-            response = await clients.get("a").get(server.url + "/")
-            assert response.text == "ok"
+            response = await clients.get("a").request("GET", server.url + "/", {})
+            assert (await response.aread()) == b"ok"
+            await response.aclose()
         count = len(clients.connections("a"))
         await clients.aclose()
         return count
@@ -48,8 +50,10 @@ def test_concurrent_requests_each_get_a_connection(server: ThreadServer) -> None
         clients = Clients()
 
         async def one() -> str:
-            response = await clients.get("a").get(server.url + "/?wait=0.2")
-            return response.text
+            response = await clients.get("a").request("GET", server.url + "/?wait=0.2", {})
+            text = (await response.aread()).decode()
+            await response.aclose()
+            return text
 
         assert await asyncio.gather(*(one() for _ in range(40))) == ["ok"] * 40
         connections = clients.connections("a")
@@ -76,8 +80,57 @@ def test_open_creates_and_aclose_closes_every_client() -> None:
     assert all(client.is_closed for client in opened)
 
 
+def test_open_inside_the_event_loop_makes_the_pools_before_any_request() -> None:
+    async def scenario() -> list[bool]:
+        clients = Clients()
+        clients.open(["a"])
+        made = [clients.get("a")._session is not None, clients.get("b")._session is not None]
+        await clients.aclose()
+        return made
+
+    assert asyncio.run(scenario()) == [True, False]
+
+
 def test_one_tls_context_for_all_providers_speaking_http_1_1() -> None:
-    clients = Clients()
-    transports = [clients.get(name).pool for name in ("a", "b")]
-    assert all(isinstance(transport, PooledTransport) for transport in transports)
-    assert {id(transport._tls_context()) for transport in transports} == {id(upstream._tls_context())}
+    async def scenario() -> set[int]:
+        clients = Clients()
+        clients.open(["a", "b"])
+        sessions = [clients.get(name)._get_session() for name in ("a", "b")]
+        contexts = {id(session.connector._ssl) for session in sessions}  # type: ignore[union-attr]
+        await clients.aclose()
+        return contexts
+
+    assert asyncio.run(scenario()) == {id(provider_client.tls_context())}
+
+
+def test_a_mounted_client_answers_its_provider_s_requests_instead_of_the_network() -> None:
+    """An in-process provider's httpx client (`Clients.mount`) goes through the same open/read/stream
+    functions as the network's."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if b'"stream":true' in request.content:
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"data: {}\n\n")
+        return httpx.Response(200, json={"answered": "in-process"})
+
+    target = PreparedTarget(protocol="openai", url="http://in-process.invalid/v1/chat/completions")
+
+    async def scenario() -> tuple[dict[str, object], bytes]:
+        clients = Clients()
+        clients.mount("inproc", httpx.AsyncClient(transport=httpx.MockTransport(answer)))
+        clients.open(["inproc"])  # nothing to open for a mounted client
+        client = clients.get("inproc")
+        kwargs = {"provider_name": "inproc", "model": "m"}
+        plain = await upstream.open_response(client, target, {"stream": False}, stream=False, **kwargs)
+        message = await upstream.read_json(plain, "inproc")
+        streamed = await upstream.open_response(client, target, {"stream": True}, stream=True, **kwargs)
+        body = b"".join([chunk async for chunk in upstream.body_chunks(streamed)])
+        await upstream.close(streamed)
+        await clients.aclose()
+        return message, body
+
+    message, body = asyncio.run(scenario())
+    assert message == {"answered": "in-process"}
+    assert body == b"data: {}\n\n"
+    assert [request.headers["accept"] for request in seen] == ["application/json", "text/event-stream"]

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from starlette.types import Message
 
-from claude_any.runtime.disconnect import CancelOnDisconnect
+from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 
 
 class Client:

@@ -17,10 +17,10 @@ from faults import FAST_TIMEOUTS, chunk, fake_provider, request_body, resilient_
 from loopback import DONE, TEST_ENV, FakeUpstream, Reply, ThreadServer
 from translate.sse_check import check_anthropic_sse
 
-from claude_any.runtime.app import create_app
-from claude_any.runtime.log import RequestLog
-from claude_any.runtime.streaming import SSEResponse
-from claude_any.runtime.translate.stream import StreamTranslator
+from claude_any.runtime.call.stream_relay import SSEResponse
+from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 
 STREAMS = 200
 # Growth of the resident set allowed between two batches after a warm-up. Generous (allocator noise), so

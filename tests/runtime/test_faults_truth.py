@@ -32,7 +32,7 @@ from loopback import DONE, FakeUpstream, Reply, sse
 from responses_upstream import message, stream_events, usage
 from translate.sse_check import check_anthropic_sse
 
-from claude_any.runtime import streaming
+from claude_any.runtime.call import stream_relay as streaming
 from claude_any.table import Provider, RetryPolicy, Timeouts
 
 Gateway = Callable[..., str]

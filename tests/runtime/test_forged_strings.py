@@ -15,9 +15,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from loopback import FakeUpstream, Reply
 
-from claude_any.runtime import log
-from claude_any.runtime.log import FIELD_CHARS, HEADER_CHARS, LINE_CHARS, printable
-from claude_any.runtime.router import MAX_AD_HOC_MODEL_CHARS
+from claude_any.runtime.route.router import MAX_AD_HOC_MODEL_CHARS
+from claude_any.runtime.serve import access_log as log
+from claude_any.runtime.serve.access_log import FIELD_CHARS, HEADER_CHARS, LINE_CHARS, printable
 
 FORGED = "gpt-4o\r\n2026-01-01 12:00:00 INFO claude_any: req_forged POST /v1/messages status=200\x1b[2J"
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import DONE, FakeUpstream, Reply
 
-from claude_any.runtime.request_body import MAX_DEPTH
+from claude_any.runtime.serve.request_body import MAX_DEPTH
 
 JSON = {"content-type": "application/json"}
 ENDPOINTS = [
@@ -232,8 +232,8 @@ def _with_a_surrogate(draw: st.DrawFn) -> tuple[Any, str]:
 @given(_with_a_surrogate())
 def test_a_lone_surrogate_in_any_value_is_named_exactly(case: tuple[Any, str]) -> None:
     from claude_any.runtime.errors import AnthropicError
-    from claude_any.runtime.log import printable
-    from claude_any.runtime.request_body import parse_object
+    from claude_any.runtime.serve.access_log import printable
+    from claude_any.runtime.serve.request_body import parse_object
 
     value, where = case
     raw = json.dumps({"metadata": value}).encode()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from claude_any.runtime.keepalive import IdleTimeout, with_ticks
+from claude_any.runtime.call.keepalive import IdleTimeout, with_ticks
 
 
 async def _collect(

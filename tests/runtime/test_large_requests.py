@@ -19,9 +19,9 @@ import pytest
 from faults import SilentUpstream, completion, fake_provider, resilient_table
 from loopback import FakeUpstream, Reply
 
-from claude_any.runtime import tokens
 from claude_any.runtime.memo import JSONMemo
-from claude_any.runtime.offload import LARGE_BODY_BYTES
+from claude_any.runtime.route import tokens
+from claude_any.runtime.serve.offload import LARGE_BODY_BYTES
 from claude_any.table import RetryPolicy
 
 # Bodies of tiny text blocks: a million (27 MB) take about a second to count here and 3 s to translate, all

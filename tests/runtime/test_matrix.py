@@ -12,12 +12,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import anthropic
 import pytest
 from loopback import TEST_ENV, FakeUpstream, Recorded, make_table
-from matrix_cases import KINDS, SCENARIOS, Answer, Kind, Scenario, upstream_reply
+from matrix_cases import (
+    KINDS,
+    SCENARIOS,
+    Answer,
+    Kind,
+    Scenario,
+    openrouter_details,
+    thought_signature,
+    upstream_reply,
+)
 from syrupy.assertion import SnapshotAssertion
 from syrupy.extensions.single_file import SingleFileSnapshotExtension, WriteMode
 from translate.sse_check import check_anthropic_sse
@@ -224,3 +234,65 @@ def _check_clean_error(error: anthropic.APIError, received: bytes, stream: bool)
         envelope = json.loads(text)
         assert envelope["type"] == "error" and envelope["error"]["type"] == "api_error"
         assert envelope["request_id"].startswith("req_")
+
+
+# --- the next turn: what the provider gets back of its own answer -------------------------------------------
+
+
+def _next_turn_cases() -> Iterator[Any]:
+    for kind in KINDS.values():
+        if kind.dialect != "anthropic":
+            for mode in ("create", "stream"):
+                yield pytest.param(kind, mode, id=f"{kind.name}-{mode}")
+
+
+def _history(message: anthropic.types.Message) -> list[dict[str, Any]]:
+    """The client's next messages after `message`: the answer as it stored it, then the tool results."""
+    content = [block.model_dump(exclude_none=True) for block in message.content]
+    results = [
+        {"type": "tool_result", "tool_use_id": block.id, "content": f"output of {block.name}"}
+        for block in message.content
+        if block.type == "tool_use"
+    ]
+    return [{"role": "assistant", "content": content}, {"role": "user", "content": results}]
+
+
+@pytest.mark.parametrize(("kind", "mode"), list(_next_turn_cases()))
+def test_matrix_next_turn(kind: Kind, mode: str, upstream: FakeUpstream, gateway: Callable[..., str]) -> None:
+    """A Claude Code turn (thinking, text, a tool call), then the turn with the tool's result: the provider
+    gets its own tool-call ids back, its reasoning in the form it reads (or none), its thought signatures."""
+    stream = mode == "stream"
+    scenario = SCENARIOS["claude_code_shaped"]
+    answer = scenario.answer
+    done = Scenario("done", {}, Answer(text="Done."))
+    url = _gateway_for(kind, upstream, gateway)
+    upstream.script(upstream_reply(kind, scenario, stream), upstream_reply(kind, done, stream))
+    with anthropic.Anthropic(base_url=url, api_key="client-key", max_retries=0, timeout=10) as client:
+        first = _call(client, scenario, stream)
+        request = {**scenario.request, "messages": [*scenario.request["messages"], *_history(first)]}
+        second = _call(client, replace(scenario, request=request), stream)
+    assert [block.type for block in second.content] == ["text"] and second.stop_reason == "end_turn"
+
+    caps = kind.capabilities(kind.provider(upstream.url).kind)
+    sent = upstream.requests[1].body
+    (assistant,) = [m for m in sent["messages"] if m["role"] == "assistant"]
+    assert [c["id"] for c in assistant["tool_calls"]] == kind.upstream_ids(answer), "the provider's own ids"
+    assert [m["tool_call_id"] for m in sent["messages"] if m["role"] == "tool"] == kind.upstream_ids(answer)
+    for body in (upstream.requests[0].body, sent):
+        assert ("prompt_cache_key" in body) is caps["prompt_cache_key"]
+
+    replay = caps["reasoning_replay"] if kind.shows_reasoning and kind.dialect != "databricks" else "drop"
+    fields = {"reasoning_content", "reasoning", "reasoning_details"}
+    if replay in fields:
+        assert set(assistant) & fields == {replay}
+        expected = openrouter_details(answer) if replay == "reasoning_details" else answer.thinking
+        assert assistant[replay] == expected
+    elif replay == "think_tags":
+        assert assistant["content"] == f"<think>\n{answer.thinking}\n</think>\n\n{answer.text}"
+    else:
+        assert not set(assistant) & fields and answer.thinking not in json.dumps(sent)
+    if caps["thought_signatures"]:
+        signature = {"google": {"thought_signature": thought_signature(answer.calls[0])}}
+        assert assistant["tool_calls"][0]["extra_content"] == signature
+    else:
+        assert "extra_content" not in assistant["tool_calls"][0]

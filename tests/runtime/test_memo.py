@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from loopback import FIXTURES
 
-from claude_any.runtime import tokens
 from claude_any.runtime.memo import JSONMemo
+from claude_any.runtime.route import tokens
 from claude_any.runtime.translate import schema
 
 

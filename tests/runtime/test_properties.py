@@ -23,10 +23,10 @@ from translate.sse_check import check_anthropic_sse
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.request_body import check_messages_request
+from claude_any.runtime.serve.request_body import check_messages_request
+from claude_any.runtime.translate.chat.request import to_openai
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context, Upstream
-from claude_any.runtime.translate.request import to_openai
-from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.table import empty_params
 
 UPSTREAMS = [

@@ -168,7 +168,7 @@ def test_describe_redacts_literal_secrets_and_sensitive_user_headers() -> None:
         (Provider("p", "openai", "chat", OPENAI.settings, headers={"X": "a\nb"}), "single line"),
         (
             Provider("p", "azure", "chat", {"api_key": "k"}),
-            "providers.p (azure kind) (line 6): 'dict object' has no attribute",
+            "providers.p (azure kind) (line 7): 'dict object' has no attribute",
         ),
         (Provider("p", "nosuch", "chat", {}), "unknown provider kind"),
         (

@@ -1,6 +1,6 @@
 """`proxies`: the proxy variables read like curl reads them, and how the provider clients (`upstream.Clients`)
-route with them: exempt hosts to the gateway's own `PooledTransport`, proxied ones to httpx's stock
-transport."""
+route with them: exempt hosts direct, the others through their scheme's proxy (handed to aiohttp per
+request, on the provider's one pool)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from claude_any.runtime.pool import PooledTransport
-from claude_any.runtime.proxies import ProxySettings, from_environment
-from claude_any.runtime.upstream import Clients
+from claude_any.runtime.call.proxies import ProxySettings, from_environment
+from claude_any.runtime.call.upstream import Clients
 
 VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 
@@ -41,16 +40,8 @@ def clients() -> Iterator[Callable[[], Clients]]:
 
 
 def route(clients: Clients, url: str) -> str:
-    """Where the provider client sends a request for `url`: "direct" (the pool) or "proxy"."""
-    client = clients.get("p")
-    transport = client.router.pick(httpx.URL(url))
-    if transport is client.pool:
-        assert isinstance(transport, PooledTransport)
-        assert client.goes_direct(url)
-        return "direct"
-    assert isinstance(transport, httpx.AsyncHTTPTransport)
-    assert not client.goes_direct(url)
-    return "proxy"
+    """Where the provider client sends a request for `url`: "direct" or "proxy"."""
+    return "direct" if clients.get("p").proxy_for(url) is None else "proxy"
 
 
 # --- reading the environment -------------------------------------------------------------------------------
@@ -156,6 +147,6 @@ def test_an_unusable_proxy_is_a_proxy_error_that_names_no_credentials(
     monkeypatch.setenv("HTTPS_PROXY", "ftp://user:s3cret@proxy.local:21")
     client = clients().get("p")
     with pytest.raises(httpx.ProxyError) as caught:
-        client.router.pick(httpx.URL("https://api.openai.com/"))
+        client.proxy_for("https://api.openai.com/")
     assert "s3cret" not in str(caught.value)
     assert "ftp" in str(caught.value)

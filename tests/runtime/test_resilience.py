@@ -28,7 +28,7 @@ from faults import (
 )
 from loopback import FakeUpstream, Reply
 
-from claude_any.runtime import retry
+from claude_any.runtime.call import retry
 from claude_any.table import RetryPolicy
 
 Gateway = Callable[..., str]

@@ -11,8 +11,8 @@ import pytest
 from faults import error_body, fake_provider, request_body, resilient_table
 from loopback import TEST_ENV, FakeUpstream, Reply
 
-from claude_any.runtime import log
-from claude_any.runtime.server import StartupError, check_exposure, serve
+from claude_any.runtime.serve import access_log as log
+from claude_any.runtime.serve.server import StartupError, check_exposure, serve
 from claude_any.table import Server
 
 Gateway = Callable[..., str]

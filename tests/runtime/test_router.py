@@ -7,9 +7,15 @@ from typing import Any
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from claude_any.runtime.facts import facts_from_request
-from claude_any.runtime.router import MAX_AD_HOC_MODEL_CHARS, Decision, NoRoute, Router, strip_context_suffix
-from claude_any.runtime.rules import RuleError
+from claude_any.runtime.route.facts import facts_from_request
+from claude_any.runtime.route.router import (
+    MAX_AD_HOC_MODEL_CHARS,
+    Decision,
+    NoRoute,
+    Router,
+    strip_context_suffix,
+)
+from claude_any.runtime.route.rules import RuleError
 from claude_any.table import Provider, Route, RoutingTable, Server, Target
 
 SPAN = [0, 1]

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from claude_any.compiler import compile_text
-from claude_any.runtime.router import NoRoute, Router, listed_id
-from claude_any.runtime.tokens import SessionScale
+from claude_any.runtime.route.router import NoRoute, Router, listed_id
+from claude_any.runtime.route.tokens import SessionScale
 from claude_any.table import OTHER_CLAUDE_DEFAULT, RoutingTable
 
 CONFIG = """

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from claude_any.runtime import tokens
-from claude_any.runtime.facts import facts_from_request
-from claude_any.runtime.operators import OPERATORS
-from claude_any.runtime.rules import RuleError, Trace, compile_rule, evaluate, referenced, trace
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.facts import facts_from_request
+from claude_any.runtime.route.operators import OPERATORS
+from claude_any.runtime.route.rules import RuleError, Trace, compile_rule, evaluate, referenced, trace
 
 SPAN = [0, 1]
 

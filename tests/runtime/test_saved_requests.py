@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from claude_any.runtime import saved_requests
-from claude_any.runtime.saved_requests import RequestArchive
 from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.serve import saved_requests
+from claude_any.runtime.serve.saved_requests import RequestArchive
 
 
 def save_all(archive: RequestArchive, count: int, size: int = 10) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import FIXTURES
 
-from claude_any.runtime.tokens import (
+from claude_any.runtime.route.tokens import (
     IMAGE_FALLBACK_TOKENS,
     count_text,
     estimate,

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from loopback import FIXTURES
 
-from claude_any.runtime import tokens
-from claude_any.runtime.tokens import count_joined, count_text, estimate
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.tokens import count_joined, count_text, estimate
 
 # Every character class the features distinguish: lower, upper, digits, punctuation, spaces, newlines,
 # accented and CJK text, an emoji and a lone surrogate (encoded with surrogatepass).

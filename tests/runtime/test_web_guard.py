@@ -18,7 +18,7 @@ import pytest
 from faults import completion, fake_provider, request_body, resilient_table
 from loopback import FakeUpstream, Reply
 
-from claude_any.runtime.web_guard import WebGuard, host_name
+from claude_any.runtime.serve.web_guard import WebGuard, host_name
 from claude_any.table import Server
 
 Gateway = Callable[..., str]

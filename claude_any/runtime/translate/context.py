@@ -33,3 +33,9 @@ class Context:
     stop_sequences: tuple[str, ...] = ()
     # The provider's name, for the errors the answer's translation reports (set by the relay).
     provider: str = "upstream"
+    # The stop sequences sent upstream: a provider that names the one it matched (vLLM `stop_reason`,
+    # SGLang `matched_stop`) is reported as Anthropic reports a stop sequence.
+    sent_stops: tuple[str, ...] = ()
+    # The tag of the target answering (`signatures.target_tag`), written into thinking signatures so the
+    # thinking goes back only to the target that wrote it.
+    signer: str = ""

@@ -1,15 +1,21 @@
-"""Message and tool-use ids for translated responses.
+"""Message and tool-use ids for translated responses, and the way back from a tool_use id to the provider's.
 
-Anthropic ids are `msg_…` / `toolu_…` followed by base62 characters. Upstream tool-call ids are kept when
-Anthropic accepts them (Claude Code only needs them consistent within the conversation, and keeping them
-means the request side can pass them back unchanged); missing, invalid or repeated ones are replaced.
+Anthropic ids are `msg_…` / `toolu_…` followed by base62 characters, and a tool_use id must match
+`^[a-zA-Z0-9_-]+$`. An upstream tool-call id Anthropic accepts is kept as it is (the request side then passes
+it back unchanged). One it does not accept (Kimi's `functions.Bash:0`), and any id that comes with a Gemini
+thought signature, is carried inside the tool_use id: `toolu_ca_` + base64url of the provider's id (and the
+signature), so the next request, which quotes the tool_use id, can give the provider back exactly what it
+issued, without the gateway keeping any state (`read_carried`). Missing or repeated ids are replaced.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 
 IdFactory = Callable[[str], str]
 """Makes a fresh id from a prefix ("msg_", "toolu_"); injectable so tests get stable ids."""
@@ -32,8 +38,45 @@ def random_id(prefix: str) -> str:
     return prefix + "".join(chars[:_ID_CHARS])
 
 
+# A tool_use id that carries the provider's own id (and a thought signature): see the module docstring.
+CARRIED_PREFIX = "toolu_ca_"
+_SEPARATOR = "\0"  # between the provider's id and a thought signature (neither holds a NUL)
+
+
+@dataclass(frozen=True, slots=True)
+class Carried:
+    """What a carried tool_use id holds: the provider's tool-call id and its thought signature, if any."""
+
+    upstream_id: str
+    thought_signature: str | None = None
+
+
+def carry_id(upstream_id: str, thought_signature: str | None = None) -> str:
+    """The tool_use id carrying `upstream_id` (and `thought_signature`) back to the provider."""
+    payload = upstream_id if not thought_signature else upstream_id + _SEPARATOR + thought_signature
+    encoded = base64.urlsafe_b64encode(payload.encode("utf-8")).rstrip(b"=").decode("ascii")
+    return CARRIED_PREFIX + encoded
+
+
+def read_carried(tool_use_id: object) -> Carried | None:
+    """What a `carry_id` id holds; None for any other id (a client's own, an upstream's kept as it was)."""
+    if not isinstance(tool_use_id, str) or not tool_use_id.startswith(CARRIED_PREFIX):
+        return None
+    encoded = tool_use_id[len(CARRIED_PREFIX) :]
+    try:
+        payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    upstream_id, _, thought_signature = payload.partition(_SEPARATOR)
+    if not upstream_id:
+        return None
+    return Carried(upstream_id, thought_signature or None)
+
+
 class ToolIds:
-    """Hands out the tool_use ids of one message: the upstream id when valid and unused, else a new one."""
+    """Hands out the tool_use ids of one message: the upstream id when Anthropic accepts it and it is
+    unused, the upstream id carried (`carry_id`) when it is not or a thought signature comes with it, else
+    a new one."""
 
     __slots__ = ("_make", "_used")
 
@@ -41,17 +84,24 @@ class ToolIds:
         self._make = make
         self._used: set[str] = set()
 
-    def assign(self, upstream_id: object) -> str:
+    def assign(self, upstream_id: object, thought_signature: str | None = None) -> str:
         """The id to give a tool call whose upstream id is `upstream_id` (any JSON value, or None)."""
-        if (
-            isinstance(upstream_id, str)
-            and upstream_id not in self._used
-            and _VALID_TOOL_ID.match(upstream_id)
-        ):
-            chosen = upstream_id
-        else:
-            chosen = self._make("toolu_")
-            while chosen in self._used:
-                chosen = self._make("toolu_")
+        given = upstream_id if isinstance(upstream_id, str) and upstream_id else None
+        chosen: str | None = None
+        if given is not None and given not in self._used:
+            plain = not thought_signature and not given.startswith(CARRIED_PREFIX)
+            chosen = given if plain and _VALID_TOOL_ID.match(given) else carry_id(given, thought_signature)
+        if chosen is None or chosen in self._used:
+            chosen = self._fresh()
+            if thought_signature:
+                chosen = carry_id(chosen, thought_signature)
         self._used.add(chosen)
+        if given is not None:
+            self._used.add(given)
+        return chosen
+
+    def _fresh(self) -> str:
+        chosen = self._make("toolu_")
+        while chosen in self._used:
+            chosen = self._make("toolu_")
         return chosen

@@ -1,9 +1,11 @@
-"""JSON-schema cleaning for tool parameters and structured output (docs/PROTOCOL.md "JSON schemas").
+"""JSON-schema cleaning for tool parameters and structured output (docs/PROTOCOL.md "JSON schemas"), per
+dialect.
 
 OpenAI-style upstreams take ordinary JSON Schema for non-strict tools; the fixes here are the few that
 real servers reject: a `$schema` keyword, and object schemas without `properties` (zero-argument MCP
 tools). Cleaning is copy-on-write: an already clean schema is returned as is, never deep-copied; and it is
-memoised by the schema's JSON, because the same tools come with every request of a session.
+memoised by the schema's JSON, because the same tools come with every request of a session. A target whose
+capabilities say `schema_dialect: gemini` gets the result rewritten to Gemini's subset (`schema_gemini.py`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from claude_any.runtime.memo import JSONMemo
+from claude_any.runtime.translate.schema_gemini import to_gemini
 
 EMPTY_OBJECT_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -61,15 +64,16 @@ def _clean(schema: Any) -> Any:
     return out
 
 
-def clean_schema(schema: Any) -> dict[str, Any]:
-    """A tool's `input_schema` as OpenAI function `parameters`: always an object schema with `properties`.
+def clean_schema(schema: Any, dialect: str = "openai") -> dict[str, Any]:
+    """A tool's `input_schema` as OpenAI function `parameters`: always an object schema with `properties`,
+    in the target's `dialect` (capabilities `schema_dialect`: "openai" or "gemini").
 
     Missing or non-object input gives `{"type": "object", "properties": {}}`; a root without `type` but
     with `properties` is typed as an object. The result may be shared with other requests: read-only.
     """
     if not isinstance(schema, dict) or not schema:
         return dict(EMPTY_OBJECT_SCHEMA, properties={})
-    return _clean_memo(schema)
+    return _gemini_memo(schema) if dialect == "gemini" else _clean_memo(schema)
 
 
 def _clean_root(schema: dict[str, Any]) -> dict[str, Any]:
@@ -80,3 +84,4 @@ def _clean_root(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _clean_memo: JSONMemo[dict[str, Any]] = JSONMemo(_clean_root)
+_gemini_memo: JSONMemo[dict[str, Any]] = JSONMemo(lambda schema: to_gemini(_clean_root(schema)))

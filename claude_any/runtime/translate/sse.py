@@ -32,38 +32,54 @@ class Event(NamedTuple):
 
 
 class SSEReader:
-    """Incremental SSE parser: `feed(bytes)` returns the events completed by those bytes."""
+    """Incremental SSE parser: `feed(bytes)` returns the events completed by those bytes.
 
-    __slots__ = ("_buffer", "_data", "_name")
+    Linear in its input however it is split: each read is scanned once, and a line still without its end
+    is kept as a list of pieces, joined once when the end comes (a long line sent in many reads must not
+    be copied again on every read). Bounding a line's length is the reader's caller's job
+    (`upstream.body_chunks`).
+    """
+
+    __slots__ = ("_pending", "_after_cr", "_data", "_name")
 
     def __init__(self) -> None:
-        self._buffer = b""
+        self._pending: list[bytes] = []  # the start of a line whose end has not come yet
+        self._after_cr = False  # the last read ended with a \r: a \n starting the next one belongs to it
         self._data: list[str] = []
         self._name = ""
 
     def feed(self, chunk: bytes) -> list[Event]:
         """Consume `chunk` and return every event whose terminating blank line it contained."""
-        if self._buffer:
-            chunk = self._buffer + chunk
-        held = b""
+        if not chunk:
+            return []
+        if self._after_cr:
+            self._after_cr = False
+            if chunk[:1] == b"\n":
+                chunk = chunk[1:]
         if b"\r" in chunk:  # rare (OpenAI-style servers end lines with \n): make every line end a \n
-            if chunk[-1:] == b"\r":
-                chunk, held = chunk[:-1], b"\r"  # a \n may follow in the next read: decide then
+            self._after_cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = chunk.split(b"\n")
-        # The last piece has no line end yet; keep it for the next read.
-        self._buffer = lines.pop() + held
+        rest = lines.pop()  # no line end after it yet: kept for the next read
         events: list[Event] = []
-        for raw in lines:
-            self._line(raw, events)
+        if lines:
+            if self._pending:
+                self._pending.append(lines[0])
+                lines[0] = b"".join(self._pending)
+                self._pending = []
+            for raw in lines:
+                self._line(raw, events)
+        if rest:
+            self._pending.append(rest)
         return events
 
     def close(self) -> list[Event]:
         """At upstream EOF: a last line without its line end, and an event without its blank line."""
         events: list[Event] = []
-        if self._buffer:
-            rest, self._buffer = self._buffer.rstrip(b"\r"), b""
+        if self._pending:
+            rest, self._pending = b"".join(self._pending), []
             self._line(rest, events)
+        self._after_cr = False
         self._line(b"", events)
         return events
 

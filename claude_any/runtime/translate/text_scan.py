@@ -66,13 +66,15 @@ _START, _INSIDE, _AFTER, _PLAIN = range(4)
 
 
 class ThinkSplitter:
-    """Splits a leading `<think>…</think>` off streamed content; text without one passes through."""
+    """Splits a leading `<think>…</think>` off streamed content; text without one passes through. The
+    newlines models put just inside the tags are layout, not reasoning: they are left out."""
 
-    __slots__ = ("_buffer", "_state")
+    __slots__ = ("_began", "_buffer", "_state")
 
     def __init__(self) -> None:
         self._state = _START
         self._buffer = ""
+        self._began = False  # reasoning text has been passed on
 
     def feed(self, text: str) -> tuple[str, str]:
         """(reasoning, text) decided by this piece; undecided characters are held for the next call."""
@@ -91,13 +93,18 @@ class ThinkSplitter:
             self._state = _INSIDE
             buffer = lead[len(_OPEN) :]
         if self._state == _INSIDE:
+            if not self._began:
+                buffer = buffer.lstrip("\n")
             end = buffer.find(_CLOSE)
             if end < 0:
                 keep = _held_suffix(buffer, (_CLOSE,))
-                self._buffer = buffer[len(buffer) - keep :]
-                return buffer[: len(buffer) - keep], ""
+                body = buffer[: len(buffer) - keep]
+                reasoning = body.rstrip("\n")  # newlines wait: they may only lead up to the closing tag
+                self._buffer = buffer[len(reasoning) :]
+                self._began = self._began or bool(reasoning)
+                return reasoning, ""
             self._state = _AFTER
-            reasoning, buffer = buffer[:end], buffer[end + len(_CLOSE) :]
+            reasoning, buffer = buffer[:end].rstrip("\n"), buffer[end + len(_CLOSE) :]
             return reasoning, self._after(buffer)
         return "", self._after(buffer)
 
@@ -115,5 +122,5 @@ class ThinkSplitter:
         if state != _START or held:
             self._state = _PLAIN  # a `<think>` is only honoured at the very start of the content
         if state == _INSIDE:
-            return held, ""
+            return held.rstrip("\n"), ""
         return "", held

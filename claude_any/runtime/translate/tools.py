@@ -9,6 +9,7 @@ from typing import Any
 
 from claude_any.runtime.errors import invalid_request
 from claude_any.runtime.translate.schema import clean_schema
+from claude_any.runtime.translate.structured_output import strict_problem
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,11 @@ def is_dropped_tool(tool: dict[str, Any]) -> str | None:
     return None
 
 
-def tools_to_openai(tools: list[Any], names: ToolNameMap, path: str = "tools") -> list[dict[str, Any]]:
-    """Claude tool definitions as OpenAI `tools`, with server and deferred tools left out (and logged)."""
+def tools_to_openai(
+    tools: list[Any], names: ToolNameMap, path: str = "tools", *, dialect: str = "openai"
+) -> list[dict[str, Any]]:
+    """Claude tool definitions as OpenAI `tools`, with server and deferred tools left out (and logged);
+    parameter schemas in the target's `dialect` (capabilities `schema_dialect`)."""
     out: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
@@ -101,16 +105,18 @@ def tools_to_openai(tools: list[Any], names: ToolNameMap, path: str = "tools") -
         if not isinstance(name, str):
             raise invalid_request(f"{path}.{i}.name: expected a string")
         description = tool.get("description")
-        out.append(
-            {
-                "type": "function",
-                "function": {
-                    "name": names.to_upstream(name),
-                    "description": description if isinstance(description, str) else "",
-                    "parameters": clean_schema(tool.get("input_schema")),
-                },
-            }
-        )
+        function: dict[str, Any] = {
+            "name": names.to_upstream(name),
+            "description": description if isinstance(description, str) else "",
+            "parameters": clean_schema(tool.get("input_schema"), dialect),
+        }
+        if tool.get("strict") is True:  # the client wants inputs that always match the schema
+            problem = strict_problem(function["parameters"]) if dialect == "openai" else "no strict mode here"
+            if problem is None:
+                function["strict"] = True
+            else:
+                log.info("tool %r: sent without strict mode (not guaranteed): %s", name, problem)
+        out.append({"type": "function", "function": function})
     return out
 
 

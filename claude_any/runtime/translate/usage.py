@@ -13,19 +13,34 @@ _FINISH_TO_STOP = {
 }
 
 
-def stop_reason(finish_reason: str | None, *, has_tool_use: bool, stop_sequence_hit: bool = False) -> str:
+def stop_reason(
+    finish_reason: str | None, *, has_tool_use: bool, stop_sequence_hit: bool = False, refusal: bool = False
+) -> str:
     """Anthropic `stop_reason` for an OpenAI `finish_reason`.
 
-    A stop sequence the gateway enforced itself wins (the upstream only saw a normal end). Any emitted
-    tool call means `tool_use` even when the upstream said `stop` (Ollama, sometimes gpt-4o), except for
-    truncation and filtering, which the client must learn about.
+    A stop sequence (enforced by the gateway, or named by the provider) wins: the upstream only said
+    `stop`. Any emitted tool call means `tool_use` even when the upstream said `stop` (Ollama, sometimes
+    gpt-4o), except for truncation and filtering, which the client must learn about. An answer that is the
+    model's `refusal` is a refusal, as Anthropic reports its own.
     """
     if stop_sequence_hit:
         return "stop_sequence"
     mapped = _FINISH_TO_STOP.get(finish_reason or "")
     if mapped is not None:
         return mapped
+    if refusal:
+        return "refusal"
     return "tool_use" if has_tool_use else "end_turn"
+
+
+def matched_stop(choice: dict[str, Any], sent: tuple[str, ...]) -> str | None:
+    """The stop sequence a provider says it stopped at: vLLM's `stop_reason`, SGLang's `matched_stop` (both
+    also hold token ids), when it is one the request sent."""
+    for key in ("stop_reason", "matched_stop"):
+        value = choice.get(key)
+        if isinstance(value, str) and value in sent:
+            return value
+    return None
 
 
 def _int(value: Any) -> int:
@@ -45,7 +60,13 @@ def map_usage(usage: dict[str, Any]) -> dict[str, Any]:
     details = usage.get("prompt_tokens_details")
     details = details if isinstance(details, dict) else {}
     prompt = _int(usage.get("prompt_tokens"))
-    cache_read = _int(details.get("cached_tokens") or usage.get("cache_read_input_tokens"))
+    # OpenAI's (and vLLM's, GLM's, OpenRouter's) details, Kimi's top-level count, DeepSeek's hit count.
+    cache_read = _int(
+        details.get("cached_tokens")
+        or usage.get("cached_tokens")
+        or usage.get("prompt_cache_hit_tokens")
+        or usage.get("cache_read_input_tokens")
+    )
     cache_write = _int(
         details.get("cache_write_tokens")
         or details.get("cache_creation_tokens")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from claude_any.capabilities import lookup
+from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.request import to_openai
 
 
 def test_billing_block_is_left_out_and_the_rest_kept() -> None:

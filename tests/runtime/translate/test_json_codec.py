@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from claude_any.runtime.translate import json_codec
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.stream import StreamTranslator
 
 STD = json_codec.std_codec()
 FAST = json_codec.fast_codec()

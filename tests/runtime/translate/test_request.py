@@ -13,8 +13,9 @@ from test_request_fixtures import check_openai_body
 
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.request import nearest_effort, to_openai
 from claude_any.runtime.translate.context import Context, Upstream
-from claude_any.runtime.translate.request import nearest_effort, to_openai
+from claude_any.runtime.translate.signatures import signature, target_tag
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 PDF = "JVBERi0xLjQKJcfsj6IKMSAwIG9iago8PD4+CmVuZG9iagp0cmFpbGVyCjw8Pj4KJSVFT0YK"
@@ -466,7 +467,9 @@ def test_history_repair(snapshot_json: SnapshotAssertion) -> None:
         merged["content"] == "Stopping." and len(set(ids)) == 2 and all(i.startswith("toolu_") for i in ids)
     )
     assert [(m["tool_call_id"], m["content"]) for m in msgs[5:7]] == [(ids[0], "first"), (ids[1], "second")]
-    assert msgs[7] == {"role": "user", "content": "Done?"}  # thinking-only turns are gone
+    # Turns that only thought (consecutive ones merged) stay a turn, empty for a model that cannot read them.
+    assert msgs[7] == {"role": "assistant", "content": ""}
+    assert msgs[8] == {"role": "user", "content": "Done?"}
     assert msgs[-1]["tool_call_id"] == msgs[-2]["tool_calls"][0]["id"]
 
 
@@ -482,10 +485,11 @@ def test_system_turn_between_call_and_result_waits_for_the_result() -> None:
 
 
 def test_deepseek_gets_reasoning_content_back() -> None:
+    own = signature(target_tag("openai", "deepseek-v4-pro"), "Need the file.")
     body = req(
         user("Go."),
         assistant(
-            {"type": "thinking", "thinking": "Need the file.", "signature": "s"},
+            {"type": "thinking", "thinking": "Need the file.", "signature": own},
             tool_use("toolu_d", "Read", path="a"),
         ),
         user(tool_result("toolu_d", "A")),
@@ -596,9 +600,13 @@ def test_unknown_fields_and_blocks_are_ignored() -> None:
             {"type": "server_tool_use", "id": "srv", "name": "web_search", "input": {}}, text("Hello.")
         ),
         container="c1",
-        mcp_servers=[{"url": "https://example.test"}],
-        inference_geo="eu",
+        mcp_servers=[],
+        inference_geo="global",
         cache_control={"type": "ephemeral"},
+        context_management={"edits": [{"type": "clear_thinking_20251015"}]},
+        service_tier="auto",
+        speed="fast",
+        a_field_from_the_future={"x": 1},
     )
     out, _ = translate(body)
     assert out["messages"] == [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello."}]

@@ -11,9 +11,9 @@ from fixed_ids import counter_ids
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.response import from_openai
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.ids import random_id
-from claude_any.runtime.translate.response import from_openai
 from claude_any.runtime.translate.tools import ToolNameMap
 
 MODEL = "claude-opus-4-6"

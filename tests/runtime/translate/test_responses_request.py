@@ -28,8 +28,9 @@ from test_request_fixtures import _requests
 from claude_any.capabilities import lookup
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate.context import Upstream
-from claude_any.runtime.translate.responses_request import to_responses
-from claude_any.runtime.translate.responses_response import ResponsesContext, encode_signature
+from claude_any.runtime.translate.responses.request import to_responses
+from claude_any.runtime.translate.responses.response import ResponsesContext
+from claude_any.runtime.translate.signatures import encode_signature
 
 _ITEM_TYPES = {"message", "reasoning", "function_call", "function_call_output"}
 
@@ -196,7 +197,7 @@ def test_reasoning_effort_summary_and_replay(snapshot_json: SnapshotAssertion) -
         ),
         user(tool_result("call_1", "1 failed")),
     ]
-    thinking = {"thinking": {"type": "enabled", "budget_tokens": 20000}}
+    thinking = {"thinking": {"type": "enabled", "budget_tokens": 20000}, "max_tokens": 32000}
     cases = {
         "gpt-5.4 budget 20k, tools": translate(req(*history, tools=[BASH], **thinking), "gpt-5.4")[0],
         "gpt-5.4 adaptive, display omitted": translate(

@@ -26,13 +26,9 @@ from syrupy.assertion import SnapshotAssertion
 from test_stream import MODEL
 
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.translate.responses_response import (
-    ResponsesContext,
-    decode_signature,
-    encode_signature,
-    from_responses,
-)
-from claude_any.runtime.translate.responses_stream import ResponsesStreamTranslator
+from claude_any.runtime.translate.responses.response import ResponsesContext, from_responses
+from claude_any.runtime.translate.responses.stream import ResponsesStreamTranslator
+from claude_any.runtime.translate.signatures import decode_signature, encode_signature
 from claude_any.runtime.translate.tools import ToolNameMap
 
 UPSTREAM_MODEL = "gpt-5.4"

@@ -1,7 +1,12 @@
 """`sse.SSEReader` line ends: `\n`, `\r\n` and a lone `\r` all end a line (the SSE grammar allows the three),
-wherever the stream is split, including between the `\r` and the `\n` of one line end."""
+wherever the stream is split, including between the `\r` and the `\n` of one line end; and its cost is
+linear in its input, a long line sent in many reads included."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
 
 import pytest
 
@@ -46,3 +51,38 @@ def test_an_event_cut_by_eof_after_a_lone_cr_is_still_dispatched() -> None:
     reader = SSEReader()
     assert reader.feed(b"data: last\r") == []
     assert reader.close() == [Event("", "last")]
+
+
+def test_an_empty_read_between_a_cr_and_its_lf_changes_nothing() -> None:
+    reader = SSEReader()
+    assert reader.feed(b"data: x\r") == []
+    assert reader.feed(b"") == []
+    assert reader.feed(b"\n\n") == [Event("", "x")]
+
+
+def test_a_long_line_in_many_reads_is_one_line() -> None:
+    reader = SSEReader()
+    text = "".join(f"{i:05d}" for i in range(20_000))
+    data = ("data: " + text + "\r\n\r\n").encode()
+    events = [event for i in range(0, len(data), 7) for event in reader.feed(data[i : i + 7])]
+    assert events == [Event("", text)]
+
+
+def test_a_long_line_costs_time_linear_in_its_length() -> None:
+    """A 32 MiB line in 2 KiB reads, then its end. Re-copying the line held so far on every read (what a
+    quadratic reader does) is 16,384 copies of 16 MiB on average, 256 GiB of copying: hours. A linear
+    reader needs well under a second. Run apart, so that a quadratic reader fails on the bound instead of
+    holding the suite; nothing here measures speed."""
+    script = textwrap.dedent(
+        """
+        from claude_any.runtime.translate.sse import Event, SSEReader
+        reader = SSEReader()
+        piece = b"x" * 2048
+        assert reader.feed(b"data: ") == []
+        for _ in range(16 * 1024):
+            assert reader.feed(piece) == []
+        (event,) = reader.feed(b"\\n\\n")
+        assert event.data == "x" * (32 * 1024 * 1024)
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)

@@ -15,8 +15,8 @@ from sse_check import check_anthropic_sse, sdk_message
 from syrupy.assertion import SnapshotAssertion
 
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context
-from claude_any.runtime.translate.stream import StreamTranslator
 from claude_any.runtime.translate.tools import ToolNameMap
 
 MODEL = "claude-sonnet-4-5-20250929"
@@ -369,7 +369,7 @@ def test_argument_shapes_give_the_same_input(name: str) -> None:
 def test_reasoning_becomes_a_signed_thinking_block(name: str) -> None:
     message = final(name)
     thinking = message.content[0]
-    assert thinking.type == "thinking" and thinking.thinking and thinking.signature.startswith("ca1.")
+    assert thinking.type == "thinking" and thinking.thinking and thinking.signature.startswith("ca2.")
 
 
 def test_reasoning_tokens_reach_the_sdk() -> None:

@@ -1,0 +1,381 @@
+"""One provider's HTTP client: an aiohttp session (its connection pool), answering with httpx responses.
+
+aiohttp does the HTTP/1.1 work: llhttp parsing, keep-alive pooling with expiry, happy eyeballs
+(aiohappyeyeballs), HTTP proxies, decompression in bounded steps. This module only fits it to the gateway:
+
+- every request goes through `ProviderClient.request`, direct or proxied alike; the proxy of each URL is
+  chosen by `proxies.ProxySettings` (curl's reading, with NO_PROXY networks), handed to aiohttp per request;
+- the answer is an `httpx.Response` whose body is still unread, and failures are httpx's exceptions: the
+  relay and stream code, and their tests, speak httpx;
+- no cookie is kept (one user's provider cookie must never ride on another user's request), no redirect is
+  followed, TLS trusts SSL_CERT_FILE / SSL_CERT_DIR, the user agent is `claude-any`;
+- a request whose reused keep-alive connection turns out to have been closed by the server is sent again at
+  once, once: that is a race with the server's idle timeout, not a failure worth a retry round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import aiohttp
+import httpx
+import yarl
+
+from claude_any.runtime.call.proxies import ProxySettings
+
+try:  # SOCKS proxies are optional: `pip install aiohttp-socks`
+    import aiohttp_socks
+except ImportError:  # pragma: no cover - exercised only without the package
+    aiohttp_socks = None  # type: ignore[assignment]
+
+USER_AGENT = "claude-any"
+# Per provider: at most this many requests in flight (more wait for a free connection).
+MAX_IN_FLIGHT = 100
+# An idle keep-alive connection is not reused after this long, and is closed within as long again.
+KEEPALIVE_EXPIRY_S = 60.0
+
+_PROXY_SCHEMES = ("http", "https")
+# SOCKS proxies, each on its own connector (aiohttp-socks): scheme -> (the scheme it parses, remote DNS).
+_SOCKS_SCHEMES = {
+    "socks5": ("socks5", False),
+    "socks5h": ("socks5", True),
+    "socks4": ("socks4", False),
+    "socks4a": ("socks4", True),
+}
+_MB = 1024 * 1024
+# How a request on a connection the server had already closed fails: no answer, or a reset.
+_STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
+# A URL made only of these is already in wire form (percent-encoded where needed) and goes out as it is.
+_WIRE_FORM = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+# What a request can fail with: aiohttp's errors, the OS's, a refused header; SOCKS proxies' own.
+_SOCKS_FAILURES: tuple[type[Exception], ...] = (
+    ()
+    if aiohttp_socks is None
+    else (aiohttp_socks.ProxyError, aiohttp_socks.ProxyConnectionError, aiohttp_socks.ProxyTimeoutError)
+)
+_FAILURES: tuple[type[Exception], ...] = (aiohttp.ClientError, OSError, ValueError, *_SOCKS_FAILURES)
+# Headers that describe the body as it came over the wire; the body handed on is already decoded.
+_WIRE_ONLY = frozenset({b"content-encoding", b"content-length"})
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every provider client (SSL_CERT_FILE / SSL_CERT_DIR apply): loading the CA
+    bundle takes 30-50 ms, which each client would otherwise pay again. HTTP/1.1 is all they speak."""
+    context = httpx.create_ssl_context(trust_env=True)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+class AnswerTooLarge(httpx.HTTPError):
+    """The provider's answer went over a size limit (a line of a stream, or a whole body)."""
+
+
+@dataclass(frozen=True)
+class PooledConnection:
+    """One open connection of a provider's pool, for tests and diagnostics."""
+
+    idle: bool
+    transport: asyncio.BaseTransport | None
+
+    def is_idle(self) -> bool:
+        """True between exchanges (in the pool), False while a request uses it."""
+        return self.idle
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        """The transport's extra info (`peername`, `sockname`, `ssl_object`, `socket`, ...)."""
+        return default if self.transport is None else self.transport.get_extra_info(name, default)
+
+
+class _Attempt:
+    """Per request, filled by the trace hook: whether aiohttp handed out an already used connection."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _on_reuse(_session: aiohttp.ClientSession, context: SimpleNamespace, _params: object) -> None:
+    context.trace_request_ctx.reused = True
+
+
+def _trace_config() -> aiohttp.TraceConfig:
+    config = aiohttp.TraceConfig()
+    config.on_connection_reuseconn.append(_on_reuse)
+    return config
+
+
+class ProviderClient:
+    """One provider's connection pool and the requests sent through it.
+
+    The aiohttp session is made on first use (it belongs to the running event loop), or by `open`.
+    `connect_s` bounds a TCP + TLS connect; `read_s` bounds each wait for bytes from the provider (a
+    backstop: the gateway's first-byte and idle clocks are shorter); waiting for a free connection is
+    not bounded here (the caller's first-byte clock covers it).
+    """
+
+    def __init__(
+        self,
+        proxy: ProxySettings,
+        *,
+        connect_s: float | None,
+        read_s: float | None,
+        max_in_flight: int = MAX_IN_FLIGHT,
+        keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
+    ) -> None:
+        self._proxy = proxy
+        self._timeout = aiohttp.ClientTimeout(sock_connect=connect_s, sock_read=read_s)
+        self._max_in_flight = max_in_flight
+        self._keepalive_expiry_s = keepalive_expiry_s
+        self._session: aiohttp.ClientSession | None = None
+        self._socks: dict[str, aiohttp.ClientSession] = {}  # by proxy URL
+        self._closed = False
+        self._proxies: dict[str, str | None] = {}
+
+    @property
+    def is_closed(self) -> bool:
+        """True once `aclose` ran."""
+        return self._closed
+
+    def open(self) -> None:
+        """Make the session now if an event loop runs, so that no request pays for it."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._get_session()
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        """The session of direct and HTTP(S)-proxied requests, made if needed."""
+        session = self._session
+        if session is None or session.closed:
+            session = self._session = self._new_session(aiohttp.TCPConnector(**self._pool_options()))
+        return session
+
+    def _socks_session(self, proxy: str) -> aiohttp.ClientSession:
+        """The session of the requests through one SOCKS proxy (a connector that dials through it)."""
+        session = self._socks.get(proxy)
+        if session is None or session.closed:
+            scheme, rest = proxy.split("://", 1)
+            parsed_scheme, remote_dns = _SOCKS_SCHEMES[scheme.lower()]
+            if aiohttp_socks is None:
+                raise httpx.ProxyError(
+                    f"the {scheme} proxy from the environment needs `pip install aiohttp-socks`"
+                )
+            connector = aiohttp_socks.ProxyConnector.from_url(
+                f"{parsed_scheme}://{rest}", rdns=remote_dns, **self._pool_options()
+            )
+            session = self._socks[proxy] = self._new_session(connector)
+        return session
+
+    def _pool_options(self) -> dict[str, Any]:
+        return {
+            "limit": self._max_in_flight,
+            "limit_per_host": 0,
+            "keepalive_timeout": self._keepalive_expiry_s,
+            "ssl": tls_context(),
+        }
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("the provider client is closed")
+        return aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            headers={"User-Agent": USER_AGENT},
+            timeout=self._timeout,
+            trust_env=False,  # proxies come from `proxies`; netrc is of no use to an API client
+            trace_configs=[_trace_config()],
+        )
+
+    def proxy_for(self, url: str) -> str | None:
+        """The proxy a request to `url` goes through, or None (direct); decided once per URL."""
+        try:
+            return self._proxies[url]
+        except KeyError:
+            pass
+        proxy = self._proxy.proxy_for(httpx.URL(url)) if self._proxy.proxies else None
+        if proxy is not None:
+            scheme = proxy.split("://", 1)[0]
+            if scheme.lower() not in _PROXY_SCHEMES and scheme.lower() not in _SOCKS_SCHEMES:
+                # the proxy URL may hold credentials: only its scheme is named
+                raise httpx.ProxyError(f"the {scheme} proxy from the environment is unusable")
+        if len(self._proxies) < 1024:  # target URLs are a handful per table
+            self._proxies[url] = proxy
+        return proxy
+
+    async def request(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes = b""
+    ) -> httpx.Response:
+        """Send a request and return its response once the head has arrived; the body is unread and the
+        caller must close the response. Failures raise httpx's exceptions."""
+        proxy = self.proxy_for(url)
+        if proxy is not None and proxy.split("://", 1)[0].lower() in _SOCKS_SCHEMES:
+            session, proxy = self._socks_session(proxy), None
+        else:
+            session = self._get_session()
+        data = content or None
+        target = _wire_url(url)
+        try:
+            attempt = _Attempt()
+            try:
+                answer = await session.request(
+                    method,
+                    target,
+                    headers=headers,
+                    data=data,
+                    proxy=proxy,
+                    allow_redirects=False,
+                    trace_request_ctx=attempt,
+                )
+            except _STALE:
+                if not attempt.reused:
+                    raise
+                # The server had closed the idle connection as the request went out (its keep-alive timeout
+                # raced ours): nothing was answered, so the request goes again, at once, on another one.
+                answer = await session.request(
+                    method,
+                    target,
+                    headers=headers,
+                    data=data,
+                    proxy=proxy,
+                    allow_redirects=False,
+                    trace_request_ctx=_Attempt(),
+                )
+        except _FAILURES as exc:
+            raise as_httpx_error(exc) from None
+        return _response(method, url, answer)
+
+    def connections(self) -> list[PooledConnection]:
+        """The open connections, idle or in use (for tests and diagnostics: aiohttp has no public view,
+        so this reads the connectors' bookkeeping)."""
+        found: list[PooledConnection] = []
+        for session in (self._session, *self._socks.values()):
+            if session is None or session.closed:
+                continue
+            connector: Any = session.connector
+            idle = [proto for queue in getattr(connector, "_conns", {}).values() for proto, _ in queue]
+            busy = list(getattr(connector, "_acquired", ()))
+            found += [
+                PooledConnection(proto in idle, proto.transport)
+                for proto in (*idle, *busy)
+                if proto.transport is not None
+            ]
+        return found
+
+    async def __aenter__(self) -> ProviderClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session and every connection (at shutdown)."""
+        self._closed = True
+        sessions = [self._session, *self._socks.values()]
+        self._session, self._socks = None, {}
+        for session in sessions:
+            if session is not None:
+                await session.close()
+
+
+class ResponseBody(httpx.AsyncByteStream):
+    """A response body read from aiohttp as it arrives (decoded); closing it gives the connection back to
+    the pool when the body was read to its end, and closes it otherwise. `max_line`, when set, bounds the
+    bytes between two line ends (a stream's line)."""
+
+    __slots__ = ("_answer", "max_line")
+
+    def __init__(self, answer: aiohttp.ClientResponse) -> None:
+        self._answer = answer
+        self.max_line: int | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        content = self._answer.content
+        limit = self.max_line
+        line = 0  # bytes since the last line end
+        try:
+            while chunk := await content.readany():
+                if limit is not None:
+                    end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+                    line = len(chunk) - 1 - end if end >= 0 else line + len(chunk)
+                    if line > limit:
+                        raise AnswerTooLarge(f"sent a line longer than {limit // _MB} MB")
+                yield chunk
+        except (aiohttp.ClientError, OSError) as exc:
+            raise as_httpx_error(exc) from None
+
+    async def aclose(self) -> None:
+        self._answer.release()
+
+
+@functools.lru_cache(maxsize=1024)
+def _wire_url(url: str) -> yarl.URL:
+    """The URL to send, parsed once per target URL. One already in wire form goes out exactly as written:
+    yarl would otherwise re-encode its path (`%3D` becoming `=`), and the templates chose that encoding
+    (a model name is one path segment)."""
+    return yarl.URL(url, encoded=_WIRE_FORM.fullmatch(url) is not None)
+
+
+@functools.lru_cache(maxsize=1024)
+def _request_for(method: str, url: str) -> httpx.Request:
+    """The bare request a response names (errors read its URL); one per target URL, parsed once."""
+    return httpx.Request(method, url)
+
+
+def _response(method: str, url: str, answer: aiohttp.ClientResponse) -> httpx.Response:
+    headers: Any = answer.raw_headers
+    if any(name.lower() == b"content-encoding" for name, _ in headers):  # aiohttp has decoded the body
+        headers = [(name, value) for name, value in headers if name.lower() not in _WIRE_ONLY]
+    extensions: dict[str, Any] = {"http_version": b"HTTP/1.1"}
+    if answer.reason:
+        extensions["reason_phrase"] = answer.reason.encode("latin-1", "replace")
+    return httpx.Response(
+        answer.status,
+        headers=headers,
+        stream=ResponseBody(answer),
+        request=_request_for(method, url),
+        extensions=extensions,
+    )
+
+
+def as_httpx_error(exc: BaseException) -> httpx.HTTPError:
+    """The httpx exception stock httpx raises for the same failure (messages name hosts, never URLs with
+    credentials in them)."""
+    if isinstance(exc, httpx.HTTPError):
+        return exc
+    if aiohttp_socks is not None and isinstance(exc, _SOCKS_FAILURES):  # they name the proxy's host and port
+        if isinstance(exc, aiohttp_socks.ProxyTimeoutError):
+            return httpx.ConnectTimeout(f"the proxy timed out: {exc}")
+        return httpx.ProxyError(f"the proxy failed: {exc}")
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return httpx.ConnectTimeout(str(exc))
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return httpx.ReadTimeout(str(exc) or "timed out reading from the server")
+    if isinstance(exc, aiohttp.ClientProxyConnectionError):
+        return httpx.ProxyError(f"cannot connect to the proxy {exc.host}:{exc.port}: {exc.os_error}")
+    if isinstance(exc, aiohttp.ClientHttpProxyError):
+        return httpx.ProxyError(f"the proxy answered {exc.status} {exc.message}")
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, unreachable, DNS, TLS
+        return httpx.ConnectError(str(exc))
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError("the server closed the connection without sending a response")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return httpx.ReadError(f"the response body was not complete: {exc}")
+    if isinstance(exc, aiohttp.ClientResponseError):  # a malformed response head
+        return httpx.RemoteProtocolError(f"malformed HTTP response from the server: {exc.message}")
+    if isinstance(exc, aiohttp.NonHttpUrlClientError | aiohttp.InvalidURL):
+        return httpx.UnsupportedProtocol(f"not an http(s) URL: {exc}")
+    if isinstance(exc, OSError):
+        return httpx.ReadError(str(exc) or type(exc).__name__)
+    if isinstance(exc, ValueError):  # aiohttp refuses a header holding a line break or a control character
+        return httpx.LocalProtocolError(str(exc))
+    return httpx.TransportError(str(exc) or type(exc).__name__)

@@ -1,0 +1,238 @@
+"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, `printable`,
+and at DEBUG what each call sent to its provider and got back.
+
+The INFO line holds only routing facts and numbers: model names, target ids, the rule name, status,
+latency and token counts. The DEBUG lines add the translated request body and the provider's answer, each
+passed through the target's scrubber and then cut at BODY_CHARS, so no secret it resolved reaches them;
+headers (where the credentials travel) and provider settings are never logged.
+Anything a client chose (a model name, a target id built from it, an upstream's error text) goes through
+`printable` before it reaches a log line or a response header, so it cannot start a line of its own or
+break a header, and it is cut to a bounded length.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+logger = logging.getLogger("claude_any")
+
+FIELD_CHARS = 200  # one client string in a log line or an error message (model names are far shorter)
+HEADER_CHARS = 1000  # one response header value (x-claude-any-attempts lists every try)
+LINE_CHARS = 4000  # a whole log line
+
+# ASCII control characters as escapes; beyond ASCII, `backslashreplace` writes \xNN, \uNNNN or \UNNNNNNNN.
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+_ESCAPE_LENGTH = {"x": 4, "u": 6, "U": 10}  # characters in one escape, backslash included
+
+
+def printable(value: str, limit: int = FIELD_CHARS) -> str:
+    """`value` as printable ASCII of at most `limit` characters, for log lines and response headers.
+
+    Control characters (CR and LF included) and everything beyond ASCII (lone surrogates included) become
+    escapes such as `\\r`, `\\x1b` or `\\u2028`; a longer value is cut and ends with `...[N chars]`, N being
+    its full length. Applying it twice changes nothing, so layers may each apply it.
+    """
+    if len(value) <= limit and value.isascii() and value.isprintable():
+        return value  # model names, target ids: the common case costs two C-level scans
+    escaped = value[:limit].encode("ascii", "backslashreplace").decode("ascii").translate(_CONTROL)
+    if len(value) <= limit and len(escaped) <= limit:
+        return escaped
+    marker = f"...[{len(value)} chars]"
+    cut = max(0, limit - len(marker))
+    start = escaped.rfind("\\", max(0, cut - 9), cut)  # an escape cut in half is left out whole
+    if start >= 0 and start + _ESCAPE_LENGTH.get(escaped[start + 1 : start + 2], 2) > cut:
+        cut = start
+    return escaped[:cut] + marker
+
+
+class OneLine(logging.Filter):
+    """Makes every record one printable line of at most LINE_CHARS (a traceback still follows it): a
+    string a client chose, logged by any module, cannot forge a line of its own."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: left for the handler to report as logging does
+            return True
+        record.msg, record.args = printable(message, LINE_CHARS), None
+        return True
+
+
+logger.addFilter(OneLine())  # records logged on `claude_any` itself; `configure` covers its child loggers
+
+
+@dataclass
+class RequestLog:
+    """Filled in while a request is served; `emit` writes the line once."""
+
+    method: str
+    path: str
+    request_id: str
+    started: float = field(default_factory=time.perf_counter)
+    model: str = "-"
+    target: str = "-"  # target id
+    upstream: str = "-"  # provider/model
+    rule: str = "-"
+    status: int = 0
+    stream: bool = False
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cache_read: int = 0  # of tokens_in: read from the provider's prompt cache
+    cache_write: int = 0  # of tokens_in: written to it
+    note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
+    _emitted: bool = False
+    # Told once, when the request is over and its line written: the session's token scale (app.py), the
+    # session summary for the status line (sessions.py).
+    listeners: list[Callable[[RequestLog], None]] = field(default_factory=list)
+
+    def count_usage(self, usage: Any) -> None:
+        """Token counts from an Anthropic usage dict: input includes cache reads and writes."""
+        if not isinstance(usage, Mapping):
+            return
+        tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
+        if isinstance(tokens_in, int):
+            read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+            self.cache_read = read if isinstance(read, int) else 0
+            self.cache_write = write if isinstance(write, int) else 0
+            self.tokens_in = tokens_in + self.cache_read + self.cache_write
+        if isinstance(tokens_out, int):
+            self.tokens_out = tokens_out
+
+    def emit(self) -> None:
+        """Write the request line (once; later calls do nothing)."""
+        if self._emitted:
+            return
+        self._emitted = True
+        millis = (time.perf_counter() - self.started) * 1000
+        parts = [self.request_id, self.method, self.path]
+        if self.model != "-":
+            model, target, upstream = printable(self.model), printable(self.target), printable(self.upstream)
+            parts.append(f"{model} -> {target} ({upstream}) rule='{printable(self.rule)}'")
+        parts.append(f"status={self.status} {millis:.0f}ms")
+        if self.tokens_in is not None or self.tokens_out is not None:
+            parts.append(f"in={_num(self.tokens_in)} out={_num(self.tokens_out)}")
+        if self.target != "-":
+            parts.append("stream" if self.stream else "sync")
+        if self.note:
+            parts.append(f"note='{printable(self.note, LINE_CHARS // 4)}'")
+        logger.info("%s", " ".join(parts))
+        for listener in self.listeners:
+            listener(self)
+
+
+def _num(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+BODY_CHARS = 3000  # of one body in a DEBUG line: enough to see the fields sent, not a whole conversation
+_STREAM_BYTES = 4 * BODY_CHARS  # of a streamed answer kept for its DEBUG line (events are wordy)
+
+
+def debug_enabled() -> bool:
+    """True when `run --log-level debug` asked for each call's request and answer."""
+    return logger.isEnabledFor(logging.DEBUG)
+
+
+def excerpt(body: Any, scrub: Callable[[str], str]) -> str:
+    """`body` (a JSON value, or bytes as they came) as one scrubbed line, cut at BODY_CHARS.
+
+    Scrubbed before it is cut, so a cut can never leave part of a secret behind.
+    """
+    if isinstance(body, bytes | bytearray):
+        text = bytes(body).decode("utf-8", "replace")
+    else:
+        if isinstance(body, dict):  # the short fields (model, limits, effort) first: a cut keeps them
+            parts = {key: _json(value) for key, value in body.items()}
+            text = "{" + ",".join(f"{_json(k)}:{v}" for k, v in sorted(parts.items(), key=_bulky)) + "}"
+        else:
+            text = _json(body)
+    text = scrub(text)  # OneLine then escapes line breaks and control characters, as in every record
+    if len(text) <= BODY_CHARS:
+        return text
+    return f"{text[:BODY_CHARS]}...[{len(text)} chars]"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _bulky(item: tuple[str, str]) -> bool:
+    return len(item[1]) > 200  # False sorts first; the sort is stable, so the order is kept otherwise
+
+
+class Called(Protocol):
+    """What the DEBUG lines need of a target (`targets.Destination`)."""
+
+    @property
+    def label(self) -> str: ...  # provider/model
+    @property
+    def scrub(self) -> Callable[[str], str]: ...
+
+
+class Prepared(Protocol):
+    """What the DEBUG lines need of a prepared request (`provider_templates.PreparedTarget`)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def body_extras(self) -> dict[str, Any]: ...
+
+
+def debug_call(request_id: str, target: Called, prepared: Prepared, body: dict[str, Any]) -> None:
+    """DEBUG: the translated request a call sends, as the upstream code merges it (the URL without its
+    query)."""
+    if debug_enabled():
+        parts = urlsplit(prepared.url)
+        url = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else prepared.url  # echo:…
+        sent = {**body, **prepared.body_extras}
+        logger.debug(
+            "%s -> %s POST %s %s", request_id, target.label, target.scrub(url), excerpt(sent, target.scrub)
+        )
+
+
+def debug_answer(request_id: str, target: Called, body: Any) -> None:
+    """DEBUG: the provider's whole answer to a call, before it is translated back."""
+    if debug_enabled():
+        logger.debug("%s <- %s %s", request_id, target.label, excerpt(body, target.scrub))
+
+
+def debug_stream(chunks: AsyncIterator[bytes], request_id: str, target: Called) -> AsyncIterator[bytes]:
+    """`chunks` unchanged; at DEBUG the start of the streamed answer is logged once it ends (or fails)."""
+    if not debug_enabled():
+        return chunks
+    return _logged_stream(chunks, request_id, target.label, target.scrub)
+
+
+async def _logged_stream(
+    chunks: AsyncIterator[bytes], request_id: str, label: str, scrub: Callable[[str], str]
+) -> AsyncIterator[bytes]:
+    kept = bytearray()
+    total = 0
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if len(kept) < _STREAM_BYTES:
+                kept += chunk[: _STREAM_BYTES - len(kept)]
+            yield chunk
+    finally:
+        logger.debug("%s <- %s stream, %d bytes: %s", request_id, label, total, excerpt(kept, scrub))
+
+
+def configure(level: str, file: str | None = None) -> None:
+    """Timestamped lines for the `claude_any` logger at `level` (debug|info|warning|error), on stderr or
+    appended to `file`. Raises OSError when `file` cannot be opened."""
+    handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
+    handler.addFilter(OneLine())  # also the records of child loggers (`claude_any.runtime.translate.…`)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
+    server_log = logging.getLogger("uvicorn")  # the HTTP server's own few lines, to the same place
+    server_log.handlers[:] = [handler]
+    server_log.propagate = False

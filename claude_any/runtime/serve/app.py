@@ -1,0 +1,445 @@
+"""The Starlette app: the Anthropic Messages API surface Claude Code talks to.
+
+Flat on purpose: one Route list, a handful of endpoint functions, one wrapper that gives every request an id,
+refuses what a web page sends (web_guard.py), checks the inbound token, renders every error as Anthropic's
+envelope and writes the request log line. Bodies are read and checked by request_body.py; large ones are
+worked on off the event loop (offload.py).
+The start-up state (router, prepared targets, HTTP pools) is built once in `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from claude_any import prices
+from claude_any.runtime import errors
+from claude_any.runtime.call import echo
+from claude_any.runtime.call.relay import Inbound, relay
+from claude_any.runtime.call.stream_relay import SSEResponse
+from claude_any.runtime.call.targets import Destinations, check_environment, resolve_auth_token
+from claude_any.runtime.call.upstream import Clients
+from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.route import tokens
+from claude_any.runtime.route.facts import SESSION_HEADER, Facts
+from claude_any.runtime.route.router import Decision, NoRoute, Router, listed_id
+from claude_any.runtime.route.tokens import SessionScale
+from claude_any.runtime.scrub import Scrubber
+from claude_any.runtime.serve import offload, request_body
+from claude_any.runtime.serve.access_log import RequestLog, printable
+from claude_any.runtime.serve.client_protocol import REFUSAL
+from claude_any.runtime.serve.disconnect import CancelOnDisconnect
+from claude_any.runtime.serve.saved_requests import RequestArchive
+from claude_any.runtime.serve.sessions import Sessions
+from claude_any.runtime.serve.web_guard import WebGuard
+from claude_any.table import RoutingTable, Timeouts
+
+logger = logging.getLogger("claude_any")
+
+MEGABYTE = request_body.MEGABYTE
+
+# /v1/models: Anthropic's ModelInfo needs a release date, and allows the epoch when it is unknown.
+_LISTED_AT = "1970-01-01T00:00:00Z"
+_PAGE_DEFAULT, _PAGE_MAX = 20, 1000  # Anthropic's `limit`: 20 unless given, 1 to 1000
+_LIFECYCLES = ("active", "deprecated", "retired")
+
+Handler = Callable[[Request, RequestLog], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """Everything built at start-up; reached from endpoints as `request.app.state.gateway`."""
+
+    table: RoutingTable
+    router: Router
+    destinations: Destinations
+    clients: Clients
+    auth_token: bytes | None
+    models: list[dict[str, Any]]
+    scrub: Scrubber  # removes resolved secrets from every error message shown
+    max_body_bytes: int
+    sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
+    guard: WebGuard  # refuses what a web page sends (Host, Origin)
+    session_scale: SessionScale  # per session, the provider's count against the estimate (`tokens`)
+    archive: RequestArchive | None = None  # run --save-requests
+
+
+# --- request body ---------------------------------------------------------------------------------------
+
+
+async def _json_body(request: Request) -> bytes:
+    """The raw body of a JSON endpoint: declared as JSON, within the size limit."""
+    request_body.require_json(request.headers)
+    return await request_body.read(request, _gateway(request).max_body_bytes)
+
+
+def _parse_and_route(
+    router: Router, raw: bytes, headers: Mapping[str, str]
+) -> tuple[dict[str, Any], Decision | NoRoute]:
+    """The checked body and where it goes. The token estimate, the costly fact, is made here too, so for a
+    large body all of it runs on the worker thread."""
+    body = request_body.parse_object(raw)
+    request_body.check_messages_request(body)
+    try:
+        decision = router.pick(body, headers)
+    except NoRoute as exc:
+        return body, exc
+    _ = decision.facts.tokens
+    return body, decision
+
+
+def _parse_and_count(raw: bytes) -> tuple[dict[str, Any], int]:
+    body = request_body.parse_object(raw)
+    request_body.require(body, "model", str)
+    request_body.require(body, "messages", list)
+    return body, tokens.estimate(body)
+
+
+# --- endpoints ---------------------------------------------------------------------------------------------
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway = request.app.state.gateway
+    return gateway
+
+
+async def messages(request: Request, log: RequestLog) -> Response:
+    """POST /v1/messages: route, call the target chain, answer as JSON or SSE."""
+    gateway = _gateway(request)
+    raw = await _json_body(request)
+    large = len(raw) >= offload.LARGE_BODY_BYTES
+    if large:
+        body, decision = await offload.run(_parse_and_route, gateway.router, raw, request.headers)
+    else:
+        body, decision = _parse_and_route(gateway.router, raw, request.headers)
+    del raw  # a large body is not kept twice while it is answered
+    log.model = body["model"]
+    gateway.sessions.follow(log, request.headers)
+    if gateway.archive is not None:  # kept even when not routable: explain --request then says why
+        await gateway.archive.save(log.request_id, body)
+    if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
+        raise errors.not_found(
+            str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
+        )
+    log.rule = decision.route.name if decision.route is not None else "direct"
+    _learn_session_scale(gateway.session_scale, decision.facts, log)
+    policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
+    inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
+    call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
+    response = await _unless_disconnected(request, call)
+    if response is None:
+        log.status, log.note = 499, "client disconnected before the answer started"
+        return Response(status_code=499)  # nobody is listening; the status is for the log line
+    return response
+
+
+def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) -> None:
+    """Once the answer is over, compare what the provider counted with the estimate, for the session's
+    next requests. Background requests go elsewhere (small) and are mostly framing: not learned from."""
+    session = facts.session
+    if not session or facts.background:
+        return
+    estimate = facts.estimated_tokens
+
+    def learn(done: RequestLog) -> None:
+        if done.status == 200:
+            sessions.learn(session, estimate, done.tokens_in)
+
+    log.listeners.append(learn)
+
+
+async def _unless_disconnected(request: Request, call: Awaitable[Response]) -> Response | None:
+    """Await `call`, cancelling it (and so the upstream request) if the client goes away first.
+
+    Until a response starts, the server does not tell the app about a disconnect on its own: without this
+    a client that gives up would leave a provider generating (and billing) for minutes.
+    """
+
+    response: Response | None = None
+    with CancelOnDisconnect(request.receive):
+        response = await call  # the call runs in this task; a disconnect cancels it, leaving `response` unset
+    # One turn of the event loop before the answer starts (the anyio task group's exit took one): the loop
+    # takes in the I/O that arrived meanwhile first. Measured at concurrency 10 (bench.run cc-stream,
+    # paced): without this and SSEResponse's turn, TTFB p50 +1.5 ms and 6% fewer req/s.
+    await asyncio.sleep(0)
+    return response
+
+
+async def count_tokens(request: Request, log: RequestLog) -> Response:
+    """POST /v1/messages/count_tokens: the offline estimate (no upstream call), in the provider's tokens
+    once the session has had an answer."""
+    raw = await _json_body(request)
+    if len(raw) >= offload.LARGE_BODY_BYTES:
+        body, estimate = await offload.run(_parse_and_count, raw)
+    else:
+        body, estimate = _parse_and_count(raw)
+    log.model = body["model"]
+    session = request.headers.get(SESSION_HEADER, "")
+    log.tokens_in = _gateway(request).session_scale.scale(session, estimate)
+    return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
+
+
+async def models(request: Request, log: RequestLog) -> Response:
+    """GET /v1/models: every target under the id Claude Code's model picker keeps, one page of them
+    (Anthropic's `limit`, `after_id`, `before_id`, `lifecycle`)."""
+    query = request.query_params
+    data = _gateway(request).models
+    lifecycles = query.getlist("lifecycle[]") + query.getlist("lifecycle")
+    for value in lifecycles:
+        if value not in _LIFECYCLES:
+            raise errors.invalid_request(
+                f"lifecycle: expected one of {', '.join(_LIFECYCLES)}, got {value!r}"
+            )
+    if lifecycles and "active" not in lifecycles:
+        data = []  # every target is active
+    limit = _page_limit(query.get("limit"))
+    after, before = query.get("after_id"), query.get("before_id")
+    if after is not None and before is not None:
+        raise errors.invalid_request("after_id and before_id cannot be given together")
+    if before is not None:
+        end = _position(data, before, "before_id")
+        start = max(0, end - limit)
+        page, has_more = data[start:end], start > 0
+    else:
+        start = _position(data, after, "after_id") + 1 if after is not None else 0
+        page, has_more = data[start : start + limit], start + limit < len(data)
+    body = {
+        "data": page,
+        "has_more": has_more,
+        "first_id": page[0]["id"] if page else None,
+        "last_id": page[-1]["id"] if page else None,
+    }
+    return JSONResponse(body, headers={"request-id": log.request_id})
+
+
+def _page_limit(raw: str | None) -> int:
+    if raw is None:
+        return _PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= _PAGE_MAX:
+        raise errors.invalid_request(f"limit: expected an integer from 1 to {_PAGE_MAX}, got {raw[:40]!r}")
+    return int(raw)
+
+
+def _position(data: list[dict[str, Any]], model_id: str, param: str) -> int:
+    for index, entry in enumerate(data):
+        if entry["id"] == model_id:
+            return index
+    raise errors.invalid_request(f"{param}: no model {model_id[:200]!r} in this list")
+
+
+async def model(request: Request, log: RequestLog) -> Response:
+    """GET /v1/models/{model_id}: one listed model."""
+    model_id = request.path_params["model_id"]
+    found = next((m for m in _gateway(request).models if m["id"] == model_id), None)
+    if found is None:
+        raise errors.not_found(f"model {model_id[:200]!r} is not listed here; GET /v1/models lists them")
+    return JSONResponse(found, headers={"request-id": log.request_id})
+
+
+async def session_summary(request: Request, log: RequestLog) -> Response:
+    """GET /v1/claude-any/sessions/{id}: what answered a Claude Code session, its tokens and cost."""
+    summary = _gateway(request).sessions.describe(request.path_params["session_id"])
+    return JSONResponse(summary, headers={"request-id": log.request_id})
+
+
+async def hello(request: Request, log: RequestLog) -> Response:
+    """GET/HEAD / and /api/hello: Claude Code's connectivity probe; any 200 will do."""
+    return JSONResponse({"name": "claude-any", "status": "ok"}, headers={"request-id": log.request_id})
+
+
+async def health(request: Request, log: RequestLog) -> Response:
+    """GET /health."""
+    return JSONResponse({"status": "ok"}, headers={"request-id": log.request_id})
+
+
+# --- the wrapper every endpoint goes through ----------------------------------------------------------
+
+
+def _authorized(headers: Mapping[str, str], token: bytes) -> bool:
+    """The token in x-api-key or `Authorization: Bearer`, compared in constant time."""
+    candidates = [headers.get("x-api-key", "")]
+    scheme, _, credential = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer":
+        candidates.append(credential.strip())
+    return any(c and hmac.compare_digest(c.encode("utf-8"), token) for c in candidates)
+
+
+def error_response(err: AnthropicError, request_id: str) -> JSONResponse:
+    """The one rendering of an error: Anthropic's envelope, its status, retry headers and the request id."""
+    headers = {**err.headers, "request-id": request_id}
+    return JSONResponse(errors.envelope(err, request_id), status_code=err.status, headers=headers)
+
+
+def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: request id, inbound auth, error envelope, one log line (streams log when they end)."""
+
+    async def wrapped(request: Request) -> Response:
+        # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
+        # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
+        log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
+        try:
+            gateway = _gateway(request)
+            refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
+            if refusal is not None:
+                raise refusal
+            token = gateway.auth_token
+            if auth and token is not None and not _authorized(request.headers, token):
+                raise errors.authentication(
+                    "invalid or missing API key: send the server's auth_token as x-api-key or a Bearer token"
+                )
+            response = await handler(request, log)
+        except AnthropicError as err:
+            log.status, log.note = err.status, log.note or err.type
+            gateway = _gateway(request)
+            err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
+            response = error_response(err, log.request_id)
+        except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
+            log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
+            response = Response(status_code=log.status)  # nobody is listening; the status is for the log
+        except Exception:
+            # Unreachable for bad input by design; the traceback names code, never request data or keys.
+            logger.exception("%s unexpected error", log.request_id)
+            log.status, log.note = 500, "internal error"
+            response = error_response(errors.api_error("internal error in claude-any"), log.request_id)
+        if not isinstance(response, SSEResponse):
+            log.status = response.status_code
+            log.emit()
+        return response
+
+    return wrapped
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 (unknown path) and 405 (wrong method), in the Anthropic envelope."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    path = printable(request.scope["path"])  # what the client sent, shown escaped and cut
+    if status == 404:
+        err = errors.not_found(f"not found: {printable(request.method)} {path}")
+    elif status == 405:
+        err = errors.method_not_allowed(f"method {printable(request.method)} is not allowed on {path}")
+    else:
+        err = AnthropicError(status, "invalid_request_error", f"HTTP {status} on {path}")
+    response = error_response(err, errors.new_request_id())
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+ROUTES = [
+    Route("/v1/messages", endpoint(messages, auth=True), methods=["POST"]),
+    Route("/v1/messages/count_tokens", endpoint(count_tokens, auth=True), methods=["POST"]),
+    Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
+    Route("/v1/models/{model_id:path}", endpoint(model, auth=True), methods=["GET"]),
+    Route("/v1/claude-any/sessions/{session_id}", endpoint(session_summary, auth=True), methods=["GET"]),
+    Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
+    Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
+    Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
+]
+
+
+# --- start-up ----------------------------------------------------------------------------------------------
+
+
+def _model_list(table: RoutingTable) -> list[dict[str, Any]]:
+    """Anthropic's ModelInfo for every target, categories first: `claude-any/large`, shown as
+    `large → openai/gpt-4.1` (Claude Code's /model picker shows `display_name`)."""
+    entries: list[dict[str, Any]] = []
+    for target_id in sorted(table.targets, key=lambda tid: ("/" in tid, tid)):
+        target = table.targets[target_id]
+        upstream = f"{target.provider}/{target.model}"
+        context, max_output = target.capabilities.get("context"), target.capabilities.get("max_output")
+        entries.append(
+            {
+                "type": "model",
+                "id": listed_id(target_id),
+                "display_name": upstream if upstream == target_id else f"{target_id} → {upstream}",
+                "created_at": _LISTED_AT,
+                "lifecycle": "active",
+                "deprecated_at": None,
+                "retires_at": None,
+                "line": None,  # the model line of a Claude model; these are not Claude's
+                "capabilities": None,
+                "max_input_tokens": context if isinstance(context, int) else None,
+                "max_tokens": max_output if isinstance(max_output, int) else None,
+            }
+        )
+    return entries
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def create_app(
+    table: RoutingTable,
+    env: Mapping[str, str] = os.environ,
+    *,
+    timeouts: Timeouts | None = None,
+    save_requests: str | None = None,
+) -> Starlette:
+    """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
+    `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
+    the table's (tests); `save_requests` is a directory to keep request bodies in."""
+    check_environment(table, env)  # every unset variable at once, before anything else is built
+    scrub = Scrubber.for_table(table, env)
+    session_scale = SessionScale()
+    router = Router(table, session_scale)
+    token = resolve_auth_token(table, env)
+    destinations = Destinations(table, env, router.ad_hoc_target)
+    # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops start-up too; fetched here
+    # unless a loop already runs in this thread (a worker process's: its first request fetches).
+    if destinations.credentials and not _loop_running():
+        asyncio.run(destinations.check_credentials())
+    clients = Clients(timeouts or table.timeouts)
+    for name in destinations.in_process_providers():
+        clients.mount(name, echo.client())
+    gateway = Gateway(
+        table=table,
+        router=router,
+        destinations=destinations,
+        clients=clients,
+        auth_token=token.encode("utf-8") if token is not None else None,
+        models=_model_list(table),
+        scrub=scrub,
+        max_body_bytes=table.server.max_body_mb * MEGABYTE,
+        sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
+        guard=WebGuard(table.server),
+        session_scale=session_scale,
+        archive=RequestArchive(save_requests, scrub.value) if save_requests else None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
+        # anyio's event-loop backend, which it imports on first use.
+        gateway.clients.open(table.providers)
+        async with anyio.create_task_group():
+            pass
+        yield
+        await gateway.clients.aclose()
+        await gateway.destinations.aclose()
+
+    app = Starlette(
+        routes=ROUTES,
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app
