@@ -40,10 +40,12 @@ class CommandLine(argparse.ArgumentParser):
 
 
 def port(text: str) -> int:
-    """A TCP port to listen on, 1-65535."""
+    """A TCP port to listen on, 1-65535, or 0 for a free one."""
     number = _whole(text)
-    if number is None or not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port; expected a number from 1 to 65535")
+    if number is None or not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port; expected a number from 1 to 65535 (0: any free port)"
+        )
     return number
 
 

@@ -101,8 +101,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = args.host or table.server.host
     port = args.port if args.port is not None else table.server.port
 
-    def announce() -> None:
-        url = f"http://{host}:{port}"
+    def announce(bound: int) -> None:
+        url = f"http://{host}:{bound}"
         key = "unused"
         if table.server.auth_token:
             refs = references(table.server.auth_token)
@@ -266,7 +266,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--host", type=arguments.host, help="address to bind (default: server.host, else 127.0.0.1)"
     )
-    p.add_argument("--port", type=arguments.port, help="port, 1-65535 (default: server.port, else 8082)")
+    p.add_argument(
+        "--port",
+        type=arguments.port,
+        help="port, 1-65535, or 0 for a free one (default: server.port, else 8082)",
+    )
     p.add_argument(
         "--workers",
         type=arguments.workers,

@@ -7,10 +7,12 @@ from __future__ import annotations
 from importlib import metadata
 from pathlib import Path
 
+import httpx
 import pytest
-from cli_process import assert_no_traceback, claude_any
+from cli_process import Running, assert_no_traceback, claude_any, wait_until_listening
 
 QUICKSTART = "examples/quickstart.yaml"
+PORTS = "expected a number from 1 to 65535 (0: any free port)"
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
@@ -27,15 +29,11 @@ ONE_LINE_ERRORS = [
     # run: the port, the workers, the address, the log level (each before a config is even read)
     (
         ["run", QUICKSTART, "--port", "99999"],
-        "claude-any run: error: --port: '99999' is not a port; expected a number from 1 to 65535",
-    ),
-    (
-        ["run", QUICKSTART, "--port", "0"],
-        "claude-any run: error: --port: '0' is not a port; expected a number from 1 to 65535",
+        f"claude-any run: error: --port: '99999' is not a port; {PORTS}",
     ),
     (
         ["run", QUICKSTART, "--port", "80a"],
-        "claude-any run: error: --port: '80a' is not a port; expected a number from 1 to 65535",
+        f"claude-any run: error: --port: '80a' is not a port; {PORTS}",
     ),
     (["run", QUICKSTART, "--port"], "claude-any run: error: --port: needs a value"),
     (
@@ -124,8 +122,8 @@ ONE_LINE_ERRORS = [
     (["expalin", "m"], "claude-any: error: unknown command 'expalin'; did you mean 'explain'?"),
     (
         ["serve"],
-        "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code, statusline, "
-        "doctor",
+        "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code, "
+        "statusline, doctor",
     ),
 ]
 
@@ -176,3 +174,24 @@ def test_explain_takes_tokens_as_rules_write_them(written: str, shown: str, tmp_
     assert result.returncode == 0, result.stderr
     assert f"tokens = {shown}" in result.stdout
     assert "chosen: routes[1]: tokens > 150k" in result.stdout
+
+
+def test_run_on_port_0_announces_the_port_it_got(tmp_path: Path) -> None:
+    server = Running([QUICKSTART, "--port", "0"], tmp_path)
+    try:
+        url = server.wait_for_line(r"serving (http://127\.0\.0\.1:\d+) ").group(1)
+        assert not url.endswith(":0")
+        wait_until_listening(url)
+        answer = httpx.post(
+            url + "/v1/messages",
+            json={
+                "model": "claude-haiku-4-5",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            timeout=10,
+        )
+        assert answer.status_code == 200, answer.text  # the Host guard knows the port it really got
+    finally:
+        status, stderr = server.interrupt()
+    assert "Traceback" not in stderr

@@ -104,13 +104,14 @@ def serve(
     env: Mapping[str, str] = os.environ,
     log_level: str = "info",
     workers: int = 1,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[int], None] | None = None,
     log_file: str | None = None,
     save_requests: str | None = None,
 ) -> None:
     """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template, a log
     file or request directory that cannot be written) before binding the port, so nothing half-starts.
-    `log_file` takes the log instead of stderr; `save_requests` is a directory that keeps request bodies."""
+    `on_ready` is called with the port bound (port 0 picks a free one). `log_file` takes the log instead of
+    stderr; `save_requests` is a directory that keeps request bodies."""
     try:
         log.configure(log_level, log_file)
     except OSError as exc:
@@ -121,16 +122,24 @@ def serve(
         except OSError as exc:
             raise StartupError(f"cannot save requests in {save_requests}: {exc.strerror or exc}") from None
     check_exposure(table, host)
-    # The address really bound: the app answers to it as a Host name (DNS-rebinding guard without a token).
-    table = replace(table, server=replace(table.server, host=host, port=port))
-    app = create_app(table, env, save_requests=save_requests)  # validates everything once, before binding
-    limits = client_limits(table)
-    _allow_open_files(limits.max_connections)
-    if workers > 1 and env is not os.environ:
-        raise StartupError("--workers needs secrets from the process environment")
-    sock = _listen(host, port)  # bound before the URL is announced, so the URL always answers
+    # Port 0: the system picks a free port, bound first so that the app and the URL announced know it.
+    early = _listen(host, 0) if port == 0 else None
+    try:
+        port = early.getsockname()[1] if early is not None else port
+        # The address really bound: the app answers to it as a Host name (DNS-rebinding guard, no token).
+        table = replace(table, server=replace(table.server, host=host, port=port))
+        app = create_app(table, env, save_requests=save_requests)  # validates everything once
+        limits = client_limits(table)
+        _allow_open_files(limits.max_connections)
+        if workers > 1 and env is not os.environ:
+            raise StartupError("--workers needs secrets from the process environment")
+        sock = early or _listen(host, port)  # bound before the URL is announced, so the URL always answers
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     if on_ready is not None:
-        on_ready()
+        on_ready(port)
     if workers <= 1:
         tuning.for_serving()
         config = uvicorn_config(app, limits, log_level=log_level, host=host, port=port)
