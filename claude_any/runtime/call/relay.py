@@ -9,7 +9,7 @@ Failures before the first byte reaches the client are retried (`_walk`): the cha
 every target once per round in order (a fallback is tried at once), with a backoff or the provider's
 Retry-After between rounds, bounded by the policy's attempts and time budget. A 2xx that is not an answer
 (an HTML page, an error object, the wrong shape) is such a failure too (answer_check.py, the translators).
-After the first byte nothing is re-sent: a failure becomes an `event: error` (streaming.py: keep-alive
+After the first byte nothing is re-sent: a failure becomes an `event: error` (stream_relay.py: keep-alive
 pings, idle timeout, an answer the provider did not finish).
 """
 

@@ -34,7 +34,7 @@ from claude_any.table import Position, Provider, RoutingTable, Target
 
 
 class SSETranslator(Protocol):
-    """What the relay drives: Anthropic SSE out of an upstream stream (`translate/stream.py` is the model)."""
+    """What the relay drives: Anthropic SSE out of an upstream stream (as `translate/chat/stream.py`)."""
 
     @property
     def done(self) -> bool: ...

@@ -1,5 +1,5 @@
-"""The Anthropic side of a streaming translation, shared by the chat (`stream.py`) and Responses
-(`responses_stream.py`) translators.
+"""The Anthropic side of a streaming translation, shared by the Chat Completions (`chat/stream.py`) and
+Responses (`responses/stream.py`) translators.
 
 `MessageStream` owns what the client sees whatever the upstream dialect: the lifecycle (`start`, `feed`,
 `finish`, `error`), the SSE data lines every dialect frames the same way (blank, `[DONE]`, JSON objects),
@@ -125,7 +125,7 @@ class MessageStream(Generic[CallT]):
     @property
     def finishing(self) -> bool:
         """The provider said the answer is complete (a chat finish_reason) but its stream goes on: only the
-        usage and `[DONE]` are still expected, and a silence may end it (`streaming.py`)."""
+        usage and `[DONE]` are still expected, and a silence may end it (`stream_relay.py`)."""
         return self._ended and not self.done
 
     @property

@@ -11,7 +11,7 @@ The rules (docs/PROTOCOL.md, "Stream grammar" and "Streaming") in one place:
 - the answer is complete only when the upstream said so: a `finish_reason` or `[DONE]`; a body that ends
   without either ends with `event: error`;
 - the stream ends at `finish()` (upstream `[DONE]` or EOF), never at `finish_reason`, because the usage
-  chunk (`choices: []`) comes after it (`streaming.py` waits a short silence for it, no longer);
+  chunk (`choices: []`) comes after it (`stream_relay.py` waits a short silence for it, no longer);
 - no content means no block; whitespace-only text never opens a block (Anthropic rejects such blocks when
   Claude Code replays them);
 - stop sequences the upstream was not given are enforced here, holding back only a possible prefix.
