@@ -345,6 +345,67 @@ _ROWS: tuple[_Row, ...] = (
     _row(r"", "unknown", {**_OPEN_WEIGHTS}),
 )
 
+# Model ids the rows above describe (one or more per row), for the compiler's did-you-mean when a config
+# names a model the table does not know. tests/test_capabilities.py checks each is `recognised`.
+KNOWN_MODELS: tuple[str, ...] = (
+    "gpt-5.6",
+    "gpt-5.5",
+    "gpt-5.4",
+    "gpt-5.4-mini",
+    "gpt-5.4-nano",
+    "gpt-5.2",
+    "gpt-5.1",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "gpt-5-chat-latest",
+    "gpt-5.1-chat-latest",
+    "chat-latest",
+    "gpt-5-pro",
+    "gpt-5.2-pro",
+    "gpt-5-codex",
+    "gpt-5.1-codex",
+    "codex-mini-latest",
+    "computer-use-preview",
+    "o1",
+    "o1-pro",
+    "o3",
+    "o3-mini",
+    "o3-pro",
+    "o4-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "chatgpt-4o-latest",
+    "gpt-4-turbo",
+    "gpt-4",
+    "gpt-3.5-turbo",
+    "gpt-oss-120b",
+    "gpt-oss-20b",
+    "deepseek-chat",
+    "deepseek-reasoner",
+    "deepseek-v4",
+    "gemini-2.5-pro",
+    "gemini-2.5-flash",
+    "gemini-3-pro",
+    "gemini-3.1-pro",
+    "claude-opus-4-7",
+    "claude-opus-4-6",
+    "claude-sonnet-4-6",
+    "claude-opus-4-1",
+    "claude-sonnet-4-5",
+    "claude-haiku-4-5",
+    "qwen3-coder",
+    "qwen3",
+    "qwen2.5-vl",
+    "llama-4",
+    "llama-4-maverick",
+    "llama-3.3",
+    "llama-3.3-70b-instruct",
+)
+
 _VENDOR_PREFIX = re.compile(r"^(?:ft:|databricks-|system\.ai\.)|^.*/")
 # `gpt-5-4` (Databricks, Azure deployment names) means gpt-5.4; a dated suffix (`gpt-5-2025-08-07`) does not.
 _DASHED_VERSION = re.compile(r"^((?:meta-)?(?:gpt|gemini|llama)-\d+)-(\d)(?=-|$)")
@@ -422,3 +483,18 @@ def lookup(kind: str, model: str, base_url: str | None = None) -> dict[str, Any]
     if declared is None or not declared.prompt_cache_key:
         caps["prompt_cache_key"] = False
     return caps
+
+
+def recognised(kind: str, model: str) -> bool:
+    """True when a row describes `model` itself, so `lookup` knows rather than assumes: not a guess from
+    the name, not the catch-all, and not a longer name that only begins like a known one (`gpt-41` is not
+    gpt-4, `gpt-4.5` not gpt-4; `gpt-4o-mini` and `gpt-4o-2024-08-06` are gpt-4o)."""
+    name = _normalise(model)
+    for row in _ROWS:
+        match = row.pattern.match(name) if row.kinds is None or kind in row.kinds else None
+        if match is None:
+            continue
+        family = str(row.facts["family"])
+        rest = name[match.end() :]
+        return family != "unknown" and not family.endswith("(guessed)") and (not rest or rest[0] in "-_@")
+    return False

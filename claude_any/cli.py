@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from pathlib import Path
 
+from claude_any import arguments, console
 from claude_any.sample_requests import DEFAULT_PRESET, PRESETS
+from claude_any.suggest import closest
 from claude_any.table import RoutingTable, TableError
 
 EXIT_OK = 0
@@ -26,9 +30,11 @@ def _compile_yaml(path: str) -> RoutingTable:
     """Compile a YAML config in memory, printing every diagnostic; raise CliError when it has errors."""
     from claude_any.compiler import compile_config
 
+    if not os.path.exists(path):  # one line, not a diagnostic at line 1 of a file that is not there
+        raise CliError(f"{path}: cannot read: {os.strerror(errno.ENOENT)}")
     result = compile_config(path)
     for diagnostic in result.diagnostics:
-        print(diagnostic.render(), file=sys.stderr)
+        console.err(diagnostic.render())
     if result.table is None:
         errors = sum(1 for d in result.diagnostics if d.level == "error")
         raise CliError(f"{path}: {errors} error{'s' if errors != 1 else ''}; nothing compiled")
@@ -36,25 +42,58 @@ def _compile_yaml(path: str) -> RoutingTable:
 
 
 def load_table(path: str) -> RoutingTable:
-    """A routes.json is loaded (version checked); a .yaml/.yml config is compiled in memory."""
+    """A routes.json is loaded (version checked, a warning if its config changed since); a .yaml/.yml
+    config is compiled in memory."""
     if path.endswith((".yaml", ".yml")):
         return _compile_yaml(path)
+    table = _load_routes(path)
+    if _is_stale(path, table):
+        console.err(
+            f"claude-any: warning: {path} is older than {table.source}, which it was compiled from, and does "
+            f"not hold its changes; to update it: claude-any compile {table.source} -o {path}"
+        )
+    return table
+
+
+def _load_routes(path: str) -> RoutingTable:
+    from claude_any.runtime.route.rules import RuleError, compile_rule
+
     try:
-        return RoutingTable.load(path)
+        table = RoutingTable.load(path)
     except TableError as exc:
         raise CliError(str(exc)) from exc
+    for i, route in enumerate(table.routes):  # a hand-edited rule that cannot run is refused here
+        try:
+            compile_rule(route.when)
+        except RuleError as exc:
+            raise CliError(
+                f"{path}: routes[{i}].when: {exc}; write it again with `claude-any compile CONFIG`"
+            ) from None
+    return table
+
+
+def _is_stale(routes_path: str, table: RoutingTable) -> bool:
+    """True when the config `table` was compiled from changed after `routes_path` was written."""
+    try:
+        return os.stat(table.source).st_mtime_ns > os.stat(routes_path).st_mtime_ns
+    except (OSError, ValueError):  # the config is gone or elsewhere: nothing to compare with
+        return False
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from claude_any.compiler import write_routes
 
     table = _compile_yaml(args.config)
-    write_routes(table, args.output)
-    print(f"wrote {args.output} ({len(table.routes)} routes, {len(table.targets)} targets)")
+    try:
+        write_routes(table, args.output)
+    except OSError as exc:
+        raise CliError(f"cannot write {args.output}: {exc.strerror or type(exc).__name__}") from None
+    console.out(f"wrote {args.output} ({len(table.routes)} routes, {len(table.targets)} targets)")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from claude_any.runtime.serve.saved_requests import KEEP_FILES
     from claude_any.runtime.serve.server import StartupError, serve
     from claude_any.secrets import references
 
@@ -62,16 +101,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     host = args.host or table.server.host
     port = args.port if args.port is not None else table.server.port
 
-    def announce() -> None:
-        url = f"http://{host}:{port}"
+    def announce(bound: int) -> None:
+        url = f"http://{host}:{bound}"
         key = "unused"
         if table.server.auth_token:
             refs = references(table.server.auth_token)
             key = f"${refs[0]}" if refs else "<server.auth_token>"
         print(f"claude-any: serving {url} ({len(table.targets)} targets, {len(table.routes)} routes)")
-        print(
-            f"start Claude Code with:  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={key} claude", flush=True
-        )
+        print(f"start Claude Code with:  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={key} claude")
+        if args.log_file:
+            print(f"logging to {args.log_file} (level {args.log_level})")
+        if args.save_requests:
+            print(
+                f"saving each request (the last {KEEP_FILES}) in {args.save_requests}: "
+                f"claude-any explain MODEL --request {args.save_requests}/REQUEST_ID.json"
+            )
+        sys.stdout.flush()
 
     try:
         serve(
@@ -82,15 +127,27 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_level=args.log_level,
             workers=args.workers,
             on_ready=announce,
+            log_file=args.log_file,
+            save_requests=args.save_requests,
         )
     except StartupError as exc:
-        raise CliError(str(exc)) from exc
+        for problem in exc.problems:
+            console.err(problem)
+        raise CliError(exc.message) from exc
     return EXIT_OK
 
 
 def _default_routes_source() -> str:
+    """build/routes.json, or the config it was compiled from when that changed since, else config.yaml."""
     if Path(DEFAULT_ROUTES).exists():
-        return DEFAULT_ROUTES
+        table = _load_routes(DEFAULT_ROUTES)
+        if not _is_stale(DEFAULT_ROUTES, table) or not table.source.endswith((".yaml", ".yml")):
+            return DEFAULT_ROUTES  # load_table warns when it is stale
+        console.err(
+            f"claude-any: note: {DEFAULT_ROUTES} is older than {table.source}, which it was compiled from; "
+            f"using {table.source} (claude-any compile {table.source} updates {DEFAULT_ROUTES})"
+        )
+        return table.source
     if Path(DEFAULT_CONFIG).exists():
         return DEFAULT_CONFIG
     raise CliError(f"no {DEFAULT_ROUTES} or {DEFAULT_CONFIG} here; pass --config CONFIG or --routes ROUTES")
@@ -118,7 +175,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         )
     except ExplainError as exc:
         raise CliError(str(exc)) from exc
-    print(text)
+    console.out(text)
     return EXIT_OK if routable else EXIT_USAGE
 
 
@@ -172,42 +229,114 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(report.failed for report in reports) else EXIT_OK
 
 
+def _version() -> str:
+    try:
+        return metadata.version("claude-any")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "(version unknown: not installed; pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = arguments.CommandLine(
         prog="claude-any",
         description="Run Claude Code (or any Anthropic Messages client) on OpenAI, Azure OpenAI, Databricks "
         "and OpenAI-compatible servers.",
     )
+    parser.add_argument("-V", "--version", action="version", version=f"claude-any {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compile", help="validate a config.yaml and write the routing table")
-    p.add_argument("config", metavar="CONFIG", help="config.yaml")
+    p.add_argument("config", metavar="CONFIG", type=arguments.not_empty, help="config.yaml")
     p.add_argument(
-        "-o", "--output", default=DEFAULT_ROUTES, help=f"routes.json to write (default {DEFAULT_ROUTES})"
+        "-o",
+        "--output",
+        default=DEFAULT_ROUTES,
+        type=arguments.not_empty,
+        help=f"routes.json to write (default {DEFAULT_ROUTES})",
     )
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("run", help="serve the Anthropic Messages API from a routes.json or config.yaml")
-    p.add_argument("routes", metavar="ROUTES_OR_CONFIG", help="build/routes.json, or a config .yaml")
-    p.add_argument("--host", default=None, help="address to bind (default: server.host, else 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="port (default: server.port, else 8082)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "routes",
+        metavar="ROUTES_OR_CONFIG",
+        type=arguments.not_empty,
+        help="build/routes.json, or a config .yaml",
+    )
+    p.add_argument(
+        "--host", type=arguments.host, help="address to bind (default: server.host, else 127.0.0.1)"
+    )
+    p.add_argument(
+        "--port",
+        type=arguments.port,
+        help="port, 1-65535, or 0 for a free one (default: server.port, else 8082)",
+    )
+    p.add_argument(
+        "--workers",
+        type=arguments.workers,
+        default=1,
+        help=f"worker processes, 1-{arguments.MAX_WORKERS} (default 1)",
+    )
+    p.add_argument(
+        "--log-level",
+        type=arguments.log_level,
+        default="info",
+        metavar="LEVEL",
+        help=f"{', '.join(arguments.LOG_LEVELS)} (default info; debug adds each call's request and answer)",
+    )
+    p.add_argument(
+        "--log-file",
+        metavar="PATH",
+        type=arguments.not_empty,
+        help="append the log to PATH instead of stderr",
+    )
+    p.add_argument(
+        "--save-requests",
+        metavar="DIR",
+        type=arguments.not_empty,
+        help="keep each request (the last 100) as DIR/REQUEST_ID.json, for `explain --request`",
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("explain", help="show how a model name is routed, offline")
-    p.add_argument("model", metavar="MODEL", help="the model a client asks for, e.g. claude-sonnet-4-6")
+    p.add_argument(
+        "model",
+        metavar="MODEL",
+        type=arguments.not_empty,
+        help="the model a client asks for, e.g. claude-sonnet-4-6",
+    )
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--config", help="a config.yaml (compiled in memory)")
-    src.add_argument("--routes", help="a routes.json")
-    p.add_argument("--tokens", type=int, default=None, help="estimated input tokens of the request")
+    src.add_argument("--config", type=arguments.not_empty, help="a config.yaml (compiled in memory)")
+    src.add_argument("--routes", type=arguments.not_empty, help="a routes.json")
+    p.add_argument(
+        "--tokens",
+        metavar="N",
+        type=arguments.token_count,
+        default=None,
+        help="estimated input tokens of the request, written as in rules: 150000, 200k, 1.5m",
+    )
     p.add_argument("--thinking", action="store_true", help="the request asks for extended thinking")
-    p.add_argument("--effort", metavar="LEVEL", help="the request's effort (low … max), as /effort sets it")
+    p.add_argument(
+        "--effort",
+        metavar="LEVEL",
+        type=arguments.effort,
+        help="the request's effort (low … max), as /effort sets it",
+    )
     p.add_argument("--image", action="store_true", help="the request holds an image")
-    p.add_argument("--tool", action="append", default=[], metavar="NAME", help="a tool the request offers")
+    p.add_argument(
+        "--tool",
+        action="append",
+        default=[],
+        metavar="NAME",
+        type=arguments.not_empty,
+        help="a tool the request offers",
+    )
     p.add_argument("--header", action="append", default=[], metavar="K=V", help="a request header")
     p.add_argument(
-        "--request", metavar="FILE.json", help="derive the facts from a real Anthropic request body"
+        "--request",
+        metavar="FILE.json",
+        type=arguments.not_empty,
+        help="derive the facts from a real Anthropic request body (run --save-requests keeps them)",
     )
     p.add_argument("--no-stream", action="store_true", help="explain a non-streaming request")
     p.add_argument(
@@ -259,7 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
-    """The arguments; for `code`, everything after the first `--` is Claude Code's."""
+    """The arguments, or exit 2 with one line: an unknown command or option gets a did-you-mean. For `code`,
+    everything after the first `--` is Claude Code's."""
+    commands = _subcommands(parser)
+    if not argv:
+        parser.print_help(sys.stderr)
+        parser.exit(EXIT_USAGE)
+    if not argv[0].startswith("-") and argv[0] not in commands:
+        hint = closest(argv[0], commands)
+        parser.error(
+            f"unknown command {argv[0]!r}"
+            + (f"; did you mean {hint!r}?" if hint else f"; the commands are {', '.join(commands)}")
+        )
     claude_args: list[str] | None = None
     if argv[:1] == ["code"] and "--" in argv:
         cut = argv.index("--")
@@ -271,20 +411,38 @@ def _parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespa
             f"as in: claude-any code -- {' '.join(extra)}"
         )
     if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        command = commands[args.command]
+        unknown = next((a for a in extra if a.startswith("-")), extra[0])
+        if not unknown.startswith("-"):
+            command.error(f"unexpected argument {unknown!r} (see {command.prog} --help)")
+        options = [o for action in command._actions for o in action.option_strings]
+        hint = closest(unknown.split("=", 1)[0], options)
+        command.error(
+            f"unknown option {unknown}"
+            + (f"; did you mean {hint}?" if hint else f" (see {command.prog} --help)")
+        )
     if claude_args is not None:
         args.claude_args = claude_args
     return args
 
 
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        console.prepare(stream)
     parser = build_parser()
     args = _parse(parser, list(sys.argv[1:] if argv is None else argv))
     try:
         code = args.func(args)
         return int(code)
     except CliError as exc:
-        print(f"claude-any: error: {exc}", file=sys.stderr)
+        console.err(f"claude-any: error: {exc}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

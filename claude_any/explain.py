@@ -54,6 +54,8 @@ def build_request(
             raise ExplainError(f"{request_file}: cannot read: {exc.strerror}") from exc
         except json.JSONDecodeError as exc:
             raise ExplainError(f"{request_file}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
+        except UnicodeDecodeError:
+            raise ExplainError(f"{request_file}: not a JSON request (not UTF-8 text)") from None
         if not isinstance(raw, dict):
             raise ExplainError(f"{request_file}: expected an Anthropic Messages request (a JSON object)")
         loaded: dict[str, Any] = {**raw, "model": model}

@@ -15,6 +15,9 @@ REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # Anything that starts like a reference: `${`, a run without `}`, blanks or `$`, then `}` if present.
 _OPENING = re.compile(r"\$\{([^}\s$]*)(\}?)")
+# `$NAME` without braces, as a shell writes it: the config does not read it, so the text itself would be sent.
+# Only names in capitals, as environment variables are, so `$5` or `$ecret` stay plain text.
+_BARE = re.compile(r"(?<![$\w])\$([A-Z_][A-Z0-9_]*)(?![\w{])")
 
 REDACTED = "***"
 
@@ -98,6 +101,31 @@ def url_has_credentials(url: str) -> bool:
     rest = url.split("://", 1)[1] if "://" in url else url
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     return "@" in authority
+
+
+@dataclass(frozen=True)
+class BareReference:
+    """`$NAME` without braces; `start`/`end` are offsets into the string."""
+
+    start: int
+    end: int
+    name: str
+
+    @property
+    def message(self) -> str:
+        """Why it is wrong and what to write instead; the name is not repeated when it could be a pasted
+        secret (long, or much of it digits) rather than a variable's name."""
+        if len(self.name) <= 40 and sum(c.isdigit() for c in self.name) * 4 <= len(self.name):
+            return (
+                f"${self.name} is not read from the environment, so these very characters would be sent; "
+                f"write ${{{self.name}}} to use the variable"
+            )
+        return "$NAME is not read from the environment, so the text itself would be sent; write ${NAME}"
+
+
+def bare_references(value: str) -> list[BareReference]:
+    """Every `$NAME` (capitals, no braces) in `value`: a shell-style variable the config does not read."""
+    return [BareReference(m.start(), m.end(), m.group(1)) for m in _BARE.finditer(value)]
 
 
 def malformed_references(value: str) -> list[MalformedReference]:

@@ -7,8 +7,10 @@ version. Nothing here knows YAML or rule text (see docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 import json
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 VERSION = 1
 
@@ -267,9 +269,10 @@ class Server:
     allowed_origins: tuple[str, ...] = ()
     # Open client connections; beyond it, requests get 529 overloaded_error (idle keep-alive ones count).
     max_connections: int = 4096
+    auth_token_pos: Position | None = None  # where auth_token is written, for `run`'s messages
 
     def to_json(self) -> JSON:
-        return {
+        data: JSON = {
             "host": self.host,
             "port": self.port,
             "auth_token": self.auth_token,
@@ -277,6 +280,9 @@ class Server:
             "allowed_origins": list(self.allowed_origins),
             "max_connections": self.max_connections,
         }
+        if self.auth_token_pos is not None:  # absent without a token, so those tables read as before
+            data["auth_token_pos"] = self.auth_token_pos.to_json()
+        return data
 
     @staticmethod
     def from_json(data: JSON) -> Server:
@@ -287,6 +293,7 @@ class Server:
             max_body_mb=int(data.get("max_body_mb", Server.max_body_mb)),
             allowed_origins=tuple(str(origin) for origin in data.get("allowed_origins", ())),
             max_connections=int(data.get("max_connections", Server.max_connections)),
+            auth_token_pos=Position.from_json(data.get("auth_token_pos")),
         )
 
 
@@ -350,36 +357,90 @@ class RoutingTable:
 
     @staticmethod
     def from_json(data: JSON) -> RoutingTable:
-        version = data.get("version") if isinstance(data, dict) else None
-        if version != VERSION:
+        """The table in `data`; a TableError says, in a line, what is wrong and where (a JSON path)."""
+        if not isinstance(data, dict) or "version" not in data:
+            raise TableError(f"not a routing table (no version); {_RECOMPILE}")
+        if data["version"] != VERSION:
             raise TableError(
-                f"routes.json version {version!r} is not supported "
-                f"(this claude-any reads version {VERSION}); "
-                "recompile it with `claude-any compile`"
+                f"version {json.dumps(data['version'])} is not one this claude-any reads "
+                f"(it reads version {VERSION}); {_RECOMPILE}"
             )
-        try:
-            return RoutingTable(
-                source=data["source"],
-                server=Server.from_json(data["server"]),
-                providers={k: Provider.from_json(v) for k, v in data["providers"].items()},
-                targets={k: Target.from_json(v) for k, v in data["targets"].items()},
-                routes=tuple(Route.from_json(r) for r in data["routes"]),
-                retry=RetryPolicy.from_json(data.get("retry")),
-                timeouts=Timeouts.from_json(data.get("timeouts")),
-                prices={k: Price.from_json(v) for k, v in data.get("prices", {}).items()},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise TableError(
-                f"routes.json is malformed ({exc!r}); recompile it with `claude-any compile`"
-            ) from exc
+        table = RoutingTable(
+            source=str(_entry(data, "source")),
+            server=_read("server", Server.from_json, _entry(data, "server")),
+            providers=_read_each("providers", data, Provider.from_json),
+            targets=_read_each("targets", data, Target.from_json),
+            routes=tuple(
+                _read(f"routes[{i}]", Route.from_json, route) for i, route in enumerate(_list(data))
+            ),
+            retry=_read("retry", RetryPolicy.from_json, data.get("retry")),
+            timeouts=_read("timeouts", Timeouts.from_json, data.get("timeouts")),
+            prices=_read_each("prices", data, Price.from_json, required=False),
+        )
+        _check_references(table)
+        return table
 
     @staticmethod
     def load(path: str) -> RoutingTable:
+        """Read and check the routes.json at `path`; every TableError names the file."""
         try:
             with open(path, encoding="utf-8") as fh:
                 data = json.load(fh)
         except OSError as exc:
-            raise TableError(f"{path}: cannot read: {exc.strerror}") from exc
+            raise TableError(f"{path}: cannot read: {exc.strerror or type(exc).__name__}") from exc
+        except UnicodeDecodeError as exc:
+            raise TableError(f"{path}: not a routing table (not UTF-8 text); {_RECOMPILE}") from exc
         except json.JSONDecodeError as exc:
             raise TableError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from exc
-        return RoutingTable.from_json(data)
+        try:
+            return RoutingTable.from_json(data)
+        except TableError as exc:
+            raise TableError(f"{path}: {exc}") from exc
+
+
+_RECOMPILE = "write it again with `claude-any compile CONFIG`"
+_T = TypeVar("_T")
+
+
+def _read(where: str, read: Callable[[Any], _T], value: Any) -> _T:
+    """`read(value)`, with a broken part of a hand-edited or foreign file reported by its JSON path."""
+    prefix = f"{where}: " if where else ""
+    try:
+        return read(value)
+    except KeyError as exc:
+        raise TableError(f"{prefix}the key {exc.args[0]!r} is missing; {_RECOMPILE}") from None
+    except (TypeError, ValueError, AttributeError, IndexError):
+        raise TableError(f"{prefix}a value is not what claude-any compile writes; {_RECOMPILE}") from None
+
+
+def _entry(data: JSON, key: str) -> Any:
+    """`data[key]`; a missing top-level key is reported by its name alone (it is the path)."""
+    return _read("", operator.itemgetter(key), data)
+
+
+def _read_each(section: str, data: JSON, read: Callable[[JSON], _T], required: bool = True) -> dict[str, _T]:
+    entries = _entry(data, section) if required else data.get(section, {})
+    if not isinstance(entries, dict):
+        raise TableError(f"{section}: expected an object; {_RECOMPILE}")
+    return {name: _read(f"{section}.{name}", read, entry) for name, entry in entries.items()}
+
+
+def _list(data: JSON) -> list[Any]:
+    routes = _entry(data, "routes")
+    if not isinstance(routes, list):
+        raise TableError(f"routes: expected a list; {_RECOMPILE}")
+    return routes
+
+
+def _check_references(table: RoutingTable) -> None:
+    """Every name the table uses is declared in it: targets' providers, chains' and fallbacks' targets."""
+    for tid, target in table.targets.items():
+        if target.provider not in table.providers:
+            raise TableError(f"targets.{tid}: provider {target.provider!r} is not in providers; {_RECOMPILE}")
+    uses = [(f"targets.{tid}.fallbacks", t.fallbacks) for tid, t in table.targets.items()]
+    uses += [(f"routes[{i}].chain", route.chain) for i, route in enumerate(table.routes)]
+    for where, chain in uses:
+        for tid in chain:
+            provider, slash, model = tid.partition("/")
+            if tid not in table.targets and not (slash and model and provider in table.providers):
+                raise TableError(f"{where}: target {tid!r} is not in targets; {_RECOMPILE}")

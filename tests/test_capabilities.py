@@ -12,9 +12,11 @@ from syrupy.extensions.json import JSONSnapshotExtension
 from claude_any.capabilities import (
     CAPABILITY_KEYS,
     EFFORT_ORDER,
+    KNOWN_MODELS,
     REASONING_REPLAYS,
     SCHEMA_DIALECTS,
     lookup,
+    recognised,
 )
 from claude_any.compiler.overrides import CAPABILITY_TYPES
 
@@ -215,3 +217,21 @@ def test_table_snapshot(snapshot: SnapshotAssertion) -> None:
     """The whole resolved table for the cases above, for review when the seed data changes."""
     table = {f"{kind}:{model}": lookup(kind, model) for kind, model, _ in [*CASES, *WIRE_CASES]}
     assert table == snapshot.use_extension(JSONSnapshotExtension)
+
+
+def test_every_known_model_is_recognised_and_near_misses_are_not() -> None:
+    # KNOWN_MODELS feeds the compiler's "closest known" hint: each must be one the table describes.
+    assert [m for m in KNOWN_MODELS if not recognised("openai", m)] == []
+    for kind, model in [
+        ("openai", "gpt-4o-mini"),
+        ("databricks", "databricks-gpt-5-4"),
+        ("openai", "qwen3:32b"),
+    ]:
+        assert recognised(kind, model), model
+    for kind, model in [
+        ("openai", "gpt-41"),
+        ("openai", "gpt-4.5"),
+        ("openai", "llama3.2"),
+        ("openai", "x-r1"),
+    ]:
+        assert not recognised(kind, model), model

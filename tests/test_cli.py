@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,32 +19,20 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
+from cli_process import (
+    REPO,
+    START_TIMEOUT_S,
+    Running,
+    assert_no_traceback,
+    bare_env,
+    claude_any,
+    free_port,
+    wait_until_listening,
+)
 from loopback import FIXTURES
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 QUICKSTART = REPO / "examples" / "quickstart.yaml"
-START_TIMEOUT_S = 30.0  # a guard against a hung child, not a performance assertion
-
-
-def bare_env(home: Path, path: str | None = None) -> dict[str, str]:
-    """A fresh machine: PATH and HOME, nothing else (no keys, no PYTHONPATH, no CLAUDE_ANY_*)."""
-    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin") if path is None else path, "HOME": str(home)}
-
-
-def claude_any(*args: str, home: Path, path: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "claude_any", *args],
-        cwd=REPO,
-        env=bare_env(home, path),
-        capture_output=True,
-        text=True,
-        timeout=START_TIMEOUT_S,
-    )
-
-
-def assert_no_traceback(result: subprocess.CompletedProcess[str]) -> None:
-    assert "Traceback" not in result.stderr + result.stdout
 
 
 # --- compile -----------------------------------------------------------------------------------------------
@@ -145,85 +131,17 @@ def test_explain_a_claude_code_request(tmp_path: Path) -> None:
 # --- run ---------------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Running:
-    """`claude-any run …` as a child process; its stdout lines arrive on a queue as they are printed."""
-
-    def __init__(self, args: list[str], home: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "claude_any", "run", *args],
-            cwd=REPO,
-            env=bare_env(home),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.stdout: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.stdout.append(line)
-            self.lines.put(line)
-
-    def wait_for_line(self, pattern: str) -> re.Match[str]:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=0.1)
-            except queue.Empty:
-                if self.proc.poll() is not None:
-                    break
-                continue
-            found = re.search(pattern, line)
-            if found:
-                return found
-        self.proc.kill()
-        raise AssertionError(f"no line matching {pattern!r}; stderr: {self.proc.communicate()[1]}")
-
-    def interrupt(self) -> tuple[int, str]:
-        """Ctrl-C, as a user stops it; returns the exit status and stderr."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            _, stderr = self.proc.communicate(timeout=START_TIMEOUT_S)
-        finally:
-            self.proc.kill()
-        self._reader.join(timeout=START_TIMEOUT_S)
-        return self.proc.returncode, stderr
-
-
 @pytest.fixture
 def quickstart(tmp_path: Path) -> Iterator[tuple[Running, str]]:
     port = free_port()
     server = Running(["examples/quickstart.yaml", "--port", str(port)], tmp_path)
     url = server.wait_for_line(r"serving (http://127\.0\.0\.1:\d+) ").group(1)
     assert url == f"http://127.0.0.1:{port}"
-    _wait_until_listening(url)
+    wait_until_listening(url)
     yield server, url
     if server.proc.poll() is None:
         server.proc.kill()
         server.proc.communicate()
-
-
-def _wait_until_listening(url: str) -> None:
-    # The socket is bound before the URL is printed; with --workers the processes start a moment later.
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            httpx.get(url + "/health", timeout=5).raise_for_status()
-            return
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 def test_run_quickstart_on_a_fresh_machine(quickstart: tuple[Running, str]) -> None:
@@ -314,7 +232,7 @@ def test_run_with_two_workers_serves_and_logs(tmp_path: Path) -> None:
     server = Running(["examples/quickstart.yaml", "--port", str(port), "--workers", "2"], tmp_path)
     try:
         url = server.wait_for_line(r"serving (http://127\.0\.0\.1:\d+) ").group(1)
-        _wait_until_listening(url)  # worker processes start after the socket is bound
+        wait_until_listening(url)  # worker processes start after the socket is bound
         body = {"model": "claude-haiku-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "w"}]}
         for _ in range(4):
             answer = httpx.post(url + "/v1/messages", json=body, timeout=10)

@@ -15,6 +15,7 @@ from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
 from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
 from claude_any.compiler.templates import position
 from claude_any.provider_kinds import KINDS, api_for
+from claude_any.suggest import nearest
 from claude_any.table import Position, Price, Provider, Route, RoutingTable, Target, empty_params
 
 
@@ -81,6 +82,9 @@ class _Builder:
             caps.update(category.capabilities)
             params = category.params
         self._check_target(target_id, provider, model, stated, caps, params, pos)
+        described = bool(model_spec and model_spec.capabilities) or bool(category and category.capabilities)
+        if not described and provider.kind != "echo" and (stated or provider.kind != "azure"):
+            self._check_known(target_id, provider.kind, base_model, stated is not None, caps, pos)
         configured = provider.api if provider.api_written else None
         api = api_for(KINDS[provider.kind], configured, bool(caps.get("responses_only")))
         target = Target(target_id, provider_name, model, base_model, caps, params, pos, api=api)
@@ -138,6 +142,21 @@ class _Builder:
                 pos,
                 f"{target_id}: reasoning_effort {effort!r} is not accepted by {model}; accepted: {accepted}",
             )
+
+    def _check_known(
+        self, target_id: str, kind: str, model: str, stated: bool, caps: dict[str, Any], pos: Position
+    ) -> None:
+        """Warn when the capability table does not know `model`: its limits and parameters are assumed."""
+        if capabilities.recognised(kind, model):
+            return
+        near = nearest(model.rsplit("/", 1)[-1], capabilities.KNOWN_MODELS, 3)
+        closest = f" (closest known: {', '.join(near)})" if near else ""
+        what = "base_model" if stated else "model"
+        self.diags.warning(
+            pos,
+            f"{target_id}: {what} {model!r} is not in the capability table{closest}; assumed "
+            f"{_assumed(caps)}; fix the name, or describe the model with base_model: or capabilities:",
+        )
 
     def _known_provider(self, name: str, ref: Ref) -> bool:
         if name in self.config.providers:
@@ -240,6 +259,24 @@ class _Builder:
                         f"{route.name}: can never match: {earlier.name} at {where} always matches first",
                     )
                     break
+
+
+def _assumed(caps: dict[str, Any]) -> str:
+    """What the table assumed for a model it does not know, in a few words."""
+    family = str(caps.get("family", "unknown"))
+    source = f"as for {family}"
+    if family == "unknown":
+        source = "the defaults"
+    elif family.endswith("(guessed)"):
+        source = f"from the name, a {family.removesuffix(' (guessed)')} model"
+    context, output = caps.get("context"), caps.get("max_output")
+    facts = [
+        f"context {context:,}" if context else "context unknown (explain gives no Claude Code settings)",
+        f"max output {output:,}" if output else "max output unknown",
+        "images" if caps.get("vision") else "no images",
+        "reasoning" if caps.get("reasoning") else "no reasoning",
+    ]
+    return f"{source}: {', '.join(facts)}"
 
 
 def _provider(spec: ProviderSpec) -> Provider:

@@ -7,6 +7,7 @@ even without looking at the file.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -14,6 +15,13 @@ from claude_any import secrets
 from claude_any.compiler.diagnostics import Diagnostics, did_you_mean, one_of
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.table import Position
+
+# Where a shell-style `$NAME` cannot be meant literally: credentials, provider addresses and versions.
+_CREDENTIAL_OR_ADDRESS = re.compile(
+    r"(^server\.auth_token|^providers\.[^.]+\.(api_key|token|base_url|endpoint|host|organization|api_version)"
+    r"|\.headers\.(authorization|api-key|x-api-key))$",
+    re.IGNORECASE,
+)
 
 
 class Reader:
@@ -80,10 +88,24 @@ class Reader:
         return node.value
 
     def check_references(self, node: Scalar, path: str) -> bool:
-        """Report malformed `${…}` references in a string scalar; True when there were none."""
+        """Report malformed `${…}` references in a string scalar; True when there were none.
+
+        A shell-style `$NAME` is reported too (rules aside, where `$` is a regex anchor): an error where it
+        would be sent as a credential or an address, or is the whole value; elsewhere a warning, since the
+        text could be meant literally.
+        """
         found = secrets.malformed_references(node.text)
         for bad in found:
             self.error(node.position_at(bad.start), path, bad.message)
+        if not path.endswith(".when"):
+            for bare in secrets.bare_references(node.text):
+                where, message = node.position_at(bare.start), bare.message
+                whole = bare.start == 0 and bare.end == len(node.text)
+                if whole or _CREDENTIAL_OR_ADDRESS.search(path):
+                    self.error(where, path, message)
+                    found.append(secrets.MalformedReference(bare.start, bare.end, message))
+                else:
+                    self.warning(where, path, message)
         return not found
 
     def choice(self, node: Node, path: str, choices: Collection[str]) -> str | None:
@@ -100,7 +122,10 @@ class Reader:
     def integer(self, node: Node, path: str, low: int, high: int | None = None) -> int | None:
         """An integer in `[low, high]` (booleans are not integers here)."""
         if not isinstance(node, Scalar) or isinstance(node.value, bool) or not isinstance(node.value, int):
-            self.wrong_type(node, path, "a whole number")
+            if isinstance(node, Scalar) and isinstance(node.value, float):
+                self.error(node.pos, path, f"expected a whole number, got {node.text}")
+            else:
+                self.wrong_type(node, path, "a whole number")
             return None
         if node.value < low or (high is not None and node.value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"

@@ -7,7 +7,6 @@ own request template file (read and syntax-checked here) and its own `settings:`
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -16,13 +15,14 @@ from urllib.parse import urlsplit
 
 from claude_any import secrets
 from claude_any.compiler.config import ModelSpec, ProviderSpec
-from claude_any.compiler.diagnostics import did_you_mean, one_of
+from claude_any.compiler.diagnostics import one_of
 from claude_any.compiler.fields import Reader
 from claude_any.compiler.overrides import read_capabilities
 from claude_any.compiler.templates import read_kind_template, template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar
-from claude_any.network import is_loopback
+from claude_any.network import is_host_name, is_loopback
 from claude_any.provider_kinds import KINDS, PROTOCOLS, RESPONSES, Auth, Form, ProviderKind, Setting
+from claude_any.suggest import closest
 
 COMMON_KEYS = ("kind", "api", "headers", "body", "models")
 OWN_KIND_KEYS = ("template", "settings")  # `kind: template`: its file, and its settings
@@ -34,7 +34,6 @@ CREDENTIALS_IN_URL = (
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 API_VERSION = re.compile(r"(\d{4}-\d{2}-\d{2})(-preview)?|v1|latest|preview")
-_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def _keys(kind: ProviderKind) -> tuple[str, ...]:
@@ -100,13 +99,11 @@ def _kind(reader: Reader, key: Scalar, node: Mapping, path: str) -> ProviderKind
         return KINDS[chosen] if chosen is not None else None
     if key.text in KINDS:
         return KINDS[key.text]
-    hint = did_you_mean(key.text, KINDS)
-    others = [k for k in KINDS if k != "openai"]
-    reader.error(
-        key.pos,
-        path,
-        f"provider {key.text!r} needs a kind: add `kind: openai` (or {one_of(others)}){hint}",
-    )
+    # A name like `azure-eu` says its kind; anything else is most often an OpenAI-compatible server.
+    names = list(KINDS)
+    likely = next((k for k in names if k in key.text.lower()), None) or closest(key.text, names) or "openai"
+    others = one_of(k for k in names if k != likely)
+    reader.error(key.pos, path, f"provider {key.text!r} needs a kind: add `kind: {likely}` (or {others})")
     return None
 
 
@@ -296,6 +293,7 @@ def _warn_literal_secret(reader: Reader, node: Scalar, path: str, variable: str)
         isinstance(value, str)
         and not secrets.is_reference_only(value)
         and not secrets.malformed_references(value)
+        and not secrets.bare_references(value)  # `$NAME`: reported as that, not as a pasted secret
     ):
         # The value itself is never repeated: it is (or contains) a secret.
         reader.warning(node.pos, path, f"literal secret in config; use ${{{variable}}} instead")
@@ -307,7 +305,8 @@ def _warn_secret_headers(reader: Reader, name: str, node: Node | None, path: str
     for key, value in node.items:
         if key.text.lower() not in SECRET_HEADERS or not isinstance(value, Scalar):
             continue
-        if isinstance(value.value, str) and not secrets.references(value.value):
+        text = value.value
+        if isinstance(text, str) and not secrets.references(text) and not secrets.bare_references(text):
             variable = re.sub(r"[^A-Za-z0-9]", "_", name).upper() + "_TOKEN"
             reader.warning(
                 value.pos, f"{path}.{key.text}", f"literal secret in config; use ${{{variable}}} instead"
@@ -345,7 +344,7 @@ def _split_url(reader: Reader, node: Scalar, path: str, value: str, example: str
     if parts.username or parts.password or parts.query or parts.fragment:
         reader.error(node.pos, path, f"must be a plain URL without user, query or fragment (like {example})")
         return None
-    if not _valid_host(host):
+    if not is_host_name(host):
         reader.error(
             node.pos, path, f"{host or '(empty)'!r} is not a valid host name (expected like {example})"
         )
@@ -402,16 +401,6 @@ def _is_date(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    labels = host.rstrip(".").split(".")
-    return 0 < len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
 def _models(reader: Reader, node: Node, path: str) -> dict[str, ModelSpec]:

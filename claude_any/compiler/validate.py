@@ -16,7 +16,7 @@ from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.templates import template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
-from claude_any.network import is_loopback, origin_problem
+from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback, origin_problem
 from claude_any.suggest import closest
 from claude_any.table import Position, Server, empty_params
 
@@ -85,7 +85,11 @@ def _server(reader: Reader, node: Node) -> Server:
         return Server()
     host, port, token, max_body_mb = Server().host, Server().port, None, Server().max_body_mb
     if (child := server.get("host")) is not None:
-        host = reader.string(child, "server.host") or host
+        written = reader.string(child, "server.host")
+        if written is not None and not is_host_name(written):
+            reader.error(child.pos, "server.host", f"{written!r} is not an address; {HOST_EXPECTED}")
+        elif written is not None:
+            host = written
     if (child := server.get("port")) is not None:
         port = reader.integer(child, "server.port", 1, 65535) or port
     if (child := server.get("max_body_mb")) is not None:
@@ -114,6 +118,7 @@ def _server(reader: Reader, node: Node) -> Server:
         max_body_mb=max_body_mb,
         allowed_origins=origins,
         max_connections=max_connections,
+        auth_token_pos=token_node.pos if token is not None and token_node is not None else None,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from claude_any.compiler.diagnostics import Diagnostics
+from claude_any.grammar import FACTS
 from claude_any.secrets import REF
 from claude_any.table import Position
 
@@ -156,15 +157,100 @@ def _mask_references(text: str) -> str:
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, file: str, diags: Diagnostics) -> None:
     mark = exc.problem_mark or exc.context_mark
     pos = Position(file, mark.line + 1, mark.column + 1) if mark else Position(file, 1, 1)
-    problem = exc.problem or "syntax error"
+    problem = _plain_problem(exc.problem or "syntax error")
     extra: list[str] = []
-    if exc.context and exc.context_mark and exc.context_mark is not mark:
-        extra.append(f"  note: {exc.context} at line {exc.context_mark.line + 1}")
+    context = _CONTEXTS.get(exc.context or "")
+    if context and exc.context_mark and exc.context_mark is not mark:
+        extra.append(f"  note: {context} at line {exc.context_mark.line + 1}")
     if mark is not None:
         line_text = _line_of(text, mark.index)
         if line_text.strip():
             extra += ["  " + line_text, "  " + " " * mark.column + "^"]
+            extra += _quoted_start_hint(line_text, mark.column)
     diags.error(pos, f"not valid YAML: {problem}", extra)
+
+
+# PyYAML's problems in the words of someone editing a config; what is not listed keeps PyYAML's wording,
+# with its token names (`<scalar>`, `<block end>`) translated.
+_PROBLEMS = {
+    "expected <block end>, but found '<scalar>'": "unexpected text after the value",
+    "expected <block end>, but found '<block mapping start>'": "this key is indented unlike the keys above",
+    "expected <block end>, but found '-'": "a list item where a key was expected (check the indentation)",
+    "expected '<document start>', but found '<block mapping start>'": "a key after a value that ended the "
+    "file's top level (check this line's indentation)",
+    "expected ',' or '}', but got '<stream end>'": "a '{' is never closed (missing '}')",
+    "expected ',' or ']', but got '<stream end>'": "a '[' is never closed (missing ']')",
+    "mapping values are not allowed here": "a ': ' inside a value; quote the value",
+    "found unexpected end of stream": "a quote is never closed",
+    "found character '\\t' that cannot start any token": "a tab character; indent with spaces",
+}
+_TOKENS = {
+    "'<scalar>'": "more text",
+    "<block end>": "the end of the block",
+    "'<block mapping start>'": "a new key",
+    "'<block sequence start>'": "a list",
+    "'<stream end>'": "the end of the file",
+    "'<document start>'": "'---'",
+}
+_CONTEXTS = {
+    "while parsing a block mapping": "in the block that starts",
+    "while parsing a flow mapping": "in the {…} that starts",
+    "while parsing a flow sequence": "in the […] that starts",
+    "while parsing a block collection": "in the block that starts",
+    "while scanning a quoted scalar": "in the quoted text that starts",
+    "while scanning a simple key": "in the key that starts",
+}
+# `key: "Bash" in tools`: a value starting with a quote ends at its closing quote; the rest is an error.
+_QUOTED_IN_FLOW = re.compile(
+    r"(?P<key>[\w.-]+:\s+)(?P<value>([\"'])[^\"']*\3\s+[^,{}\[\]#\s][^,{}\[\]#]*?)\s*(?=[,}])"
+)
+_QUOTED_START = re.compile(
+    r"^(?P<key>\s*(?:-\s+)?[\w.-]+:\s+)(?P<value>([\"'])[^\"']*\3\s+[^#\s][^#]*?)(?P<rest>\s+#.*)?$"
+)
+
+
+def _plain_problem(problem: str) -> str:
+    if problem in _PROBLEMS:
+        return _PROBLEMS[problem]
+    alias = re.fullmatch(r"found undefined alias '(.*)'", problem)
+    if alias:
+        return f"*{alias.group(1)} refers to no &{alias.group(1)} anchor; quote a value that starts with '*'"
+    character = re.fullmatch(r"found character (.*) that cannot start any token", problem)
+    if character:
+        return f"{character.group(1)} cannot start a value; quote the value"
+    for token, words in _TOKENS.items():
+        problem = problem.replace(token, words)
+    return problem
+
+
+def _quoted_start_hint(line: str, column: int) -> list[str]:
+    """When the value on `line` starts with a quote and goes on after it (where the parser stopped), say
+    to quote all of it, with the line as it should be."""
+    match = _QUOTED_START.match(line)
+    if match is not None and column >= match.start("value"):
+        fixed = match.group("key") + _quote_all(match.group("value")) + (match.group("rest") or "")
+    else:
+        flow = next(
+            (m for m in _QUOTED_IN_FLOW.finditer(line) if m.start("value") <= column <= m.end()), None
+        )
+        if flow is None:
+            return []
+        fixed = line[: flow.start("value")] + _quote_all(flow.group("value")) + line[flow.end("value") :]
+    return [
+        "  hint: a value that starts with a quote ends at its closing quote; quote the whole expression:",
+        "  " + fixed,
+    ]
+
+
+def _quote_all(value: str) -> str:
+    """`value` as one YAML scalar; single quotes where possible, as they keep a regex's backslashes."""
+    if "'" not in value:
+        quoted = f"'{value}'"
+    elif '"' not in value and "\\" not in value:
+        quoted = f'"{value}"'
+    else:
+        quoted = "'" + value.replace("'", "''") + "'"
+    return quoted
 
 
 def _line_of(buffer: str, pointer: int) -> str:
@@ -226,7 +312,7 @@ class _Converter:
                 )
             return None
         if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _COLLECTION_TAGS:
-            self.diags.error(self.pos(node), f"unsupported YAML tag {node.tag!r}; use plain values")
+            self.diags.error(self.pos(node), _unsupported_tag(node))
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -265,7 +351,7 @@ class _Converter:
 
     def scalar(self, node: yaml.ScalarNode) -> Scalar | None:
         if node.tag not in _SCALAR_TAGS:
-            self.diags.error(self.pos(node), f"unsupported YAML tag {node.tag!r}; use plain values")
+            self.diags.error(self.pos(node), _unsupported_tag(node))
             return None
         node.value = node.value.translate(_UNMASK)
         value: Any = node.value
@@ -286,6 +372,15 @@ class _Converter:
             node.start_mark.index,
             node.end_mark.index,
         )
+
+
+def _unsupported_tag(node: yaml.Node) -> str:
+    if isinstance(node, yaml.ScalarNode) and node.tag.startswith("!") and node.style is None:
+        # `when: !thinking`: YAML reads `!thinking` as a tag, so the rule never reaches the rule parser.
+        negated = node.tag[1:]
+        hint = f"; to negate a rule, write: not {negated}" if negated in FACTS else ""
+        return f"{node.tag!r} is read by YAML as a tag, not as text: quote the value{hint}"
+    return f"unsupported YAML tag {node.tag!r}; use plain values"
 
 
 def _align(raw: str, text: str, style: str | None, offset: int) -> int:

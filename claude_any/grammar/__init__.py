@@ -9,7 +9,7 @@ from claude_any.grammar.checker import (
     render_caret,
     to_json,
 )
-from claude_any.grammar.parser import ExprSyntaxError, parse
+from claude_any.grammar.parser import ExprSyntaxError, parse, read_number
 from claude_any.runtime.route.facts import FACTS
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "always_true",
     "check",
     "parse",
+    "read_number",
     "render_caret",
     "to_json",
 ]

@@ -50,12 +50,16 @@ def check(expr: Expr) -> list[ExprError]:
 
 
 def _not_a_condition(where: str, expr: Expr, typ: FactType[Any]) -> str:
-    hint = {
-        NUMBER: f" (compare it, e.g. {_src(expr)} > 0)",
-        STRING: f' (compare it, e.g. {_src(expr)} == "…")',
-        LIST: f' (test membership, e.g. "Bash" in {_src(expr)})',
-    }.get(typ, "")
-    return f"{where} must be true or false, but {describe(expr)} is {_NOUN[typ]}{hint}"
+    hint = (
+        {
+            NUMBER: f" (compare it, e.g. {_src(expr)} > 0)",
+            STRING: f' (compare it, e.g. {_src(expr)} == "…")',
+            LIST: f' (test membership, e.g. "Bash" in {_src(expr)})',
+        }.get(typ, "")
+        if isinstance(expr, Fact | Header)
+        else ""
+    )  # `5 > 0` would not help anyone
+    return f"{where} must be true or false, but {_shown(expr)} is {_NOUN[typ]}{hint}"
 
 
 def _src(expr: Expr) -> str:
@@ -104,13 +108,31 @@ class _Checker:
                 return BOOL
         raise TypeError(f"not an expression node: {expr!r}")
 
+    def operand_type(self, expr: Expr, other: Expr) -> FactType[Any] | None:
+        """`type_of` for one side of a comparison: a bare word compared with text (`family == sonnet`) is
+        most likely a string that lost its quotes, and the message says so."""
+        if isinstance(expr, Fact) and expr.name not in FACTS and self.is_text(other):
+            hint = did_you_mean(expr.name, FACTS) or (
+                f'; a string needs quotes: "{expr.name}"' if expr.name not in ("true", "false") else ""
+            )
+            self.error(f"unknown fact '{expr.name}'{hint}", expr.span)
+            return None
+        return self.type_of(expr)
+
+    @staticmethod
+    def is_text(expr: Expr) -> bool:
+        """A known string or list-of-strings fact, or a header: what a string would be compared with."""
+        if isinstance(expr, Header):
+            return True
+        return isinstance(expr, Fact) and expr.name in FACTS and FACTS[expr.name].type in (STRING, LIST)
+
     def need_bool(self, where: str, expr: Expr) -> None:
         typ = self.type_of(expr)
         if typ is not None and typ is not BOOL:
             self.error(_not_a_condition(where, expr, typ), expr.span)
 
     def compare(self, node: Compare) -> None:
-        left, right = self.type_of(node.left), self.type_of(node.right)
+        left, right = self.operand_type(node.left, node.right), self.operand_type(node.right, node.left)
         if left is None or right is None:
             return
         op = OPERATORS[node.op]

@@ -111,6 +111,21 @@ def _is_hex(s: str) -> bool:
     return len(s) == 4 and all(c in "0123456789abcdefABCDEF" for c in s)
 
 
+def read_number(text: str) -> int | float:
+    """A number written as rules write it (`200k`, `1.5m`, `100000`), for the command line too.
+
+    The text must be exactly one NUMBER token of the grammar, so the CLI and the rules cannot disagree.
+    Raises ValueError with a message in the user's terms otherwise.
+    """
+    try:
+        tokens = list(_parser().lex(text.strip()))
+    except UnexpectedInput:
+        tokens = []
+    if len(tokens) != 1 or tokens[0].type != "NUMBER":
+        raise ValueError(f"{text!r} is not a number; write digits with an optional k or m, like 200k or 1.5m")
+    return decode_number(tokens[0])
+
+
 def decode_number(tok: Token) -> int | float:
     """`100k` -> 100000, `1.5m` -> 1500000, `0.5` -> 0.5; integral values come back as int."""
     text = str(tok)
@@ -236,10 +251,10 @@ def _bad_character(text: str, pos: int) -> ExprSyntaxError:
         return ExprSyntaxError(f"unclosed string: add the closing {ch}", pos + 1, len(text) - pos)
     if ch == "=":
         return ExprSyntaxError("use '==' to compare, not '='", pos + 1)
-    if ch == "&":
-        return ExprSyntaxError("use 'and' instead of '&'", pos + 1, 2 if nxt == "&" else 1)
-    if ch == "|":
-        return ExprSyntaxError("use 'or' instead of '|'", pos + 1, 2 if nxt == "|" else 1)
+    if ch in "&|":
+        written = ch * 2 if nxt == ch else ch  # quote what the user wrote: `&&` as `&&`
+        word = "and" if ch == "&" else "or"
+        return ExprSyntaxError(f"use '{word}' instead of '{written}'", pos + 1, len(written))
     if ch == "!":
         return ExprSyntaxError("use 'not' instead of '!' (or '!=' for 'not equal')", pos + 1)
     return ExprSyntaxError(f"unknown character '{ch}'", pos + 1)

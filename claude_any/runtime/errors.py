@@ -52,6 +52,12 @@ class AnthropicError(Exception):
         return f"AnthropicError({self.status}, {self.type!r}, {self.message!r})"
 
 
+def json_type(value: Any) -> str:
+    """How a JSON value's type is named in a message ("an object", "a string", "null"), not Python's way."""
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
 def invalid_request(message: str) -> AnthropicError:
     """400 invalid_request_error."""
     return AnthropicError(400, "invalid_request_error", message)

@@ -133,4 +133,44 @@ def test_server_section() -> None:
         "max_body_mb": 32,
         "allowed_origins": [],
         "max_connections": 4096,
+        "auth_token_pos": {"file": "t.yaml", "line": 1, "col": 49},  # for run's "not set" message
     }
+
+
+def warnings_of(text: str) -> list[str]:
+    result = compile_text(text, "t.yaml")
+    assert result.table is not None, [d.render() for d in result.errors]
+    return [d.render() for d in result.diagnostics if d.level == "warning"]
+
+
+UNKNOWN_MODELS = """\
+providers:
+  openai: {api_key: "${OPENAI_API_KEY}"}
+  ollama: {kind: openai, base_url: "http://127.0.0.1:11434/v1"}
+  echo: {}
+model_categories:
+  large: openai/gpt-41
+  small: ollama/llama3.2
+  known: openai/gpt-4o-2024-08-06
+  dated: openai/gpt-4.1-mini
+  told: {target: ollama/my-model, capabilities: {context: 32768}}
+  stated: {target: openai/team, base_model: gpt-4o}
+  typo: {target: openai/team2, base_model: gpt-4oo}
+  local: echo/anything
+"""
+
+
+def test_a_model_the_table_does_not_know_is_a_warning_with_the_closest_names_and_what_was_assumed() -> None:
+    warnings = warnings_of(UNKNOWN_MODELS)
+    assert warnings == [
+        "t.yaml:6:10: warning: large: model 'gpt-41' is not in the capability table (closest known: gpt-4, "
+        "gpt-4.1, gpt-4o); assumed as for gpt-4: context 8,192, max output 8,192, no images, no reasoning; "
+        "fix the name, or describe the model with base_model: or capabilities:",
+        "t.yaml:7:10: warning: small: model 'llama3.2' is not in the capability table (closest known: "
+        "llama-3.3); assumed the defaults: context unknown (explain gives no Claude Code settings), "
+        "max output unknown, no images, no reasoning; fix the name, or describe the model with base_model: "
+        "or capabilities:",
+        "t.yaml:12:18: warning: typo: base_model 'gpt-4oo' is not in the capability table (closest known: "
+        "gpt-4o, gpt-4.1); assumed as for gpt-4o: context 128,000, max output 16,384, images, no "
+        "reasoning; fix the name, or describe the model with base_model: or capabilities:",
+    ]

@@ -116,10 +116,22 @@ def test_valid_rules_have_no_errors(text: str) -> None:
         ('tools == ["a"]', "'==' cannot compare lists; test membership with 'in'"),
         ('header("bad name") == ""', "'bad name' is not a valid HTTP header name"),
         ('3 > "x"', "cannot compare a number with a string"),
+        # A bare word compared with text is a string that lost its quotes.
+        ("family == sonnet", "unknown fact 'sonnet'; a string needs quotes: \"sonnet\""),
+        ("Bash in tools", "unknown fact 'Bash'; a string needs quotes: \"Bash\""),
+        ('header("x-team") != research', "unknown fact 'research'; a string needs quotes: \"research\""),
+        ("family == famly", "unknown fact 'famly'; did you mean 'family'?"),
+        ("tokens > big", "unknown fact 'big'"),
+        # A literal is shown as written, with no advice to compare it with something.
+        ("5", "a rule must be true or false, but 5 is a number"),
     ],
 )
 def test_errors(text: str, expected: str) -> None:
     assert expected in messages(text)
+
+
+def test_a_literal_condition_gets_no_advice_about_itself() -> None:
+    assert messages("5") == ["a rule must be true or false, but 5 is a number"]
 
 
 def test_unknown_fact_reported_once_without_cascade() -> None:

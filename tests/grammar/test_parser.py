@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from syrupy.assertion import SnapshotAssertion
 
-from claude_any.grammar import ExprSyntaxError, parse, render_caret, to_json
+from claude_any.grammar import ExprSyntaxError, parse, read_number, render_caret, to_json
 from claude_any.grammar.ast import BoolOp, Compare, Expr, Fact, Header, ListLit, Lit, Not
 
 
@@ -202,6 +202,9 @@ def test_syntax_error_messages(snapshot: SnapshotAssertion) -> None:
         ("tokens $ 5", 8, "unknown character '$'"),
         ("(tokens > 5", 1, "unbalanced parenthesis: this '(' is never closed (missing ')')"),
         ("tokens > 5)", 11, "unbalanced parenthesis: this ')' has no matching '('"),
+        ("thinking && tokens > 5", 10, "use 'and' instead of '&&'"),  # what was written, not '&'
+        ("thinking & tokens > 5", 10, "use 'and' instead of '&'"),
+        ("thinking || tokens > 5", 10, "use 'or' instead of '||'"),
     ],
 )
 def test_key_messages_and_columns(text: str, column: int, message: str) -> None:
@@ -218,3 +221,19 @@ def test_any_text_parses_or_fails_cleanly(text: str) -> None:
     except ExprSyntaxError as err:
         assert 1 <= err.column <= len(text) + 1
         assert "Unexpected" not in err.message
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("200k", 200_000), ("1.5m", 1_500_000), ("100000", 100_000), (" 7 ", 7), ("0.5", 0.5), ("2K", 2000)],
+)
+def test_read_number_takes_what_rules_take(text: str, value: float) -> None:
+    assert read_number(text) == value
+    rule = parse(f"tokens > {text.strip()}")
+    assert isinstance(rule, Compare) and isinstance(rule.right, Lit) and rule.right.value == value
+
+
+@pytest.mark.parametrize("text", ["", "k", "1e5", "200 k", "200kk", "1,000", "tokens", "0x10"])
+def test_read_number_refuses_what_is_not_one_number(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a number; write digits with an optional k or m"):
+        read_number(text)

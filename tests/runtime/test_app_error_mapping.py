@@ -198,3 +198,25 @@ def test_what_only_a_config_change_can_fix_says_not_to_retry(status: int) -> Non
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504, 529])
 def test_what_may_pass_leaves_the_client_free_to_retry(status: int) -> None:
     assert "x-should-retry" not in mapped(status, openai_error("busy")).headers
+
+
+@pytest.mark.parametrize(
+    ("exc", "said"),
+    [
+        (httpx.ConnectTimeout("x"), "prov: upstream api.example.com timed out while connecting"),
+        (httpx.ReadTimeout("x"), "prov: upstream api.example.com timed out while its answer was read"),
+        (
+            httpx.PoolTimeout("x"),
+            "prov: upstream api.example.com timed out while waiting for a free connection",
+        ),
+        (httpx.ReadError("x"), "prov: upstream api.example.com failed: the connection was broken"),
+        (
+            httpx.RemoteProtocolError("x"),
+            "prov: upstream api.example.com failed: its answer broke the HTTP protocol, or the connection "
+            "closed mid-answer",
+        ),
+    ],
+)
+def test_transport_failures_are_said_in_words_not_class_names(exc: Exception, said: str) -> None:
+    # Before, a client read "timed out (ReadTimeout)" and "failed: RemoteProtocolError".
+    assert transport_error(exc, "prov", "https://api.example.com/v1").message == said

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -29,10 +30,38 @@ def test_missing_provider_variable_names_the_field_and_position() -> None:
     )
     with pytest.raises(StartupError) as info:
         create_app(table_with(provider), {})
-    assert str(info.value) == (
-        "environment variable OPENAI_API_KEY is not set "
-        "(used by providers.openai.api_key at config.yaml:3:17)"
+    assert info.value.problems == (
+        "config.yaml:3:17: error: environment variable OPENAI_API_KEY is not set "
+        "(used by providers.openai.api_key)",
     )
+    assert info.value.message == "1 environment variable not set or empty: OPENAI_API_KEY; nothing started"
+
+
+def test_every_unset_or_empty_variable_is_named_at_once_in_file_order() -> None:
+    provider = Provider(
+        "openai",
+        "openai",
+        "chat",
+        {"api_key": "${OPENAI_API_KEY}", "base_url": "https://api.openai.com/v1", "organization": "${ORG}"},
+        headers={"X-Team": "${TEAM} ${TEAM}"},
+        pos=Position("config.yaml", 5, 3),
+    )
+    table = table_with(provider, auth_token="${CLAUDE_ANY_TOKEN}")
+    table = replace(table, server=replace(table.server, auth_token_pos=Position("config.yaml", 2, 16)))
+    with pytest.raises(StartupError) as info:
+        create_app(table, {"OPENAI_API_KEY": "", "ORG": "org-1"})
+    assert info.value.problems == (
+        "config.yaml:2:16: error: environment variable CLAUDE_ANY_TOKEN is not set "
+        "(used by server.auth_token)",
+        "config.yaml:5:3: error: environment variable OPENAI_API_KEY is set but empty "
+        "(used by providers.openai.api_key)",
+        "config.yaml:5:3: error: environment variable TEAM is not set "
+        "(used by providers.openai.headers.X-Team)",
+    )
+    assert info.value.message == (
+        "3 environment variables not set or empty: CLAUDE_ANY_TOKEN, OPENAI_API_KEY, TEAM; nothing started"
+    )
+    assert str(info.value).splitlines() == [info.value.message, *info.value.problems]  # what `code` shows
 
 
 def test_missing_variable_in_a_user_header() -> None:

@@ -33,7 +33,14 @@ from claude_any.runtime.call.upstream import Clients, body_chunks, open_response
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
 from claude_any.runtime.serve import offload
-from claude_any.runtime.serve.access_log import HEADER_CHARS, RequestLog, printable
+from claude_any.runtime.serve.access_log import (
+    HEADER_CHARS,
+    RequestLog,
+    debug_answer,
+    debug_call,
+    debug_stream,
+    printable,
+)
 from claude_any.runtime.translate.anthropic.passthrough import without_gateway_thinking
 from claude_any.table import RetryPolicy
 
@@ -180,6 +187,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
     prepared = destination.request(stream)
+    debug_call(log.request_id, destination, prepared, openai_body)
     auth = await destination.credential.request_headers() if destination.credential else None
     response = await open_response(
         clients.get(destination.provider.name),
@@ -194,8 +202,10 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     await _check_content_type(response, destination, clients, stream)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
+        debug_answer(log.request_id, destination, raw)
         return _message_response(dialect.response(raw, ctx), destination, log)
-    chunks = translate_stream(body_chunks(response), dialect.stream(ctx), log, destination, clients.timeouts)
+    upstream = debug_stream(body_chunks(response), log.request_id, destination)
+    chunks = translate_stream(upstream, dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
@@ -224,6 +234,7 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
+    debug_call(log.request_id, destination, destination.request(stream), inbound.body)
     if destination.credential is not None:
         extra |= await destination.credential.request_headers()
     response = await open_response(

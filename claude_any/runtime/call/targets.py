@@ -10,7 +10,7 @@ cannot be put in its URL is a 400 for that request.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -84,7 +84,68 @@ _URL_SETTINGS = ("base_url", "endpoint", "host")
 
 
 class StartupError(Exception):
-    """The server cannot start; the message is phrased for the user (the CLI prints it, exit status 2)."""
+    """The server cannot start; the message is phrased for the user (the CLI prints it, exit status 2).
+
+    `problems` are positioned lines (`file:line:col: error: …`) the message sums up; `str()` gives both.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = tuple(problems)
+
+    def __str__(self) -> str:
+        return "\n".join((self.message, *self.problems))
+
+
+def check_environment(table: RoutingTable, env: Mapping[str, str]) -> None:
+    """Every `${VAR}` the table uses is set and not empty; else one StartupError listing them all, each
+    with where it is used (never a value)."""
+    uses: dict[tuple[str, str], Position | None] = {}
+    if table.server.auth_token is not None:
+        for name in secrets.references(table.server.auth_token):
+            uses.setdefault((name, "server.auth_token"), table.server.auth_token_pos)
+    for provider in table.providers.values():
+        for part, value in (
+            ("", provider.settings),
+            (".headers", provider.headers),
+            (".body", provider.body),
+        ):
+            for field, name in _references(f"providers.{provider.name}{part}", value):
+                uses.setdefault((name, field), provider.pos)
+    for target in table.targets.values():
+        for part in ("headers", "body"):
+            for field, name in _references(f"model_categories.{target.id}.{part}", target.params.get(part)):
+                uses.setdefault((name, field), target.pos)
+    unset = [(pos, name, field) for (name, field), pos in uses.items() if not env.get(name)]
+    if not unset:
+        return
+    unset.sort(key=lambda use: (use[0] is None, (use[0].file, use[0].line, use[0].col) if use[0] else ()))
+    names = list(dict.fromkeys(name for _, name, _ in unset))
+    count = f"{len(names)} environment variable{'s' if len(names) > 1 else ''}"
+    raise StartupError(
+        f"{count} not set or empty: {', '.join(names)}; nothing started",
+        [_unset_line(pos, name, field, env) for pos, name, field in unset],
+    )
+
+
+def _unset_line(pos: Position | None, name: str, field: str, env: Mapping[str, str]) -> str:
+    state = "is set but empty" if name in env else "is not set"
+    where = f"{pos}: error" if pos is not None else "error"
+    return f"{where}: environment variable {name} {state} (used by {field})"
+
+
+def _references(prefix: str, value: Any) -> Iterator[tuple[str, str]]:
+    """(dotted path, variable name) for every `${VAR}` in the strings inside `value`."""
+    if isinstance(value, str):
+        for name in secrets.references(value):
+            yield prefix, name
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _references(f"{prefix}.{key}", item)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _references(f"{prefix}[{i}]", item)
 
 
 @dataclass(frozen=True)

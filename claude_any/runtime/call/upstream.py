@@ -120,7 +120,7 @@ def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicEr
     """A failed connection or read, as the error the SDK retries; names the host, never the headers."""
     host = _host(url)
     if isinstance(exc, httpx.TimeoutException):
-        err = errors.timeout(f"{provider_name}: upstream {host} timed out ({type(exc).__name__})")
+        err = errors.timeout(f"{provider_name}: upstream {host} timed out {_while(exc)}")
         err.cause = "timeout"
     elif isinstance(exc, httpx.ProxyError):  # its message names no secret (provider_client.py)
         err = errors.api_error(f"{provider_name}: proxy for {host} failed: {exc}", status=502)
@@ -132,9 +132,30 @@ def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicEr
         err = errors.api_error(f"{provider_name}: upstream {host} {exc}", status=502)
         err.cause = "too-large"
     else:
-        err = errors.api_error(f"{provider_name}: upstream {host} failed: {type(exc).__name__}", status=502)
+        err = errors.api_error(f"{provider_name}: upstream {host} failed: {_what_broke(exc)}", status=502)
         err.cause = "network"
     return err
+
+
+def _while(exc: httpx.TimeoutException) -> str:
+    """When a timeout struck, in words (httpx's class names are not the user's)."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "while connecting"
+    if isinstance(exc, httpx.WriteTimeout):
+        return "while the request was sent"
+    if isinstance(exc, httpx.PoolTimeout):
+        return "while waiting for a free connection"
+    return "while its answer was read"
+
+
+def _what_broke(exc: Exception) -> str:
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "its answer broke the HTTP protocol, or the connection closed mid-answer"
+    if isinstance(exc, httpx.ReadError | httpx.WriteError):
+        return "the connection was broken"
+    if isinstance(exc, httpx.DecodingError):
+        return "its answer could not be decoded (content encoding)"
+    return "a network error"
 
 
 def first_byte_timeout(provider_name: str, url: str, seconds: float) -> AnthropicError:

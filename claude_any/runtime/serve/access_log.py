@@ -1,7 +1,10 @@
-"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, and `printable`.
+"""One INFO line per request on the `claude_any` logger, the logging set-up used by `run`, `printable`,
+and at DEBUG what each call sent to its provider and got back.
 
-The line holds only routing facts and numbers: model names, target ids, the rule name, status, latency and
-token counts. Request bodies, headers and provider settings are never logged, so no secret can leak here.
+The INFO line holds only routing facts and numbers: model names, target ids, the rule name, status,
+latency and token counts. The DEBUG lines add the translated request body and the provider's answer, each
+passed through the target's scrubber and then cut at BODY_CHARS, so no secret it resolved reaches them;
+headers (where the credentials travel) and provider settings are never logged.
 Anything a client chose (a model name, a target id built from it, an upstream's error text) goes through
 `printable` before it reaches a log line or a response header, so it cannot start a line of its own or
 break a header, and it is cut to a bounded length.
@@ -9,11 +12,13 @@ break a header, and it is cut to a bounded length.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 logger = logging.getLogger("claude_any")
 
@@ -125,11 +130,109 @@ def _num(value: int | None) -> str:
     return "-" if value is None else str(value)
 
 
-def configure(level: str) -> None:
-    """Timestamped lines on stderr for the `claude_any` logger at `level` (debug|info|warning|error)."""
-    handler = logging.StreamHandler()
+BODY_CHARS = 3000  # of one body in a DEBUG line: enough to see the fields sent, not a whole conversation
+_STREAM_BYTES = 4 * BODY_CHARS  # of a streamed answer kept for its DEBUG line (events are wordy)
+
+
+def debug_enabled() -> bool:
+    """True when `run --log-level debug` asked for each call's request and answer."""
+    return logger.isEnabledFor(logging.DEBUG)
+
+
+def excerpt(body: Any, scrub: Callable[[str], str]) -> str:
+    """`body` (a JSON value, or bytes as they came) as one scrubbed line, cut at BODY_CHARS.
+
+    Scrubbed before it is cut, so a cut can never leave part of a secret behind.
+    """
+    if isinstance(body, bytes | bytearray):
+        text = bytes(body).decode("utf-8", "replace")
+    else:
+        if isinstance(body, dict):  # the short fields (model, limits, effort) first: a cut keeps them
+            parts = {key: _json(value) for key, value in body.items()}
+            text = "{" + ",".join(f"{_json(k)}:{v}" for k, v in sorted(parts.items(), key=_bulky)) + "}"
+        else:
+            text = _json(body)
+    text = scrub(text)  # OneLine then escapes line breaks and control characters, as in every record
+    if len(text) <= BODY_CHARS:
+        return text
+    return f"{text[:BODY_CHARS]}...[{len(text)} chars]"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _bulky(item: tuple[str, str]) -> bool:
+    return len(item[1]) > 200  # False sorts first; the sort is stable, so the order is kept otherwise
+
+
+class Called(Protocol):
+    """What the DEBUG lines need of a target (`targets.Destination`)."""
+
+    @property
+    def label(self) -> str: ...  # provider/model
+    @property
+    def scrub(self) -> Callable[[str], str]: ...
+
+
+class Prepared(Protocol):
+    """What the DEBUG lines need of a prepared request (`provider_templates.PreparedTarget`)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def body_extras(self) -> dict[str, Any]: ...
+
+
+def debug_call(request_id: str, target: Called, prepared: Prepared, body: dict[str, Any]) -> None:
+    """DEBUG: the translated request a call sends, as the upstream code merges it (the URL without its
+    query)."""
+    if debug_enabled():
+        parts = urlsplit(prepared.url)
+        url = f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else prepared.url  # echo:…
+        sent = {**body, **prepared.body_extras}
+        logger.debug(
+            "%s -> %s POST %s %s", request_id, target.label, target.scrub(url), excerpt(sent, target.scrub)
+        )
+
+
+def debug_answer(request_id: str, target: Called, body: Any) -> None:
+    """DEBUG: the provider's whole answer to a call, before it is translated back."""
+    if debug_enabled():
+        logger.debug("%s <- %s %s", request_id, target.label, excerpt(body, target.scrub))
+
+
+def debug_stream(chunks: AsyncIterator[bytes], request_id: str, target: Called) -> AsyncIterator[bytes]:
+    """`chunks` unchanged; at DEBUG the start of the streamed answer is logged once it ends (or fails)."""
+    if not debug_enabled():
+        return chunks
+    return _logged_stream(chunks, request_id, target.label, target.scrub)
+
+
+async def _logged_stream(
+    chunks: AsyncIterator[bytes], request_id: str, label: str, scrub: Callable[[str], str]
+) -> AsyncIterator[bytes]:
+    kept = bytearray()
+    total = 0
+    try:
+        async for chunk in chunks:
+            total += len(chunk)
+            if len(kept) < _STREAM_BYTES:
+                kept += chunk[: _STREAM_BYTES - len(kept)]
+            yield chunk
+    finally:
+        logger.debug("%s <- %s stream, %d bytes: %s", request_id, label, total, excerpt(kept, scrub))
+
+
+def configure(level: str, file: str | None = None) -> None:
+    """Timestamped lines for the `claude_any` logger at `level` (debug|info|warning|error), on stderr or
+    appended to `file`. Raises OSError when `file` cannot be opened."""
+    handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
     handler.addFilter(OneLine())  # also the records of child loggers (`claude_any.runtime.translate.…`)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False
+    server_log = logging.getLogger("uvicorn")  # the HTTP server's own few lines, to the same place
+    server_log.handlers[:] = [handler]
+    server_log.propagate = False

@@ -30,7 +30,7 @@ from claude_any.runtime import errors
 from claude_any.runtime.call import echo
 from claude_any.runtime.call.relay import Inbound, relay
 from claude_any.runtime.call.stream_relay import SSEResponse
-from claude_any.runtime.call.targets import Destinations, resolve_auth_token
+from claude_any.runtime.call.targets import Destinations, check_environment, resolve_auth_token
 from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
@@ -42,6 +42,7 @@ from claude_any.runtime.serve import offload, request_body
 from claude_any.runtime.serve.access_log import RequestLog, printable
 from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
+from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import Sessions
 from claude_any.runtime.serve.web_guard import WebGuard
 from claude_any.table import RoutingTable, Timeouts
@@ -73,6 +74,7 @@ class Gateway:
     sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
     guard: WebGuard  # refuses what a web page sends (Host, Origin)
     session_scale: SessionScale  # per session, the provider's count against the estimate (`tokens`)
+    archive: RequestArchive | None = None  # run --save-requests
 
 
 # --- request body ---------------------------------------------------------------------------------------
@@ -126,6 +128,8 @@ async def messages(request: Request, log: RequestLog) -> Response:
     del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
     gateway.sessions.follow(log, request.headers)
+    if gateway.archive is not None:  # kept even when not routable: explain --request then says why
+        await gateway.archive.save(log.request_id, body)
     if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
         raise errors.not_found(
             str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
@@ -384,11 +388,17 @@ def _loop_running() -> bool:
 
 
 def create_app(
-    table: RoutingTable, env: Mapping[str, str] = os.environ, *, timeouts: Timeouts | None = None
+    table: RoutingTable,
+    env: Mapping[str, str] = os.environ,
+    *,
+    timeouts: Timeouts | None = None,
+    save_requests: str | None = None,
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
-    the table's (tests)."""
+    the table's (tests); `save_requests` is a directory to keep request bodies in."""
+    check_environment(table, env)  # every unset variable at once, before anything else is built
+    scrub = Scrubber.for_table(table, env)
     session_scale = SessionScale()
     router = Router(table, session_scale)
     token = resolve_auth_token(table, env)
@@ -407,11 +417,12 @@ def create_app(
         clients=clients,
         auth_token=token.encode("utf-8") if token is not None else None,
         models=_model_list(table),
-        scrub=Scrubber.for_table(table, env),
+        scrub=scrub,
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
         sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
         guard=WebGuard(table.server),
         session_scale=session_scale,
+        archive=RequestArchive(save_requests, scrub.value) if save_requests else None,
     )
 
     @asynccontextmanager

@@ -92,15 +92,9 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     except RecursionError:  # deeper than orjson reads (1,024 levels), too deep for the stdlib parser
         raise errors.invalid_request(_too_deep(_deep_path_in_text(raw))) from None
     if not isinstance(body, dict):
-        raise errors.invalid_request(f"request body must be a JSON object, got {type_name(body)}")
+        raise errors.invalid_request(f"request body must be a JSON object, got {errors.json_type(body)}")
     _check_strings_and_depth(body)
     return body
-
-
-def type_name(value: Any) -> str:
-    """How a JSON value's type is named in error messages ("an object", "a string", …)."""
-    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
 
 
 def require(body: dict[str, Any], path: str, kind: type, required: bool = True) -> None:
@@ -113,7 +107,7 @@ def require(body: dict[str, Any], path: str, kind: type, required: bool = True) 
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     if not ok:
         expected = {str: "a string", list: "an array", int: "an integer", bool: "a boolean"}[kind]
-        raise errors.invalid_request(f"{path}: expected {expected}, got {type_name(value)}")
+        raise errors.invalid_request(f"{path}: expected {expected}, got {errors.json_type(value)}")
 
 
 def check_messages_request(body: dict[str, Any]) -> None:
@@ -124,7 +118,7 @@ def check_messages_request(body: dict[str, Any]) -> None:
     require(body, "messages", list)
     for i, message in enumerate(body["messages"]):
         if not isinstance(message, dict):
-            raise errors.invalid_request(f"messages.{i}: expected an object, got {type_name(message)}")
+            raise errors.invalid_request(f"messages.{i}: expected an object, got {errors.json_type(message)}")
     require(body, "max_tokens", int, required=False)
     require(body, "stream", bool, required=False)
 

@@ -25,6 +25,7 @@ from claude_any.runtime.serve import tuning
 from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.serve.client_limits import ClientLimits
 from claude_any.runtime.serve.client_protocol import ClientProtocol, GatewayConfig
+from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.table import RoutingTable, TableError
 
 __all__ = ["StartupError", "serve"]
@@ -36,6 +37,8 @@ _SPARE_FILES = 1024  # beyond the client connections: provider connections, logs
 # Worker processes rebuild the app from this variable: the table holds `${VAR}` references only, no secret.
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_JSON"
 _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
+_LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
+_SAVE_REQUESTS_VARIABLE = "CLAUDE_ANY_SAVE_REQUESTS"
 
 
 def client_limits(table: RoutingTable) -> ClientLimits:
@@ -58,6 +61,7 @@ def uvicorn_config(
         "http": ClientProtocol if has_httptools else "h11",
         # uvicorn's own INFO lines would repeat what the CLI prints and what the request log says.
         "log_level": "debug" if log_level == "debug" else "warning",
+        "log_config": None,  # uvicorn's own lines go where log.configure sends ours (stderr or --log-file)
         "access_log": False,
         "server_header": False,
         # X-Forwarded-For is of no use to the gateway, and the middleware costs every request.
@@ -75,8 +79,8 @@ def worker_app() -> Starlette:
         table = RoutingTable.from_json(json.loads(os.environ[_TABLE_VARIABLE]))
     except (KeyError, ValueError, TableError) as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
-    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"))
-    app = create_app(table, os.environ)
+    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"), os.environ.get(_LOG_FILE_VARIABLE) or None)
+    app = create_app(table, os.environ, save_requests=os.environ.get(_SAVE_REQUESTS_VARIABLE) or None)
     tuning.for_serving()
     return app
 
@@ -100,22 +104,42 @@ def serve(
     env: Mapping[str, str] = os.environ,
     log_level: str = "info",
     workers: int = 1,
-    on_ready: Callable[[], None] | None = None,
+    on_ready: Callable[[int], None] | None = None,
+    log_file: str | None = None,
+    save_requests: str | None = None,
 ) -> None:
-    """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template) before
-    binding the port, so nothing half-starts."""
-    log.configure(log_level)
+    """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template, a log
+    file or request directory that cannot be written) before binding the port, so nothing half-starts.
+    `on_ready` is called with the port bound (port 0 picks a free one). `log_file` takes the log instead of
+    stderr; `save_requests` is a directory that keeps request bodies."""
+    try:
+        log.configure(log_level, log_file)
+    except OSError as exc:
+        raise StartupError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
+    if save_requests is not None:
+        try:
+            RequestArchive.prepare(save_requests)
+        except OSError as exc:
+            raise StartupError(f"cannot save requests in {save_requests}: {exc.strerror or exc}") from None
     check_exposure(table, host)
-    # The address really bound: the app answers to it as a Host name (DNS-rebinding guard without a token).
-    table = replace(table, server=replace(table.server, host=host, port=port))
-    app = create_app(table, env)  # validates everything once, before binding the port
-    limits = client_limits(table)
-    _allow_open_files(limits.max_connections)
-    if workers > 1 and env is not os.environ:
-        raise StartupError("--workers needs secrets from the process environment")
-    sock = _listen(host, port)  # bound before the URL is announced, so the URL always answers
+    # Port 0: the system picks a free port, bound first so that the app and the URL announced know it.
+    early = _listen(host, 0) if port == 0 else None
+    try:
+        port = early.getsockname()[1] if early is not None else port
+        # The address really bound: the app answers to it as a Host name (DNS-rebinding guard, no token).
+        table = replace(table, server=replace(table.server, host=host, port=port))
+        app = create_app(table, env, save_requests=save_requests)  # validates everything once
+        limits = client_limits(table)
+        _allow_open_files(limits.max_connections)
+        if workers > 1 and env is not os.environ:
+            raise StartupError("--workers needs secrets from the process environment")
+        sock = early or _listen(host, port)  # bound before the URL is announced, so the URL always answers
+    except BaseException:
+        if early is not None:
+            early.close()
+        raise
     if on_ready is not None:
-        on_ready()
+        on_ready(port)
     if workers <= 1:
         tuning.for_serving()
         config = uvicorn_config(app, limits, log_level=log_level, host=host, port=port)
@@ -123,6 +147,8 @@ def serve(
         return
     os.environ[_TABLE_VARIABLE] = table.dumps()
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
+    os.environ[_LOG_FILE_VARIABLE] = log_file or ""
+    os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
     worker = "claude_any.runtime.serve.server:worker_app"
     config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
     Multiprocess(config, sockets=[sock]).run()

@@ -56,7 +56,7 @@ def read_arguments(raw: Any) -> Arguments:
     if raw is None:
         return Arguments({})
     if not isinstance(raw, str):
-        return Arguments(None, problem=f"they are a {type(raw).__name__}, not a JSON object")
+        return Arguments(None, problem=f"they are {errors.json_type(raw)}, not a JSON object")
     text = raw.strip()
     if not text:
         return Arguments({})  # a call without arguments

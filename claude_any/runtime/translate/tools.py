@@ -7,7 +7,7 @@ import logging
 import re
 from typing import Any
 
-from claude_any.runtime.errors import invalid_request
+from claude_any.runtime.errors import invalid_request, json_type
 from claude_any.runtime.translate.schema import clean_schema
 from claude_any.runtime.translate.structured_output import strict_problem
 
@@ -95,7 +95,7 @@ def tools_to_openai(
     out: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
-            raise invalid_request(f"{path}.{i}: expected an object, got {type(tool).__name__}")
+            raise invalid_request(f"{path}.{i}: expected an object, got {json_type(tool)}")
         name = tool.get("name")
         reason = is_dropped_tool(tool)
         if reason is not None:

@@ -4,6 +4,7 @@ behind them as plain assertions (so a snapshot update cannot silently accept a b
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -591,6 +592,21 @@ def test_malformed_input_is_a_400_naming_the_path(body: Any, path: str) -> None:
         to_openai(body, up)
     assert info.value.status == 400 and info.value.type == "invalid_request_error"
     assert info.value.message.startswith(f"{path}:")
+    # JSON's names for what came, never Python's (`NoneType`, `int`, `dict`, `list`, `str`).
+    assert not re.search(r"\bgot (NoneType|int|float|dict|list|str|bool)\b", info.value.message)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [(7, "a number"), ({"a": 1}, "an object"), (True, "a boolean")],  # null content: an empty message
+)
+def test_a_wrong_json_type_is_named_as_json_names_it(content: Any, said: str) -> None:
+    up = Upstream(model="gpt-4o", capabilities=lookup("openai", "gpt-4o"), params={"body": {}})
+    with pytest.raises(AnthropicError) as info:
+        to_openai({"model": "m", "messages": [{"role": "user", "content": content}]}, up)
+    assert (
+        info.value.message == f"messages.0.content: expected a string or a list of content blocks, got {said}"
+    )
 
 
 def test_unknown_fields_and_blocks_are_ignored() -> None:

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from claude_any.runtime.errors import AnthropicError, invalid_request
+from claude_any.runtime.errors import AnthropicError, invalid_request, json_type
 from claude_any.runtime.translate.ids import Carried, read_carried
 from claude_any.runtime.translate.replay import SKIP_THOUGHT_SIGNATURE, Replay, tool_call_extra
 from claude_any.runtime.translate.tools import ToolNameMap
@@ -51,7 +51,7 @@ def bad(path: str, message: str) -> AnthropicError:
 def _text_of(block: JSON, path: str) -> str:
     text = block.get("text", "")
     if not isinstance(text, str):
-        raise bad(f"{path}.text", f"expected a string, got {type(text).__name__}")
+        raise bad(f"{path}.text", f"expected a string, got {json_type(text)}")
     return text
 
 
@@ -62,11 +62,11 @@ def _blocks(content: Any, path: str) -> list[tuple[str, JSON]]:
     if isinstance(content, str):
         return [(path, {"type": "text", "text": content})]
     if not isinstance(content, list):
-        raise bad(path, f"expected a string or a list of content blocks, got {type(content).__name__}")
+        raise bad(path, f"expected a string or a list of content blocks, got {json_type(content)}")
     out: list[tuple[str, JSON]] = []
     for j, block in enumerate(content):
         if not isinstance(block, dict):
-            raise bad(f"{path}.{j}", f"expected a content block object, got {type(block).__name__}")
+            raise bad(f"{path}.{j}", f"expected a content block object, got {json_type(block)}")
         if "type" in block and not isinstance(block["type"], str):
             raise bad(f"{path}.{j}.type", "expected the block type as a string")
         out.append((f"{path}.{j}", block))
@@ -299,7 +299,7 @@ class _Conversation:
         if arguments is None:
             arguments = {}
         elif not isinstance(arguments, dict):
-            raise bad(f"{path}.input", f"expected an object, got {type(arguments).__name__}")
+            raise bad(f"{path}.input", f"expected an object, got {json_type(arguments)}")
         claude_id = block.get("id")
         carried = read_carried(claude_id)
         upstream = self._call_id(claude_id, carried, path)
@@ -395,7 +395,7 @@ def messages_to_openai(
     for i, message in enumerate(messages):
         path = f"messages.{i}"
         if not isinstance(message, dict):
-            raise bad(path, f"expected an object, got {type(message).__name__}")
+            raise bad(path, f"expected an object, got {json_type(message)}")
         this = message.get("role")
         if this not in ("user", "assistant", "system"):
             raise bad(f"{path}.role", f"expected 'user', 'assistant' or 'system', got {this!r}")

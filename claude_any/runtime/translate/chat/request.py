@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from claude_any.capabilities import EFFORT_ORDER, REASONING_REPLAYS
-from claude_any.runtime.errors import invalid_request
+from claude_any.runtime.errors import invalid_request, json_type
 from claude_any.runtime.route.tokens import estimate
 from claude_any.runtime.translate.chat.messages import bad, messages_to_openai
 from claude_any.runtime.translate.context import Context, Upstream
@@ -117,7 +117,7 @@ def typed_field(body: Mapping[str, Any], key: str, kind: type | tuple[type, ...]
     wants_bool = kind is bool or (isinstance(kind, tuple) and bool in kind)
     if not isinstance(value, kind) or (is_bool and not wants_bool):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise bad(key, f"expected {names}, got {type(value).__name__}")
+        raise bad(key, f"expected {names}, got {json_type(value)}")
     return value
 
 
@@ -238,7 +238,7 @@ def _add_stop(
     raw = typed_field(body, "stop_sequences", list, [])
     for i, item in enumerate(raw):
         if not isinstance(item, str):
-            raise bad(f"stop_sequences.{i}", f"expected a string, got {type(item).__name__}")
+            raise bad(f"stop_sequences.{i}", f"expected a string, got {json_type(item)}")
     sequences = [s for s in raw if s]
     sent = [] if caps.get("stop") == "drop" else sequences[:MAX_UPSTREAM_STOP]
     if sent:

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from claude_any.runtime.errors import json_type
 from claude_any.runtime.route.tokens import estimate
 from claude_any.runtime.translate.chat.messages import THINKING_BLOCKS, bad, messages_to_openai
 from claude_any.runtime.translate.chat.request import (
@@ -237,5 +238,5 @@ def _stop_sequences(body: Mapping[str, Any]) -> tuple[str, ...]:
     raw = typed_field(body, "stop_sequences", list, [])
     for i, item in enumerate(raw):
         if not isinstance(item, str):
-            raise bad(f"stop_sequences.{i}", f"expected a string, got {type(item).__name__}")
+            raise bad(f"stop_sequences.{i}", f"expected a string, got {json_type(item)}")
     return tuple(s for s in raw if s)
