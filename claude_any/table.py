@@ -79,7 +79,7 @@ class Provider:
     max_in_flight: int | None = None  # requests in flight at once per worker; None: MAX_IN_FLIGHT
 
     def to_json(self) -> JSON:
-        data = {
+        data: JSON = {
             "name": self.name,
             "kind": self.kind,
             "api": self.api,

@@ -198,7 +198,7 @@ def test_mutated_resilience_settings_never_crash_the_compiler(data: st.DataObjec
 
 
 def test_a_providers_max_in_flight_is_written_to_routes_json_only_when_given() -> None:
-    text = "providers:\n  echo: {kind: echo, max_in_flight: 8}\nmodel_categories:\n  large: echo/a\n  small: echo/b\n"
+    text = BASE.replace("{kind: echo}", "{kind: echo, max_in_flight: 8}")
     table = compile_text(text, "t.yaml").table
     assert table is not None
     assert table.providers["echo"].max_in_flight == 8 and table.providers["echo"].in_flight_limit == 8
