@@ -7,6 +7,7 @@ The readers are argparse `type=` functions; `CommandLine` turns what they (and a
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from typing import NoReturn
 
@@ -50,13 +51,25 @@ def port(text: str) -> int:
 
 
 def workers(text: str) -> int:
-    """A number of worker processes, 1-MAX_WORKERS."""
+    """A number of worker processes, 1-MAX_WORKERS, or `auto`: one per core (at most MAX_WORKERS)."""
+    if text == "auto":
+        return auto_workers()
     number = _whole(text)
     if number is None or not 1 <= number <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of worker processes; expected 1 to {MAX_WORKERS}"
+            f"{text!r} is not a number of worker processes; "
+            f"expected 1 to {MAX_WORKERS}, or auto (one per core)"
         )
     return number
+
+
+def auto_workers() -> int:
+    """`--workers auto`: one worker per core this process may run on, 1 to MAX_WORKERS."""
+    try:
+        cores = len(os.sched_getaffinity(0))  # a container's CPU set, not the host's count
+    except (AttributeError, OSError):  # no affinity on macOS and Windows
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_WORKERS))
 
 
 def host(text: str) -> str:

@@ -275,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers",
         type=arguments.workers,
         default=1,
-        help=f"worker processes, 1-{arguments.MAX_WORKERS} (default 1)",
+        metavar="N",
+        help=f"worker processes, 1-{arguments.MAX_WORKERS}, or auto: one per core (default 1)",
     )
     p.add_argument(
         "--log-level",

@@ -61,6 +61,11 @@ class KindTemplate:
         return KindTemplate(data["file"], data["source"])
 
 
+# Requests in flight at once per provider per worker, unless `providers.<name>.max_in_flight` says: high
+# enough that a team never queues, below the open-file limit `run` raises.
+MAX_IN_FLIGHT = 4096
+
+
 @dataclass(frozen=True)
 class Provider:
     name: str
@@ -71,9 +76,10 @@ class Provider:
     body: dict[str, Any] = field(default_factory=dict)
     pos: Position | None = None
     template: KindTemplate | None = None  # `kind: template` only
+    max_in_flight: int | None = None  # requests in flight at once per worker; None: MAX_IN_FLIGHT
 
     def to_json(self) -> JSON:
-        data = {
+        data: JSON = {
             "name": self.name,
             "kind": self.kind,
             "api": self.api,
@@ -84,6 +90,8 @@ class Provider:
         }
         if self.template is not None:  # absent otherwise, so other providers' JSON is as it was
             data["template"] = self.template.to_json()
+        if self.max_in_flight is not None:  # likewise
+            data["max_in_flight"] = self.max_in_flight
         return data
 
     @staticmethod
@@ -98,7 +106,13 @@ class Provider:
             body=dict(data["body"]),
             pos=Position.from_json(data.get("pos")),
             template=KindTemplate.from_json(template) if template is not None else None,
+            max_in_flight=data.get("max_in_flight"),
         )
+
+    @property
+    def in_flight_limit(self) -> int:
+        """The most requests this provider gets at once from one worker; more wait (`timeouts.queue_s`)."""
+        return MAX_IN_FLIGHT if self.max_in_flight is None else self.max_in_flight
 
 
 def empty_params() -> dict[str, Any]:
@@ -193,6 +207,8 @@ class Timeouts:
     ping_s: float = 10.0
     # Longest a client may leave the gateway unable to write to it (it stopped reading) before it is cut.
     client_write_s: float = 60.0
+    # Longest a request waits for a free slot under a provider's `max_in_flight` before a 529.
+    queue_s: float = 30.0
 
     def to_json(self) -> JSON:
         return {
@@ -201,6 +217,7 @@ class Timeouts:
             "idle_s": self.idle_s,
             "ping_s": self.ping_s,
             "client_write_s": self.client_write_s,
+            "queue_s": self.queue_s,
         }
 
     @staticmethod
@@ -215,6 +232,7 @@ class Timeouts:
             idle_s=float(data.get("idle_s", default.idle_s)),
             ping_s=float(data.get("ping_s", default.ping_s)),
             client_write_s=float(data.get("client_write_s", default.client_write_s)),
+            queue_s=float(data.get("queue_s", default.queue_s)),
         )
 
 

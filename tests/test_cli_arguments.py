@@ -11,8 +11,11 @@ import httpx
 import pytest
 from cli_process import Running, assert_no_traceback, claude_any, wait_until_listening
 
+from claude_any import arguments
+
 QUICKSTART = "examples/quickstart.yaml"
 PORTS = "expected a number from 1 to 65535 (0: any free port)"
+WORKERS = "is not a number of worker processes; expected 1 to 64, or auto (one per core)"
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
@@ -38,11 +41,15 @@ ONE_LINE_ERRORS = [
     (["run", QUICKSTART, "--port"], "claude-any run: error: --port: needs a value"),
     (
         ["run", QUICKSTART, "--workers", "0"],
-        "claude-any run: error: --workers: '0' is not a number of worker processes; expected 1 to 64",
+        f"claude-any run: error: --workers: '0' {WORKERS}",
+    ),
+    (
+        ["run", QUICKSTART, "--workers", "Auto"],
+        f"claude-any run: error: --workers: 'Auto' {WORKERS}",
     ),
     (
         ["run", QUICKSTART, "--workers", "-3"],
-        "claude-any run: error: --workers: '-3' is not a number of worker processes; expected 1 to 64",
+        f"claude-any run: error: --workers: '-3' {WORKERS}",
     ),
     (
         ["run", QUICKSTART, "--host", ""],
@@ -195,3 +202,21 @@ def test_run_on_port_0_announces_the_port_it_got(tmp_path: Path) -> None:
     finally:
         status, stderr = server.interrupt()
     assert "Traceback" not in stderr
+
+
+def test_workers_auto_is_one_per_core_within_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(arguments.os, "sched_getaffinity", lambda _pid: set(range(6)), raising=False)
+    assert arguments.workers("auto") == 6
+    monkeypatch.setattr(arguments.os, "sched_getaffinity", lambda _pid: set(range(500)), raising=False)
+    assert arguments.workers("auto") == arguments.MAX_WORKERS  # a 500-core host: the bound still holds
+    monkeypatch.delattr(arguments.os, "sched_getaffinity", raising=False)  # macOS, Windows
+    monkeypatch.setattr(arguments.os, "cpu_count", lambda: None)
+    assert arguments.workers("auto") == 1
+    monkeypatch.setattr(arguments.os, "cpu_count", lambda: 3)
+    assert arguments.workers("auto") == 3
+    assert arguments.workers("4") == 4
+
+
+def test_run_help_names_workers_auto(tmp_path: Path) -> None:
+    result = claude_any("run", "--help", home=tmp_path)
+    assert result.returncode == 0 and "or auto: one per core" in " ".join(result.stdout.split())

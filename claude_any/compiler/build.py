@@ -281,7 +281,15 @@ def _assumed(caps: dict[str, Any]) -> str:
 
 def _provider(spec: ProviderSpec) -> Provider:
     return Provider(
-        spec.name, spec.kind, spec.api, spec.settings, spec.headers, spec.body, spec.pos, spec.template
+        spec.name,
+        spec.kind,
+        spec.api,
+        spec.settings,
+        spec.headers,
+        spec.body,
+        spec.pos,
+        spec.template,
+        spec.max_in_flight,
     )
 
 

@@ -44,6 +44,7 @@ class ProviderSpec:
     # The Jinja strings of `headers:` / `body:` by the path provider_templates names them with, so a
     # template problem is reported where the string is written.
     strings: dict[str, Scalar] = field(default_factory=dict)
+    max_in_flight: int | None = None  # `max_in_flight:`; None: the default (table.MAX_IN_FLIGHT)
 
 
 @dataclass

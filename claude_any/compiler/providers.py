@@ -24,7 +24,9 @@ from claude_any.network import is_host_name, is_loopback
 from claude_any.provider_kinds import KINDS, PROTOCOLS, RESPONSES, Auth, Form, ProviderKind, Setting
 from claude_any.suggest import closest
 
-COMMON_KEYS = ("kind", "api", "headers", "body", "models")
+COMMON_KEYS = ("kind", "api", "headers", "body", "models", "max_in_flight")
+# `max_in_flight:` per worker: at least one, at most what a process may hold open (`run` raises its limit).
+MAX_IN_FLIGHT_BOUNDS = (1, 65_536)
 OWN_KIND_KEYS = ("template", "settings")  # `kind: template`: its file, and its settings
 SECRET_HEADERS = {"authorization", "api-key", "x-api-key"}
 CREDENTIALS_IN_URL = (
@@ -74,6 +76,12 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
     body = reader.json_object(body_node, f"{path}.body") if body_node is not None else {}
     models_node = node.get("models")
     models = _models(reader, models_node, f"{path}.models") if models_node is not None else {}
+    limit_node = node.get("max_in_flight")
+    max_in_flight = (
+        reader.integer(limit_node, f"{path}.max_in_flight", *MAX_IN_FLIGHT_BOUNDS)
+        if limit_node is not None
+        else None
+    )
     if settings is None or api is None or (kind.own_settings and template is None):
         return None
     strings = template_strings(headers_node, f"{path}.headers") | template_strings(body_node, f"{path}.body")
@@ -89,6 +97,7 @@ def read_provider(reader: Reader, key: Scalar, node: Node) -> ProviderSpec | Non
         node.get("api") is not None,
         template,
         strings,
+        max_in_flight,
     )
 
 

@@ -26,6 +26,7 @@ TIMEOUT_FIELDS: dict[str, tuple[bool, float, float]] = {
     "idle_s": (False, 0.001, 3600),
     "ping_s": (False, 0.001, 600),
     "client_write_s": (False, 0.001, 3600),
+    "queue_s": (False, 0.001, 3600),
 }
 
 

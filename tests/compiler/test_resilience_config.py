@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from claude_any.compiler import CompileResult, compile_text
-from claude_any.table import RetryPolicy, RoutingTable, Timeouts
+from claude_any.table import MAX_IN_FLIGHT, RetryPolicy, RoutingTable, Timeouts
 
 BASE = """\
 providers:
@@ -55,6 +55,7 @@ def test_defaults_are_written_explicitly() -> None:
         "idle_s": 300.0,
         "ping_s": 10.0,
         "client_write_s": 60.0,
+        "queue_s": 30.0,
     }
     assert data["server"]["max_body_mb"] == 32
     assert data["server"]["max_connections"] == 4096 and data["server"]["allowed_origins"] == []
@@ -103,6 +104,7 @@ def test_routes_json_without_the_new_keys_still_loads_with_defaults() -> None:
             "t.yaml:6:50: error: retry.max_backoff_ms: 100 is below initial_backoff_ms (900)",
         ),
         ("retry: 3", "t.yaml:6:8: error: retry: expected a mapping, got"),
+        ("timeouts: {queue_s: 0}", "t.yaml:6:21: error: timeouts.queue_s: 0 is out of range"),
         ("timeouts: {idle_s: 0}", "t.yaml:6:20: error: timeouts.idle_s: 0 is out of range"),
         ("timeouts: {idle: 5}", "t.yaml:6:12: error: unknown key 'idle' in timeouts; did you mean 'idle_s'?"),
         ("timeouts: {connect_s: fast}", "t.yaml:6:23: error: timeouts.connect_s: expected a number, got"),
@@ -193,3 +195,31 @@ def test_mutated_resilience_settings_never_crash_the_compiler(data: st.DataObjec
         )
         assert min(table.timeouts.to_json().values()) > 0
         assert RoutingTable.from_json(json.loads(table.dumps())).dumps() == table.dumps()
+
+
+def test_a_providers_max_in_flight_is_written_to_routes_json_only_when_given() -> None:
+    text = BASE.replace("{kind: echo}", "{kind: echo, max_in_flight: 8}")
+    table = compile_text(text, "t.yaml").table
+    assert table is not None
+    assert table.providers["echo"].max_in_flight == 8 and table.providers["echo"].in_flight_limit == 8
+    assert json.loads(table.dumps())["providers"]["echo"]["max_in_flight"] == 8
+    assert RoutingTable.from_json(json.loads(table.dumps())).dumps() == table.dumps()
+    default = table_of("")
+    assert "max_in_flight" not in json.loads(default.dumps())["providers"]["echo"]  # routes.json as before
+    assert default.providers["echo"].in_flight_limit == MAX_IN_FLIGHT == 4096
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "t.yaml:2:37: error: providers.echo.max_in_flight: 0 is out of range"),
+        ("100000", "t.yaml:2:37: error: providers.echo.max_in_flight: 100000 is out of range"),
+        ("2.5", "t.yaml:2:37: error: providers.echo.max_in_flight: expected a whole number, got 2.5"),
+        ("many", "t.yaml:2:37: error: providers.echo.max_in_flight: expected a whole number, got"),
+    ],
+)
+def test_a_bad_max_in_flight_is_reported_at_its_position(value: str, message: str) -> None:
+    text = f"providers:\n  echo: {{kind: echo, max_in_flight: {value}}}\nmodel_categories:\n  large: echo/a\n"
+    result = compile_text(text + "  small: echo/b\n", "t.yaml")
+    found = [d.render() for d in result.errors]
+    assert result.table is None and any(line.startswith(message) for line in found), found

@@ -39,7 +39,6 @@ from tls_support import Certificates, TLSThreadServer
 from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime.call import upstream
 from claude_any.runtime.call.provider_client import (
-    MAX_IN_FLIGHT,
     PooledConnection,
     ProviderClient,
     tls_context,
@@ -47,7 +46,7 @@ from claude_any.runtime.call.provider_client import (
 from claude_any.runtime.call.proxies import ProxySettings
 from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
-from claude_any.table import Timeouts
+from claude_any.table import MAX_IN_FLIGHT, Timeouts
 
 T = TypeVar("T")
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -576,8 +575,30 @@ def test_the_in_flight_limit_makes_a_request_wait_for_a_free_connection() -> Non
     assert server.max_open == 2
 
 
-def test_the_in_flight_limit_is_a_named_constant_of_100() -> None:
-    assert MAX_IN_FLIGHT == 100
+def test_by_default_150_requests_to_one_provider_are_all_in_flight_at_once() -> None:
+    """No hidden cap: a team's sessions are not queued behind each other (the default is 4096)."""
+    everyone = asyncio.Event()
+    arrived = 0
+
+    async def respond(head: bytes, _: bytes, writer: asyncio.StreamWriter) -> bool:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 150:
+            everyone.set()
+        await everyone.wait()  # no answer until all 150 are open at the same time
+        writer.write(OK)
+        return True
+
+    async def scenario() -> tuple[list[str], Server]:
+        server = Server(respond)
+        async with serving(server.handle) as url, provider_client() as client:
+            responses = await asyncio.gather(*(fetch(client, "GET", url) for _ in range(150)))
+            return [response.text for response in responses], server
+
+    texts, server = run(scenario())
+    assert texts == ["ok"] * 150
+    assert server.max_open == 150
+    assert MAX_IN_FLIGHT == 4096
 
 
 # --- TLS ---------------------------------------------------------------------------------------------------

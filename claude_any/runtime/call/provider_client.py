@@ -9,6 +9,8 @@ aiohttp does the HTTP/1.1 work: llhttp parsing, keep-alive pooling with expiry, 
   relay and stream code, and their tests, speak httpx;
 - no cookie is kept (one user's provider cookie must never ride on another user's request), no redirect is
   followed, TLS trusts SSL_CERT_FILE / SSL_CERT_DIR, the user agent is `claude-any`;
+- at most `max_in_flight` requests are in flight at once (from sending to closing the answer); more wait
+  for a slot, at most `queue_s`, and then fail with `QueueFull`: a wait that is logged, never silent;
 - a request whose reused keep-alive connection turns out to have been closed by the server is sent again at
   once, once: that is a race with the server's idle timeout, not a failure worth a retry round.
 """
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -29,15 +32,20 @@ import httpx
 import yarl
 
 from claude_any.runtime.call.proxies import ProxySettings
+from claude_any.table import MAX_IN_FLIGHT
 
 try:  # SOCKS proxies are optional: `pip install aiohttp-socks`
     import aiohttp_socks
 except ImportError:  # pragma: no cover - exercised only without the package
     aiohttp_socks = None  # type: ignore[assignment]
 
+logger = logging.getLogger("claude_any")
+
 USER_AGENT = "claude-any"
-# Per provider: at most this many requests in flight (more wait for a free connection).
-MAX_IN_FLIGHT = 100
+# How long a request waits for an in-flight slot by default (`timeouts.queue_s`).
+QUEUE_S = 30.0
+# Requests waiting for a slot are logged at most this often per provider.
+WAIT_LOG_EVERY_S = 60.0
 # An idle keep-alive connection is not reused after this long, and is closed within as long again.
 KEEPALIVE_EXPIRY_S = 60.0
 
@@ -94,6 +102,61 @@ class PooledConnection:
         return default if self.transport is None else self.transport.get_extra_info(name, default)
 
 
+class QueueFull(httpx.PoolTimeout):
+    """The provider's `max_in_flight` requests were all in flight for the whole of `queue_s`."""
+
+    def __init__(self, limit: int, queue_s: float) -> None:
+        super().__init__(f"{limit} requests were in flight for {queue_s:g} s")
+        self.limit = limit
+        self.queue_s = queue_s
+
+
+class _InFlight:
+    """The provider's in-flight slots: a request holds one from sending until its answer is closed."""
+
+    __slots__ = ("_free", "_last_warning", "limit", "name", "queue_s", "waiting")
+
+    def __init__(self, name: str, limit: int, queue_s: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.queue_s = queue_s
+        self.waiting = 0
+        self._free = asyncio.Semaphore(limit)
+        self._last_warning = -WAIT_LOG_EVERY_S
+
+    async def acquire(self) -> None:
+        """Take a slot, waiting at most `queue_s` for one (then QueueFull)."""
+        if not self._free.locked():
+            await self._free.acquire()  # free: no suspension
+            return
+        self.waiting += 1
+        try:
+            self._warn()
+            async with asyncio.timeout(self.queue_s):
+                await self._free.acquire()
+        except TimeoutError:
+            raise QueueFull(self.limit, self.queue_s) from None
+        finally:
+            self.waiting -= 1
+
+    def release(self) -> None:
+        self._free.release()
+
+    def _warn(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if now - self._last_warning >= WAIT_LOG_EVERY_S:
+            self._last_warning = now
+            logger.warning(
+                "provider %s: %d request(s) wait for a slot: %d are in flight, the limit "
+                "(providers.%s.max_in_flight); more wait at most %g s (timeouts.queue_s)",
+                self.name,
+                self.waiting,
+                self.limit,
+                self.name,
+                self.queue_s,
+            )
+
+
 class _Attempt:
     """Per request, filled by the trace hook: whether aiohttp handed out an already used connection."""
 
@@ -118,8 +181,8 @@ class ProviderClient:
 
     The aiohttp session is made on first use (it belongs to the running event loop), or by `open`.
     `connect_s` bounds a TCP + TLS connect; `read_s` bounds each wait for bytes from the provider (a
-    backstop: the gateway's first-byte and idle clocks are shorter); waiting for a free connection is
-    not bounded here (the caller's first-byte clock covers it).
+    backstop: the gateway's first-byte and idle clocks are shorter); `queue_s` bounds the wait for one of
+    the `max_in_flight` slots; `name` is the provider's, for the log line that says requests wait.
     """
 
     def __init__(
@@ -129,11 +192,16 @@ class ProviderClient:
         connect_s: float | None,
         read_s: float | None,
         max_in_flight: int = MAX_IN_FLIGHT,
+        queue_s: float = QUEUE_S,
         keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
+        name: str = "provider",
     ) -> None:
         self._proxy = proxy
         self._timeout = aiohttp.ClientTimeout(sock_connect=connect_s, sock_read=read_s)
         self._max_in_flight = max_in_flight
+        self._slots: _InFlight | None = None  # made in the event loop, on first use
+        self._queue_s = queue_s
+        self._name = name
         self._keepalive_expiry_s = keepalive_expiry_s
         self._session: aiohttp.ClientSession | None = None
         self._socks: dict[str, aiohttp.ClientSession] = {}  # by proxy URL
@@ -212,11 +280,42 @@ class ProviderClient:
             self._proxies[url] = proxy
         return proxy
 
+    @property
+    def waiting(self) -> int:
+        """How many requests wait for an in-flight slot now."""
+        return 0 if self._slots is None else self._slots.waiting
+
     async def request(
-        self, method: str, url: str, headers: Mapping[str, str], content: bytes = b""
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        content: bytes = b"",
+        *,
+        first_byte_s: float | None = None,
     ) -> httpx.Response:
         """Send a request and return its response once the head has arrived; the body is unread and the
-        caller must close the response. Failures raise httpx's exceptions."""
+        caller must close the response (which frees its in-flight slot). Waiting for a slot is bounded by
+        `queue_s` (QueueFull), the answer's head, once sent, by `first_byte_s` (TimeoutError); other
+        failures raise httpx's exceptions."""
+        slots = self._slots
+        if slots is None:
+            slots = self._slots = _InFlight(self._name, self._max_in_flight, self._queue_s)
+        await slots.acquire()
+        try:
+            async with asyncio.timeout(first_byte_s):  # anyio.fail_after cost 1.5% of a request's CPU
+                response = await self._send(method, url, headers, content)
+        except BaseException:
+            slots.release()
+            raise
+        body = response.stream
+        assert isinstance(body, ResponseBody)
+        body.on_close = slots.release
+        return response
+
+    async def _send(
+        self, method: str, url: str, headers: Mapping[str, str], content: bytes
+    ) -> httpx.Response:
         proxy = self.proxy_for(url)
         if proxy is not None and proxy.split("://", 1)[0].lower() in _SOCKS_SCHEMES:
             session, proxy = self._socks_session(proxy), None
@@ -292,11 +391,12 @@ class ResponseBody(httpx.AsyncByteStream):
     the pool when the body was read to its end, and closes it otherwise. `max_line`, when set, bounds the
     bytes between two line ends (a stream's line)."""
 
-    __slots__ = ("_answer", "max_line")
+    __slots__ = ("_answer", "max_line", "on_close")
 
     def __init__(self, answer: aiohttp.ClientResponse) -> None:
         self._answer = answer
         self.max_line: int | None = None
+        self.on_close: Callable[[], None] | None = None  # called once, at the first close
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         content = self._answer.content
@@ -315,6 +415,9 @@ class ResponseBody(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         self._answer.release()
+        on_close, self.on_close = self.on_close, None
+        if on_close is not None:
+            on_close()
 
 
 @functools.lru_cache(maxsize=1024)

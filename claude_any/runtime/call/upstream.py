@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -21,15 +21,15 @@ from claude_any.runtime import errors
 from claude_any.runtime.call import proxies
 from claude_any.runtime.call.provider_client import (
     KEEPALIVE_EXPIRY_S,
-    MAX_IN_FLIGHT,
     AnswerTooLarge,
     PooledConnection,
     ProviderClient,
+    QueueFull,
     ResponseBody,
 )
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.translate import json_codec
-from claude_any.table import Timeouts
+from claude_any.table import MAX_IN_FLIGHT, Timeouts
 
 # The most a provider's answer may hold: a non-streamed body (decoded: a gzip bomb stops here too), or one
 # line of a stream. Past it the answer is an error, not a hang or a MemoryError.
@@ -50,16 +50,18 @@ class AnswerError(AnthropicError):
 class Clients:
     """One client per provider (`ProviderClient`, a keep-alive pool on aiohttp), created on first use
     (or by `open`) and closed at shutdown. Providers never share connections, so one slow host cannot
-    starve another."""
+    starve another. Each has `max_in_flight` slots: its entry in `limits`, else the default."""
 
     def __init__(
         self,
         timeouts: Timeouts | None = None,
         *,
+        limits: Mapping[str, int] | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
         keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
     ) -> None:
         self.timeouts = t = timeouts or Timeouts()
+        self._limits = dict(limits or {})
         self._max_in_flight = max_in_flight
         self._keepalive_expiry_s = keepalive_expiry_s
         # The first-byte and idle limits are enforced by `open_response` and the stream reader; the
@@ -85,8 +87,10 @@ class Clients:
                 self._proxy,
                 connect_s=self.timeouts.connect_s,
                 read_s=self._read_s,
-                max_in_flight=self._max_in_flight,
+                max_in_flight=self._limits.get(provider_name, self._max_in_flight),
+                queue_s=self.timeouts.queue_s,
                 keepalive_expiry_s=self._keepalive_expiry_s,
+                name=provider_name,
             )
             self._clients[provider_name] = client
         return client
@@ -119,7 +123,13 @@ def _host(url: str) -> str:
 def transport_error(exc: Exception, provider_name: str, url: str) -> AnthropicError:
     """A failed connection or read, as the error the SDK retries; names the host, never the headers."""
     host = _host(url)
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, QueueFull):  # the gateway's own limit, not the provider's failure: retry later
+        err = errors.overloaded(
+            f"{provider_name}: {exc.limit} requests to {host} were in flight "
+            f"(providers.{provider_name}.max_in_flight) for {exc.queue_s:g} s (timeouts.queue_s)"
+        )
+        err.cause = "queue"
+    elif isinstance(exc, httpx.TimeoutException):
         err = errors.timeout(f"{provider_name}: upstream {host} timed out {_while(exc)}")
         err.cause = "timeout"
     elif isinstance(exc, httpx.ProxyError):  # its message names no secret (provider_client.py)
@@ -169,13 +179,20 @@ def first_byte_timeout(provider_name: str, url: str, seconds: float) -> Anthropi
 
 
 async def _send(
-    client: ProviderClient | httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes
+    client: ProviderClient | httpx.AsyncClient,
+    url: str,
+    headers: dict[str, str],
+    content: bytes,
+    first_byte_s: float | None,
 ) -> httpx.Response:
-    """POST through the provider's client; a mounted httpx client (`Clients.mount`) gets it as httpx sends."""
+    """POST through the provider's client, the head due within `first_byte_s` of sending (a wait for an
+    in-flight slot is not counted: `timeouts.queue_s` bounds it); a mounted httpx client
+    (`Clients.mount`) gets it as httpx sends."""
     if isinstance(client, ProviderClient):
-        return await client.request("POST", url, headers, content)
+        return await client.request("POST", url, headers, content, first_byte_s=first_byte_s)
     request = client.build_request("POST", url, headers=headers, content=content)
-    return await client.send(request, stream=True)
+    async with asyncio.timeout(first_byte_s):  # anyio.fail_after cost 1.5% of a request's CPU
+        return await client.send(request, stream=True)
 
 
 async def open_response(
@@ -193,8 +210,8 @@ async def open_response(
 
     The caller must close it (`aclose`). A non-2xx status is read (up to `MAX_ANSWER_BYTES`), closed and
     raised as the mapped AnthropicError; transport failures become 502/504 errors, and so does no response
-    headers within `first_byte_s` (None: only the client's backstop read timeout applies). Waiting for a
-    free connection counts towards `first_byte_s`.
+    headers within `first_byte_s` (None: only the client's backstop read timeout applies). Waiting for an
+    in-flight slot does not count towards `first_byte_s`: past `timeouts.queue_s` it is a 529.
     """
     headers = {
         "content-type": "application/json",
@@ -204,8 +221,7 @@ async def open_response(
     }
     content = json_codec.dumps({**body, **prepared.body_extras})
     try:
-        async with asyncio.timeout(first_byte_s):  # anyio.fail_after cost 1.5% of a request's CPU
-            response = await _send(client, prepared.url, headers, content)
+        response = await _send(client, prepared.url, headers, content, first_byte_s)
     except httpx.HTTPError as exc:
         raise transport_error(exc, provider_name, prepared.url) from None
     except TimeoutError:

@@ -407,7 +407,8 @@ def create_app(
     # unless a loop already runs in this thread (a worker process's: its first request fetches).
     if destinations.credentials and not _loop_running():
         asyncio.run(destinations.check_credentials())
-    clients = Clients(timeouts or table.timeouts)
+    limits = {provider.name: provider.in_flight_limit for provider in table.providers.values()}
+    clients = Clients(timeouts or table.timeouts, limits=limits)
     for name in destinations.in_process_providers():
         clients.mount(name, echo.client())
     gateway = Gateway(
