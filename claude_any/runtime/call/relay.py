@@ -186,20 +186,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         )
     ctx.provider = destination.provider.name  # the answer's errors name it
     log.tokens_in = ctx.estimated_input_tokens or None
-    prepared = destination.request(stream)
-    debug_call(log.request_id, destination, prepared, openai_body)
-    auth = await destination.credential.request_headers() if destination.credential else None
-    response = await open_response(
-        clients.get(destination.provider.name),
-        prepared,
-        openai_body,
-        stream=stream,
-        provider_name=destination.provider.name,
-        model=destination.target.model,
-        extra_headers=auth,
-        first_byte_s=clients.timeouts.first_byte_s,
-    )
-    await _check_content_type(response, destination, clients, stream)
+    response = await _send(destination, openai_body, {}, clients, log, stream)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         debug_answer(log.request_id, destination, raw)
@@ -209,6 +196,34 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response
     )
+
+
+async def _send(
+    destination: Destination,
+    body: dict[str, Any],
+    extra_headers: dict[str, str],
+    clients: Clients,
+    log: RequestLog,
+    stream: bool,
+) -> httpx.Response:
+    """POST `body` to the target (with its credential's headers, if any) and return the open 2xx answer,
+    checked to be of the answer's kind."""
+    prepared = destination.request(stream)
+    debug_call(log.request_id, destination, prepared, body)
+    if destination.credential is not None:
+        extra_headers = extra_headers | await destination.credential.request_headers()
+    response = await open_response(
+        clients.get(destination.provider.name),
+        prepared,
+        body,
+        stream=stream,
+        provider_name=destination.provider.name,
+        model=destination.target.model,
+        extra_headers=extra_headers or None,
+        first_byte_s=clients.timeouts.first_byte_s,
+    )
+    await _check_content_type(response, destination, clients, stream)
+    return response
 
 
 async def _check_content_type(
@@ -234,20 +249,8 @@ async def _passthrough(destination: Destination, inbound: Inbound, clients: Clie
     but for a secret the provider quotes back, which is replaced by `***` (`runtime/scrub.py`)."""
     log, stream = inbound.log, inbound.stream
     extra = {name: inbound.headers[name] for name in _PASSTHROUGH_HEADERS if name in inbound.headers}
-    debug_call(log.request_id, destination, destination.request(stream), inbound.body)
-    if destination.credential is not None:
-        extra |= await destination.credential.request_headers()
-    response = await open_response(
-        clients.get(destination.provider.name),
-        destination.request(stream),
-        without_gateway_thinking(inbound.body),  # Anthropic refuses thinking another target signed
-        stream=stream,
-        provider_name=destination.provider.name,
-        model=destination.target.model,
-        extra_headers=extra,
-        first_byte_s=clients.timeouts.first_byte_s,
-    )
-    await _check_content_type(response, destination, clients, stream)
+    body = without_gateway_thinking(inbound.body)  # Anthropic refuses thinking another target signed
+    response = await _send(destination, body, extra, clients, log, stream)
     if not stream:
         message = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         answer_check.check_anthropic_message(message, destination.provider.name)
