@@ -107,6 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if table.server.auth_token:
             refs = references(table.server.auth_token)
             key = f"${refs[0]}" if refs else "<server.auth_token>"
+        elif table.server.tokens:
+            key = "<your server.tokens entry>"
         print(f"claude-any: serving {url} ({len(table.targets)} targets, {len(table.routes)} routes)")
         print(f"start Claude Code with:  ANTHROPIC_BASE_URL={url} ANTHROPIC_AUTH_TOKEN={key} claude")
         if args.log_file:

@@ -95,7 +95,7 @@ def alone(table: RoutingTable, target: Target) -> RoutingTable:
         targets={target.id: replace(target, fallbacks=())},
         routes=(),
         retry=RetryPolicy(attempts=1),
-        server=replace(table.server, auth_token=None),
+        server=replace(table.server, auth_token=None, tokens=()),
     )
 
 

@@ -24,7 +24,7 @@ from claude_any.runtime.translate.chat.request import to_openai
 from claude_any.runtime.translate.context import Upstream
 from claude_any.runtime.translate.responses.request import to_responses
 from claude_any.sample_requests import DEFAULT_PRESET, sample_request
-from claude_any.table import Provider, RetryPolicy, RoutingTable, Target
+from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target
 
 FACTS_PER_LINE = 8  # the request facts, in their declared order, this many to a line
 
@@ -308,7 +308,16 @@ def _resilience_lines(table: RoutingTable, decision: Decision) -> list[str]:
         f"keep-alive ping every {t.ping_s:g} s, client write {t.client_write_s:g} s",
         f"clients:  request headers within {ClientLimits.header_s:g} s, up to {server.max_connections} "
         f"connections, bodies up to {server.max_body_mb} MB, web origins: {origins}",
+        f"inbound:  {_inbound(server)}",
     ]
+
+
+def _inbound(server: Server) -> str:
+    """Which tokens the server accepts, by name (never a value)."""
+    kinds = ["the shared server.auth_token"] if server.auth_token is not None else []
+    if server.tokens:
+        kinds.append("server.tokens of " + ", ".join(entry.name for entry in server.tokens))
+    return " and ".join(kinds) if kinds else "no token (loopback only)"
 
 
 def explain(

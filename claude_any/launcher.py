@@ -107,7 +107,10 @@ def print_env_lines(table: RoutingTable, env: Mapping[str, str], source: str, po
     ]
     token = table.server.auth_token
     refs = references(token) if token else []
-    if token is None:
+    if token is None and table.server.tokens:
+        names = ", ".join(entry.name for entry in table.server.tokens)
+        lines.append(f"# export ANTHROPIC_AUTH_TOKEN=<your own server.tokens entry: {names}> (not printed)")
+    elif token is None:
         lines.append("export ANTHROPIC_AUTH_TOKEN=unused  # the gateway has no server.auth_token")
     elif len(refs) == 1 and token == f"${{{refs[0]}}}":
         lines.append(f'export ANTHROPIC_AUTH_TOKEN="${refs[0]}"  # server.auth_token')
@@ -151,7 +154,9 @@ class BackgroundServer:
             self.sock.close()
             raise LaunchError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
         self.port: int = self.sock.getsockname()[1]
-        one_time = replace(table, server=replace(table.server, host="127.0.0.1", auth_token=self.token))
+        one_time = replace(
+            table, server=replace(table.server, host="127.0.0.1", auth_token=self.token, tokens=())
+        )
         try:
             app = create_app(one_time, env)  # a missing ${VAR} or a bad template surfaces here
         except StartupError:

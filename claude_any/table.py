@@ -277,6 +277,22 @@ class Route:
 
 
 @dataclass(frozen=True)
+class NamedToken:
+    """One person's inbound token (`server.tokens.NAME`); `value` is as written, usually `${VAR}`."""
+
+    name: str
+    value: str
+    pos: Position | None = None
+
+    def to_json(self) -> JSON:
+        return {"name": self.name, "value": self.value, "pos": _pos_json(self.pos)}
+
+    @staticmethod
+    def from_json(data: JSON) -> NamedToken:
+        return NamedToken(str(data["name"]), str(data["value"]), Position.from_json(data.get("pos")))
+
+
+@dataclass(frozen=True)
 class Server:
     host: str = "127.0.0.1"
     port: int = 8082
@@ -288,6 +304,14 @@ class Server:
     # Open client connections; beyond it, requests get 529 overloaded_error (idle keep-alive ones count).
     max_connections: int = 4096
     auth_token_pos: Position | None = None  # where auth_token is written, for `run`'s messages
+    # `server.tokens`: a token per person, by name (usually `${VAR}` references); the name is whom a
+    # request is counted for (usage ledger, budgets, logs). `auth_token` beside them is shared: no one's.
+    tokens: tuple[NamedToken, ...] = ()
+
+    @property
+    def requires_token(self) -> bool:
+        """True when every API request must present a token (`auth_token` or one of `tokens`)."""
+        return self.auth_token is not None or bool(self.tokens)
 
     def to_json(self) -> JSON:
         data: JSON = {
@@ -300,6 +324,8 @@ class Server:
         }
         if self.auth_token_pos is not None:  # absent without a token, so those tables read as before
             data["auth_token_pos"] = self.auth_token_pos.to_json()
+        if self.tokens:
+            data["tokens"] = [token.to_json() for token in self.tokens]
         return data
 
     @staticmethod
@@ -312,6 +338,7 @@ class Server:
             allowed_origins=tuple(str(origin) for origin in data.get("allowed_origins", ())),
             max_connections=int(data.get("max_connections", Server.max_connections)),
             auth_token_pos=Position.from_json(data.get("auth_token_pos")),
+            tokens=tuple(NamedToken.from_json(token) for token in data.get("tokens", ())),
         )
 
 

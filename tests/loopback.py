@@ -16,7 +16,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from claude_any.capabilities import lookup
 from claude_any.compiler.rules import DEFAULT_RULES, default_rule
 from claude_any.runtime.serve.client_limits import ClientLimits
 from claude_any.runtime.serve.server import uvicorn_config
-from claude_any.table import Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
+from claude_any.table import NamedToken, Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
 from claude_any.table import Route as TableRoute
 
 # Requests shaped like Claude Code's, committed with the tests (tests/fixtures/build_claude_code.py).
@@ -211,10 +211,12 @@ def make_table(
     routes: tuple[TableRoute, ...] = DEFAULT_ROUTES,
     auth_token: str | None = None,
     retry: RetryPolicy = NO_RETRY,
+    tokens: Mapping[str, str] | None = None,
 ) -> RoutingTable:
+    named = tuple(NamedToken(name, value) for name, value in (tokens or {}).items())
     return RoutingTable(
         source="tests",
-        server=Server(auth_token=auth_token),
+        server=Server(auth_token=auth_token, tokens=named),
         providers={p.name: p for p in providers},
         targets={t.id: t for t in targets},
         routes=routes,

@@ -18,7 +18,8 @@ from claude_any.table import Position
 
 # Where a shell-style `$NAME` cannot be meant literally: credentials, provider addresses and versions.
 _CREDENTIAL_OR_ADDRESS = re.compile(
-    r"(^server\.auth_token|^providers\.[^.]+\.(api_key|token|base_url|endpoint|host|organization|api_version)"
+    r"(^server\.(auth_token|tokens\.[^.]+)"
+    r"|^providers\.[^.]+\.(api_key|token|base_url|endpoint|host|organization|api_version)"
     r"|\.headers\.(authorization|api-key|x-api-key))$",
     re.IGNORECASE,
 )

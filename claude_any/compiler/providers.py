@@ -322,9 +322,9 @@ def _warn_secret_headers(reader: Reader, name: str, node: Node | None, path: str
             )
 
 
-def read_server_secret(reader: Reader, node: Scalar, path: str) -> None:
-    """Warn when `server.auth_token` is written literally."""
-    _warn_literal_secret(reader, node, path, "CLAUDE_ANY_TOKEN")
+def read_server_secret(reader: Reader, node: Scalar, path: str, variable: str = "CLAUDE_ANY_TOKEN") -> None:
+    """Warn when `server.auth_token` or a `server.tokens` entry is written literally."""
+    _warn_literal_secret(reader, node, path, variable)
 
 
 @dataclass(frozen=True)

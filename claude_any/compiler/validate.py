@@ -18,7 +18,7 @@ from claude_any.compiler.templates import template_strings
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback, origin_problem
 from claude_any.suggest import closest
-from claude_any.table import Position, Server, empty_params
+from claude_any.table import NamedToken, Position, Server, empty_params
 
 TOP_KEYS = (
     "server",
@@ -30,7 +30,9 @@ TOP_KEYS = (
     "timeouts",
     "prices",
 )
-SERVER_KEYS = ("host", "port", "auth_token", "max_body_mb", "allowed_origins", "max_connections")
+SERVER_KEYS = ("host", "port", "auth_token", "tokens", "max_body_mb", "allowed_origins", "max_connections")
+# A token's name: shown in logs, the usage report and error messages, so plain and short.
+TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
 CATEGORY_KEYS = (
     "target",
     "reasoning_effort",
@@ -103,12 +105,13 @@ def _server(reader: Reader, node: Node) -> Server:
         token = reader.string(token_node, "server.auth_token")
         if token is not None and isinstance(token_node, Scalar):
             read_server_secret(reader, token_node, "server.auth_token")
+    named = _named_tokens(reader, child) if (child := server.get("tokens")) is not None else ()
     host_node = server.get("host")
-    if host_node is not None and token is None and not is_loopback(host):
+    if host_node is not None and token is None and not named and not is_loopback(host):
         reader.error(
             host_node.pos,
             "server.host",
-            f"refusing to expose the gateway on {host} without server.auth_token; "
+            f"refusing to expose the gateway on {host} without server.auth_token or server.tokens; "
             "set auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1",
         )
     return Server(
@@ -119,7 +122,33 @@ def _server(reader: Reader, node: Node) -> Server:
         allowed_origins=origins,
         max_connections=max_connections,
         auth_token_pos=token_node.pos if token is not None and token_node is not None else None,
+        tokens=named,
     )
+
+
+def _named_tokens(reader: Reader, node: Node) -> tuple[NamedToken, ...]:
+    """`server.tokens`: name -> token, one per person."""
+    if not isinstance(node, Mapping):
+        reader.wrong_type(node, "server.tokens", "a mapping of names to tokens, e.g. {alice: ${ALICE_TOKEN}}")
+        return ()
+    named: list[NamedToken] = []
+    for key, value in node.items:
+        path = f"server.tokens.{key.text}"
+        if not TOKEN_NAME.fullmatch(key.text):
+            reader.error(
+                key.pos,
+                path,
+                f"{key.text!r} is not a token name: 1 to 64 letters, digits and . _ @ -, starting with a "
+                "letter or digit",
+            )
+            continue
+        text = reader.string(value, path)
+        if text is None or not isinstance(value, Scalar):
+            continue
+        variable = re.sub(r"[^A-Za-z0-9]", "_", key.text).upper() + "_TOKEN"
+        read_server_secret(reader, value, path, variable)
+        named.append(NamedToken(key.text, text, value.pos))
+    return tuple(named)
 
 
 def _origins(reader: Reader, node: Node) -> tuple[str, ...]:

@@ -174,17 +174,24 @@ def test_a_forwarded_anthropic_stream_counts_its_usage(
     assert found["cost_usd"] == pytest.approx((100 * 3.0 + 50 * 0.3 + 7 * 15.0) / 1e6)
 
 
-def _answered(target: str, tokens_in: int | None = 10, tokens_out: int | None = 1) -> RequestLog:
+def _answered(
+    target: str,
+    session: str,
+    tokens_in: int | None = 10,
+    tokens_out: int | None = 1,
+    price: Price | None = None,
+) -> RequestLog:
     log = RequestLog("POST", "/v1/messages", "req_test", target=target, upstream=f"p/{target}", status=200)
     log.tokens_in, log.tokens_out = tokens_in, tokens_out
+    log.session, log.price_of = session, lambda target_id: price
     return log
 
 
 def test_at_most_max_sessions_are_kept_least_recently_used_out() -> None:
-    sessions = Sessions(lambda target_id: None, max_sessions=2)
+    sessions = Sessions(max_sessions=2)
     for session in ("a", "b", "a", "c"):  # "a" is used again before "c" arrives, so "b" goes
-        log = _answered("large")
-        sessions.follow(log, {"x-claude-code-session-id": session})
+        log = _answered("large", session)
+        sessions.follow(log)
         log.emit()
     assert len(sessions) == 2
     assert sessions.get("b") is None
@@ -193,9 +200,9 @@ def test_at_most_max_sessions_are_kept_least_recently_used_out() -> None:
 
 
 def test_an_answer_without_usage_is_counted_but_not_priced() -> None:
-    sessions = Sessions(lambda target_id: LARGE_PRICE)
-    log = _answered("large", tokens_out=None)  # a stream that ended without a usage report
-    sessions.follow(log, {"x-claude-code-session-id": "s"})
+    sessions = Sessions()
+    log = _answered("large", "s", tokens_out=None, price=LARGE_PRICE)  # a stream ended without usage
+    sessions.follow(log)
     log.emit()
     found = sessions.get("s")
     assert found is not None

@@ -105,6 +105,9 @@ def check_environment(table: RoutingTable, env: Mapping[str, str]) -> None:
     if table.server.auth_token is not None:
         for name in secrets.references(table.server.auth_token):
             uses.setdefault((name, "server.auth_token"), table.server.auth_token_pos)
+    for token in table.server.tokens:
+        for name in secrets.references(token.value):
+            uses.setdefault((name, f"server.tokens.{token.name}"), token.pos)
     for provider in table.providers.values():
         for part, value in (
             ("", provider.settings),

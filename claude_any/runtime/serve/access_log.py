@@ -17,8 +17,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+from claude_any import prices
+from claude_any.table import Price
 
 logger = logging.getLogger("claude_any")
 
@@ -69,12 +73,16 @@ logger.addFilter(OneLine())  # records logged on `claude_any` itself; `configure
 
 @dataclass
 class RequestLog:
-    """Filled in while a request is served; `emit` writes the line once."""
+    """Filled in while a request is served; `emit` writes the line once, then tells the listeners (the
+    usage ledger, metrics, session summaries), which read `fields()` or the attributes."""
 
     method: str
     path: str
     request_id: str
     started: float = field(default_factory=time.perf_counter)
+    at: float = field(default_factory=time.time)  # wall clock, for the ledger
+    user: str = ""  # the name of the request's `server.tokens` entry; "" for the shared token or none
+    session: str = ""  # x-claude-code-session-id when it is a plausible id (sessions.py), else ""
     model: str = "-"
     target: str = "-"  # target id
     upstream: str = "-"  # provider/model
@@ -86,6 +94,10 @@ class RequestLog:
     cache_read: int = 0  # of tokens_in: read from the provider's prompt cache
     cache_write: int = 0  # of tokens_in: written to it
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
+    # US dollars for the tokens, once `emit` knows them and the target's price; None when either is unknown.
+    cost_usd: float | None = None
+    price_of: Callable[[str], Price | None] | None = None  # target id -> its price (set by the app)
+    latency_ms: float = 0.0  # set by `emit`
     _emitted: bool = False
     # Told once, when the request is over and its line written: the session's token scale (app.py), the
     # session summary for the status line (sessions.py).
@@ -109,8 +121,11 @@ class RequestLog:
         if self._emitted:
             return
         self._emitted = True
-        millis = (time.perf_counter() - self.started) * 1000
+        millis = self.latency_ms = (time.perf_counter() - self.started) * 1000
+        self.cost_usd = self._cost()
         parts = [self.request_id, self.method, self.path]
+        if self.user:
+            parts.append(f"user={self.user}")
         if self.model != "-":
             model, target, upstream = printable(self.model), printable(self.target), printable(self.upstream)
             parts.append(f"{model} -> {target} ({upstream}) rule='{printable(self.rule)}'")
@@ -124,6 +139,48 @@ class RequestLog:
         logger.info("%s", " ".join(parts))
         for listener in self.listeners:
             listener(self)
+
+    def _cost(self) -> float | None:
+        if self.price_of is None or self.target == "-" or self.tokens_in is None or self.tokens_out is None:
+            return None
+        price = self.price_of(self.target)
+        if price is None:
+            return None
+        uncached = max(self.tokens_in - self.cache_read - self.cache_write, 0)
+        return prices.cost(
+            price,
+            uncached=uncached,
+            cache_read=self.cache_read,
+            cache_write=self.cache_write,
+            output=self.tokens_out,
+        )
+
+    def fields(self) -> dict[str, Any]:
+        """The request as the usage ledger and `--log-format json` record it (after `emit`): no secret, and
+        client-chosen strings (model, session) escaped and cut by `printable`."""
+        return {
+            "time": datetime.fromtimestamp(self.at, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "request_id": self.request_id,
+            "method": self.method,
+            "path": self.path,
+            "user": self.user or None,
+            "session": self.session or None,
+            "model": printable(self.model) if self.model != "-" else None,
+            "rule": self.rule if self.rule != "-" else None,
+            "target": printable(self.target) if self.target != "-" else None,
+            "upstream": printable(self.upstream) if self.upstream != "-" else None,
+            "status": self.status,
+            "stream": self.stream,
+            "latency_ms": round(self.latency_ms, 1),
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+            "cache_read": self.cache_read,
+            "cache_write": self.cache_write,
+            "cost_usd": self.cost_usd,
+            "note": printable(self.note, LINE_CHARS // 4) or None,
+        }
 
 
 def _num(value: int | None) -> str:

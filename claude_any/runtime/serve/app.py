@@ -10,7 +10,6 @@ The start-up state (router, prepared targets, HTTP pools) is built once in `crea
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -30,7 +29,7 @@ from claude_any.runtime import errors
 from claude_any.runtime.call import echo
 from claude_any.runtime.call.relay import Inbound, relay
 from claude_any.runtime.call.stream_relay import SSEResponse
-from claude_any.runtime.call.targets import Destinations, check_environment, resolve_auth_token
+from claude_any.runtime.call.targets import Destinations, check_environment
 from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
@@ -42,10 +41,11 @@ from claude_any.runtime.serve import offload, request_body
 from claude_any.runtime.serve.access_log import RequestLog, printable
 from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
+from claude_any.runtime.serve.inbound_auth import InboundTokens
 from claude_any.runtime.serve.saved_requests import RequestArchive
-from claude_any.runtime.serve.sessions import Sessions
+from claude_any.runtime.serve.sessions import Sessions, session_id
 from claude_any.runtime.serve.web_guard import WebGuard
-from claude_any.table import RoutingTable, Timeouts
+from claude_any.table import Price, RoutingTable, Timeouts
 
 logger = logging.getLogger("claude_any")
 
@@ -67,7 +67,7 @@ class Gateway:
     router: Router
     destinations: Destinations
     clients: Clients
-    auth_token: bytes | None
+    tokens: InboundTokens  # whose each request is (server.auth_token, server.tokens)
     models: list[dict[str, Any]]
     scrub: Scrubber  # removes resolved secrets from every error message shown
     max_body_bytes: int
@@ -75,6 +75,10 @@ class Gateway:
     guard: WebGuard  # refuses what a web page sends (Host, Origin)
     session_scale: SessionScale  # per session, the provider's count against the estimate (`tokens`)
     archive: RequestArchive | None = None  # run --save-requests
+
+    def price_of(self, target_id: str) -> Price | None:
+        """What a request answered by `target_id` costs per token; None when unknown."""
+        return prices.price_for(self.table, self.destinations.get(target_id).target)
 
 
 # --- request body ---------------------------------------------------------------------------------------
@@ -127,7 +131,7 @@ async def messages(request: Request, log: RequestLog) -> Response:
         body, decision = _parse_and_route(gateway.router, raw, request.headers)
     del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
-    gateway.sessions.follow(log, request.headers)
+    gateway.sessions.follow(log)
     if gateway.archive is not None:  # kept even when not routable: explain --request then says why
         await gateway.archive.save(log.request_id, body)
     if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
@@ -268,15 +272,6 @@ async def health(request: Request, log: RequestLog) -> Response:
 # --- the wrapper every endpoint goes through ----------------------------------------------------------
 
 
-def _authorized(headers: Mapping[str, str], token: bytes) -> bool:
-    """The token in x-api-key or `Authorization: Bearer`, compared in constant time."""
-    candidates = [headers.get("x-api-key", "")]
-    scheme, _, credential = headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "bearer":
-        candidates.append(credential.strip())
-    return any(c and hmac.compare_digest(c.encode("utf-8"), token) for c in candidates)
-
-
 def error_response(err: AnthropicError, request_id: str) -> JSONResponse:
     """The one rendering of an error: Anthropic's envelope, its status, retry headers and the request id."""
     headers = {**err.headers, "request-id": request_id}
@@ -295,11 +290,9 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
             if refusal is not None:
                 raise refusal
-            token = gateway.auth_token
-            if auth and token is not None and not _authorized(request.headers, token):
-                raise errors.authentication(
-                    "invalid or missing API key: send the server's auth_token as x-api-key or a Bearer token"
-                )
+            if auth:
+                log.user = gateway.tokens.user(request.headers)
+            log.session, log.price_of = session_id(request.headers), gateway.price_of
             response = await handler(request, log)
         except AnthropicError as err:
             log.status, log.note = err.status, log.note or err.type
@@ -401,7 +394,7 @@ def create_app(
     scrub = Scrubber.for_table(table, env)
     session_scale = SessionScale()
     router = Router(table, session_scale)
-    token = resolve_auth_token(table, env)
+    tokens = InboundTokens.for_table(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
     # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops start-up too; fetched here
     # unless a loop already runs in this thread (a worker process's: its first request fetches).
@@ -416,11 +409,11 @@ def create_app(
         router=router,
         destinations=destinations,
         clients=clients,
-        auth_token=token.encode("utf-8") if token is not None else None,
+        tokens=tokens,
         models=_model_list(table),
         scrub=scrub,
         max_body_bytes=table.server.max_body_mb * MEGABYTE,
-        sessions=Sessions(lambda target_id: prices.price_for(table, destinations.get(target_id).target)),
+        sessions=Sessions(),
         guard=WebGuard(table.server),
         session_scale=session_scale,
         archive=RequestArchive(save_requests, scrub.value) if save_requests else None,

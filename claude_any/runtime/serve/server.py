@@ -90,10 +90,10 @@ def check_exposure(table: RoutingTable, host: str) -> None:
 
     The compiler checks `server.host`; this also covers `run --host` and a hand-edited routes.json.
     """
-    if table.server.auth_token is None and not is_loopback(host):
+    if not table.server.requires_token and not is_loopback(host):
         raise StartupError(
-            f"refusing to listen on {host} without server.auth_token: anyone who can reach it could use "
-            "your provider keys; set server.auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1"
+            f"refusing to listen on {host} without server.auth_token or server.tokens: anyone who can reach "
+            "it could use your provider keys; set server.auth_token: ${CLAUDE_ANY_TOKEN} or bind 127.0.0.1"
         )
 
 

@@ -11,15 +11,13 @@ id longer than `MAX_ID_CHARS`, or with characters other than letters, digits and
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from functools import partial
 from typing import Any
 
-from claude_any import prices
 from claude_any.runtime.memo import LRU
 from claude_any.runtime.serve.access_log import RequestLog
-from claude_any.table import Price
 
 SESSION_HEADER = "x-claude-code-session-id"
 MAX_SESSIONS = 1024
@@ -43,7 +41,7 @@ class SessionSummary:
     cost_usd: float = 0.0
     unpriced: int = 0
 
-    def add(self, log: RequestLog, price: Price | None) -> None:
+    def add(self, log: RequestLog) -> None:
         """Count one answered request."""
         self.target, self.model = log.target, log.upstream
         self.requests += 1
@@ -55,31 +53,29 @@ class SessionSummary:
         self.output_tokens += log.tokens_out
         self.cache_read_tokens += log.cache_read
         self.cache_write_tokens += log.cache_write
-        if price is None:
+        if log.cost_usd is None:
             self.unpriced += 1
-            return
-        self.cost_usd += prices.cost(
-            price,
-            uncached=uncached,
-            cache_read=log.cache_read,
-            cache_write=log.cache_write,
-            output=log.tokens_out,
-        )
+        else:
+            self.cost_usd += log.cost_usd
+
+
+def session_id(headers: Mapping[str, str]) -> str:
+    """The request's Claude Code session id when it is a plausible one, else ""."""
+    value = headers.get(SESSION_HEADER, "")
+    return value if _SESSION_ID.fullmatch(value) else ""
 
 
 class Sessions:
     """The summaries of the most recently active sessions; `latest` is the id of the last one to answer."""
 
-    def __init__(self, price_of: Callable[[str], Price | None], max_sessions: int = MAX_SESSIONS) -> None:
-        self._price_of = price_of  # target id -> its price, or None when unknown
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
         self._summaries: LRU[str, SessionSummary] = LRU(max_sessions, max_sessions * MAX_ID_CHARS, len)
         self.latest: str | None = None
 
-    def follow(self, log: RequestLog, headers: Mapping[str, str]) -> None:
+    def follow(self, log: RequestLog) -> None:
         """Have `log` add its request to its session's summary once it is written."""
-        session_id = headers.get(SESSION_HEADER, "")
-        if _SESSION_ID.fullmatch(session_id):
-            log.listeners.append(partial(self._record, session_id))
+        if log.session:
+            log.listeners.append(partial(self._record, log.session))
 
     def _record(self, session_id: str, log: RequestLog) -> None:
         if log.status != 200 or not log.target or log.target == "-":
@@ -88,7 +84,7 @@ class Sessions:
         if summary is None:
             summary = SessionSummary()
             self._summaries.put(session_id, summary)
-        summary.add(log, self._price_of(log.target))
+        summary.add(log)
         self.latest = session_id
 
     def get(self, session_id: str) -> SessionSummary | None:

@@ -41,7 +41,7 @@ class WebGuard:
         bound = server.host.lower()
         bound = f"[{bound}]" if ":" in bound else bound
         # With a token every Host is fine; without one, the loopback names and the bound address.
-        self.hosts = None if server.auth_token is not None else frozenset((*LOOPBACK_NAMES, bound))
+        self.hosts = None if server.requires_token else frozenset((*LOOPBACK_NAMES, bound))
         self.origins = frozenset(server.allowed_origins)
 
     def refusal(self, headers: Mapping[str, str]) -> AnthropicError | None:
