@@ -6,21 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import dataclasses
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from loopback import TEST_ENV, FakeUpstream, Reply, ThreadServer, make_table, openai_provider, target
+from loopback import FakeUpstream, Reply
 
 from claude_any.runtime.serve.access_log import RequestLog
-from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.serve.recent_requests import WINDOW_S, RecentRequests, Spend
-from claude_any.runtime.serve.server import client_limits
-from claude_any.table import Price
 
-ENV = {**TEST_ENV, "ALICE_TOKEN": "alice-secret-1", "BOB_TOKEN": "bob-secret-2"}
 ALICE = {"x-api-key": "alice-secret-1"}
 HTML = {**ALICE, "accept": "text/html,application/xhtml+xml"}
 HELLO = [{"role": "user", "content": "hello"}]
@@ -39,20 +33,6 @@ def ok(prompt: int = 3, completion: int = 1) -> Reply:
             "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
         }
     )
-
-
-@pytest.fixture
-def status_gateway(upstream: FakeUpstream) -> Iterator[str]:
-    """A gateway of its own (its ring starts empty): `large` priced at $2/$8 per million tokens, `small` a
-    model without a price; tokens for alice and bob beside the shared one."""
-    provider = openai_provider(upstream.url + "/v1", name="fake")
-    targets = [target("large", provider, "gpt-4o"), target("small", provider, "local-model")]
-    tokens = {"alice": "${ALICE_TOKEN}", "bob": "${BOB_TOKEN}"}
-    table = make_table([provider], targets, auth_token="${GATEWAY_TOKEN}", tokens=tokens)
-    table = dataclasses.replace(table, prices={"large": Price(2.0, 8.0)})
-    server = ThreadServer(create_app(table, ENV), limits=client_limits(table)).start()
-    yield server.url
-    server.stop()
 
 
 def ask(url: str, model: str, headers: dict[str, str] = ALICE) -> httpx.Response:
