@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from claude_any.runtime.serve.access_log import RequestLog
 
@@ -24,10 +24,9 @@ _DAY_S = 86400
 RECORDED_PATH = "/v1/messages"  # the requests that reach a provider and cost; not probes, not the page
 
 
-@dataclass(frozen=True, slots=True)
-class Seen:
+class Seen(NamedTuple):
     """One finished /v1/messages request, as the status page shows it. Strings are as the client or config
-    wrote them: the page escapes them when it renders."""
+    wrote them: the page escapes them when it renders. (A tuple: the cheapest record to make per request.)"""
 
     at: float  # wall clock, seconds since the epoch
     user: str  # "" for the shared token, or a server without tokens
