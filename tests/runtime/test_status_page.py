@@ -170,18 +170,21 @@ def test_the_ring_is_bounded_and_lists_the_newest_first() -> None:
 def test_health_covers_the_window_and_ranks_latency() -> None:
     recent = RecentRequests()
     now = 100_000.0
-    recent.record(finished(now - WINDOW_S - 1, status=500, latency=9999))  # before the window
+    recent.record(finished(now - WINDOW_S - 1, status=500, latency=1))  # ended before the window
     for i in range(1, 21):
         recent.record(finished(now - 20 + i, latency=float(i), status=502 if i == 20 else 200))
     recent.record(finished(now, status=499, latency=1))  # a client that left: not the target's error
     recent.record(finished(now, target="-", status=400))  # never reached a target
     recent.record(finished(now, target="openai/gpt-x"))  # a target named by the request
+    recent.record(finished(now - 2 * WINDOW_S, target="small", latency=1000 * (2 * WINDOW_S - 1)))  # ends now
     health = recent.health(["large", "small"], now)
     assert list(health) == ["large", "small", "openai/gpt-x"]
     large = health["large"]
     assert (large.requests, large.errors, large.p50_ms, large.p95_ms) == (21, 1, 10.0, 19.0)
-    assert health["small"].requests == 0 and health["small"].error_rate is None
+    assert health["small"].requests == 1
+    assert health["openai/gpt-x"].requests == 1
     assert large.last_at == now
+    assert RecentRequests().health(["large"], now)["large"].error_rate is None
 
 
 def test_the_spend_is_todays_and_unknown_costs_stay_apart() -> None:
@@ -192,6 +195,7 @@ def test_the_spend_is_todays_and_unknown_costs_stay_apart() -> None:
     recent.record(finished(day + 2, user="alice", cost_usd=None))  # sent, cost unknown
     recent.record(finished(day + 3, user="bob", target="-", status=404))  # never sent: nothing to price
     recent.record(finished(day + 4, user="", cost_usd=0.5))
+    recent.record(finished(day - 5, user="bob", cost_usd=1.0))  # began yesterday, ended today
     recent.record(RequestLog("POST", "/v1/messages/count_tokens", "r", at=day + 5, user="bob"))  # not listed
     assert asyncio.run(recent.today(now=day + 10)) == {
         "alice": Spend(0.25, 1),
@@ -199,4 +203,4 @@ def test_the_spend_is_todays_and_unknown_costs_stay_apart() -> None:
         "": Spend(0.5, 0),
     }
     assert asyncio.run(recent.today(now=day + 86400)) == {}  # the next day, before its first request
-    assert len(recent.last(50)) == 5
+    assert len(recent.last(50)) == 6

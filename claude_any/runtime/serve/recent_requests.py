@@ -52,7 +52,7 @@ class Spend:
 
 @dataclass(frozen=True)
 class Health:
-    """One target over the health window."""
+    """One target over the health window (requests that ended within it)."""
 
     requests: int
     errors: int  # answers with a status of 400 or more, a client that went away (499) not counted
@@ -108,6 +108,8 @@ class RecentRequests:
         )
         if log.at >= self._day_ends:
             self._spend, self._day_ends = {}, (log.at // _DAY_S + 1) * _DAY_S
+        elif log.at < self._day_ends - _DAY_S:
+            return  # began yesterday (a stream across midnight): counted for the day it began, gone now
         usd, unpriced = self._spend.get(log.user, (0.0, 0))
         if log.cost_usd is None:
             self._spend[log.user] = usd, unpriced + (log.target != "-")  # never sent: nothing to price
@@ -120,16 +122,14 @@ class RecentRequests:
         return [ring[-i] for i in range(1, min(count, len(ring)) + 1)]
 
     def health(self, targets: Iterable[str], now: float | None = None) -> dict[str, Health]:
-        """Each of `targets` (then any other target seen) over the last WINDOW_S seconds, as far as the ring
-        reaches back."""
+        """Each of `targets` (then any other target seen): the requests that ended in the last WINDOW_S
+        seconds, as far as the ring reaches back."""
         since = (time.time() if now is None else now) - WINDOW_S
         latencies: dict[str, list[float]] = {target: [] for target in targets}
         errors: dict[str, int] = dict.fromkeys(latencies, 0)
         last: dict[str, float] = {}
-        for seen in reversed(self._ring):
-            if seen.at < since:
-                break
-            if seen.target == "-":
+        for seen in reversed(self._ring):  # all of it: a long stream ends after requests that began later
+            if seen.target == "-" or seen.at + seen.latency_ms / 1000 < since:
                 continue
             latencies.setdefault(seen.target, []).append(seen.latency_ms)
             errors[seen.target] = errors.get(seen.target, 0) + (seen.status >= 400 and seen.status != 499)
