@@ -127,6 +127,16 @@ class Credential:
             self._sent = [*self._sent, *headers.values()][-SCRUBBED_VALUES:]
             return headers
 
+    def forget(self, sent: Mapping[str, str]) -> bool:
+        """Drop the held headers if they are those `sent` (the provider refused them: revoked, or rotated
+        early), so the next request fetches new ones; True when they were dropped. Headers fetched since
+        `sent` went out are kept."""
+        held = self._held
+        if held is None or any(sent.get(name) != value for name, value in held.headers.items()):
+            return False
+        self._held = None
+        return True
+
     def scrub(self, text: str) -> str:
         """`text` without the tokens this credential sent lately (a provider may quote one back)."""
         for value in self._sent:
