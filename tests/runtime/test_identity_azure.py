@@ -260,6 +260,29 @@ def test_the_token_never_reaches_the_log(
     assert "entra-secret-token" not in json.dumps(entra_table(upstream.url).to_json())
 
 
+def test_a_provider_quoting_the_token_back_is_scrubbed_from_the_debug_lines_too(
+    upstream: FakeUpstream,
+    az: FakeAzureCli,
+    serve: Callable[[RoutingTable], str],
+    caplog: pytest.LogCaptureFixture,
+    propagating: None,
+) -> None:
+    """`run --log-level debug` logs each provider answer: a token quoted in it is `***` there as well,
+    including one fetched after start-up."""
+
+    def quoting(recorded: Recorded) -> Reply:
+        return Reply(json=completion(f"you sent {bearer(recorded)}"))
+
+    upstream.responder = quoting
+    az.hand_out(("eyJ-first-token-12", time.time() + 10), ("eyJ-renewed-token-34", time.time() + 3600))
+    caplog.set_level("DEBUG")
+    url = serve(entra_table(upstream.url))
+    assert ask(url).status_code == 200  # the first token was too short-lived to keep: a new one was sent
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "you sent ***" in logged
+    assert "eyJ-renewed-token-34" not in logged and "eyJ-first-token-12" not in logged
+
+
 def test_a_provider_quoting_the_token_back_shows_it_as_stars(
     upstream: FakeUpstream, az: FakeAzureCli, serve: Callable[[RoutingTable], str]
 ) -> None:

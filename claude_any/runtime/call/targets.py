@@ -260,6 +260,8 @@ def build(
     except TemplateError as exc:
         raise StartupError(str(exc)) from exc
     scrub = Scrubber.for_documents([provider.to_json(), target.to_json()], env)
+    if credential is not None:
+        credential.hidden_by(scrub)
     return Destination(target, provider, _upstream(provider, target), prepared, scrub, credential)
 
 
