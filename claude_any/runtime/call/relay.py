@@ -190,7 +190,9 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         debug_answer(log.request_id, destination, raw)
-        return _message_response(dialect.response(raw, ctx), destination, log)
+        message = dialect.response(raw, ctx)
+        log.tokens_estimated = not ctx.usage_metered
+        return _message_response(message, destination, log)
     upstream = debug_stream(body_chunks(response), log.request_id, destination)
     chunks = translate_stream(upstream, dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
