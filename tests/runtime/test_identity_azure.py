@@ -252,7 +252,7 @@ def test_the_token_never_reaches_the_log(
 ) -> None:
     answering(upstream)
     az.hand_out(("entra-secret-token", time.time() + 3600))
-    caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="claude_any")
     url = serve(entra_table(upstream.url))
     assert ask(url).status_code == 200
     logged = "\n".join(record.getMessage() for record in caplog.records)
@@ -275,7 +275,7 @@ def test_a_provider_quoting_the_token_back_is_scrubbed_from_the_debug_lines_too(
 
     upstream.responder = quoting
     az.hand_out(("eyJ-first-token-12", time.time() + 10), ("eyJ-renewed-token-34", time.time() + 3600))
-    caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="claude_any")  # its own level may have been set by an earlier test
     url = serve(entra_table(upstream.url))
     assert ask(url).status_code == 200  # the first token was too short-lived to keep: a new one was sent
     logged = "\n".join(record.getMessage() for record in caplog.records)
