@@ -76,7 +76,7 @@ def test_status_json_has_the_targets_the_requests_and_the_spend(
     assert spend["scope"] == "this instance only, since it started"
     users = {u["user"]: u for u in spend["users"]}
     assert users["alice"]["usd"] == pytest.approx(0.006) and users["alice"]["unpriced"] == 1  # the 500
-    assert users["bob"] == {"user": "bob", "usd": 0.0, "unpriced": 1}
+    assert users["bob"] == {"user": "bob", "usd": 0.0, "unpriced": 1, "estimated": 0}
 
 
 def test_the_page_shows_unknown_cost_as_unknown_and_client_strings_as_text(
@@ -97,6 +97,20 @@ def test_the_page_shows_unknown_cost_as_unknown_and_client_strings_as_text(
     assert row is not None and "unknown</td>" in row.group(0) and "$" not in row.group(0)
     assert "1</td>" in page  # alice: one request of unknown cost
     assert "this instance only, since it started" in page
+
+
+def test_estimated_tokens_and_their_cost_are_marked(upstream: FakeUpstream, status_gateway: str) -> None:
+    answer = ok().json
+    del answer["usage"]  # the provider reports no usage: the gateway estimates the counts
+    upstream.script(Reply(json=answer))
+    assert ask(status_gateway, "claude-sonnet-4-6").status_code == 200  # large: priced
+    (request,) = httpx.get(status_gateway + "/status.json", headers=ALICE).json()["requests"]
+    assert request["tokens_estimated"] is True and request["cost_usd"] is not None
+    spend = httpx.get(status_gateway + "/status.json", headers=ALICE).json()["spend_today"]["users"]
+    assert spend == [{"user": "alice", "usd": request["cost_usd"], "unpriced": 0, "estimated": 1}]
+    page = httpx.get(status_gateway + "/status", headers=HTML).text
+    assert f'<td class="num">~{request["tokens_in"]}</td>' in page
+    assert "(1 estimated)" in page
 
 
 def test_the_page_has_a_strict_content_security_policy(status_gateway: str) -> None:

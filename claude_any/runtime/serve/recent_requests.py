@@ -38,16 +38,19 @@ class Seen(NamedTuple):
     latency_ms: float  # to the end of the answer (a stream's whole length)
     tokens_in: int | None
     tokens_out: int | None
+    tokens_estimated: bool  # the counts are the gateway's estimate: the provider reported none
     cost_usd: float | None  # None: unknown (tokens or price)
 
 
 @dataclass(frozen=True)
 class Spend:
     """A user's spend for a day: the costs known, and how many requests had none (tokens or price unknown),
-    which `usd` leaves out: an unknown cost is never counted as $0."""
+    which `usd` leaves out: an unknown cost is never counted as $0. `estimated` of the requests in `usd` were
+    priced from the gateway's token estimate (the provider reported no usage)."""
 
     usd: float
     unpriced: int
+    estimated: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,8 @@ class RecentRequests:
     def __init__(self, size: int = RING) -> None:
         self._ring: deque[Seen] = deque(maxlen=size)
         self._day_ends = 0.0  # the end of the UTC day `_spend` is for
-        self._spend: dict[str, tuple[float, int]] = {}  # user -> (known usd, requests of unknown cost)
+        # user -> (known usd, requests of unknown cost, requests priced from estimated tokens)
+        self._spend: dict[str, tuple[float, int, int]] = {}
         self.started = time.time()
 
     def record(self, log: RequestLog) -> None:
@@ -103,6 +107,7 @@ class RecentRequests:
                 log.latency_ms,
                 log.tokens_in,
                 log.tokens_out,
+                log.tokens_estimated,
                 log.cost_usd,
             )
         )
@@ -110,11 +115,11 @@ class RecentRequests:
             self._spend, self._day_ends = {}, (log.at // _DAY_S + 1) * _DAY_S
         elif log.at < self._day_ends - _DAY_S:
             return  # began yesterday (a stream across midnight): counted for the day it began, gone now
-        usd, unpriced = self._spend.get(log.user, (0.0, 0))
+        usd, unpriced, estimated = self._spend.get(log.user, (0.0, 0, 0))
         if log.cost_usd is None:
-            self._spend[log.user] = usd, unpriced + (log.target != "-")  # never sent: nothing to price
+            self._spend[log.user] = usd, unpriced + (log.target != "-"), estimated  # never sent: no cost
         else:
-            self._spend[log.user] = usd + log.cost_usd, unpriced
+            self._spend[log.user] = usd + log.cost_usd, unpriced, estimated + log.tokens_estimated
 
     def last(self, count: int) -> list[Seen]:
         """The last `count` requests, newest first."""
@@ -145,7 +150,7 @@ class RecentRequests:
         """Today's (UTC) spend per user, from the requests this process answered."""
         if (time.time() if now is None else now) >= self._day_ends:
             return {}
-        return {user: Spend(usd, unpriced) for user, (usd, unpriced) in self._spend.items()}
+        return {user: Spend(*entry) for user, entry in self._spend.items()}
 
 
 def _rank(values: list[float], share: float) -> float | None:

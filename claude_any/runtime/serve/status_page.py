@@ -75,6 +75,7 @@ async def snapshot(table: RoutingTable, recent: RecentRequests, spend: SpendRepo
             "latency_ms": _round(seen.latency_ms),
             "tokens_in": seen.tokens_in,
             "tokens_out": seen.tokens_out,
+            "tokens_estimated": seen.tokens_estimated,  # then the cost is an estimate too
             "cost_usd": seen.cost_usd,
         }
         for seen in recent.last(LAST)
@@ -89,7 +90,12 @@ async def snapshot(table: RoutingTable, recent: RecentRequests, spend: SpendRepo
             "day": datetime.fromtimestamp(now, UTC).date().isoformat(),
             "scope": spend.scope,
             "users": [
-                {"user": user or None, "usd": entry.usd, "unpriced": entry.unpriced}
+                {
+                    "user": user or None,
+                    "usd": entry.usd,
+                    "unpriced": entry.unpriced,
+                    "estimated": entry.estimated,
+                }
                 for user, entry in sorted(spent.items())
             ],
         },
