@@ -181,10 +181,10 @@ def _answered(target: str, tokens_in: int | None = 10, tokens_out: int | None = 
 
 
 def test_at_most_max_sessions_are_kept_least_recently_used_out() -> None:
-    sessions = Sessions(lambda target_id: None, max_sessions=2)
+    sessions = Sessions(max_sessions=2)
     for session in ("a", "b", "a", "c"):  # "a" is used again before "c" arrives, so "b" goes
         log = _answered("large")
-        sessions.follow(log, {"x-claude-code-session-id": session})
+        sessions.follow(log, {"x-claude-code-session-id": session}, lambda target_id: None)
         log.emit()
     assert len(sessions) == 2
     assert sessions.get("b") is None
@@ -193,9 +193,9 @@ def test_at_most_max_sessions_are_kept_least_recently_used_out() -> None:
 
 
 def test_an_answer_without_usage_is_counted_but_not_priced() -> None:
-    sessions = Sessions(lambda target_id: LARGE_PRICE)
+    sessions = Sessions()
     log = _answered("large", tokens_out=None)  # a stream that ended without a usage report
-    sessions.follow(log, {"x-claude-code-session-id": "s"})
+    sessions.follow(log, {"x-claude-code-session-id": "s"}, lambda target_id: LARGE_PRICE)
     log.emit()
     found = sessions.get("s")
     assert found is not None

@@ -70,25 +70,27 @@ class SessionSummary:
 class Sessions:
     """The summaries of the most recently active sessions; `latest` is the id of the last one to answer."""
 
-    def __init__(self, price_of: Callable[[str], Price | None], max_sessions: int = MAX_SESSIONS) -> None:
-        self._price_of = price_of  # target id -> its price, or None when unknown
+    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
         self._summaries: LRU[str, SessionSummary] = LRU(max_sessions, max_sessions * MAX_ID_CHARS, len)
         self.latest: str | None = None
 
-    def follow(self, log: RequestLog, headers: Mapping[str, str]) -> None:
-        """Have `log` add its request to its session's summary once it is written."""
+    def follow(
+        self, log: RequestLog, headers: Mapping[str, str], price_of: Callable[[str], Price | None]
+    ) -> None:
+        """Have `log` add its request to its session's summary once it is written; `price_of` gives the
+        price of a target id (None when unknown) in the routing table that served the request."""
         session_id = headers.get(SESSION_HEADER, "")
         if _SESSION_ID.fullmatch(session_id):
-            log.listeners.append(partial(self._record, session_id))
+            log.listeners.append(partial(self._record, session_id, price_of))
 
-    def _record(self, session_id: str, log: RequestLog) -> None:
+    def _record(self, session_id: str, price_of: Callable[[str], Price | None], log: RequestLog) -> None:
         if log.status != 200 or not log.target or log.target == "-":
             return  # an error answered nothing; its tokens, if any, are not known
         summary = self._summaries.get(session_id)
         if summary is None:
             summary = SessionSummary()
             self._summaries.put(session_id, summary)
-        summary.add(log, self._price_of(log.target))
+        summary.add(log, price_of(log.target))
         self.latest = session_id
 
     def get(self, session_id: str) -> SessionSummary | None:
