@@ -82,6 +82,8 @@ class Reloader:
                 loop.add_signal_handler(hangup, self._on_hangup)
             except (ValueError, RuntimeError, NotImplementedError):  # not the main thread
                 hangup = None
+        if self._reload.source.changed():  # changed while the app started (a worker: its SIGHUP came early)
+            self._spawn(self.reload())
         if self._reload.source.watched:
             self._spawn(self._watch())
         try:
