@@ -358,3 +358,16 @@ def test_a_touch_is_no_change_and_a_renamed_save_is(tmp_path: Path) -> None:
     assert source.changed()
     path.unlink()  # between an editor's delete and its write: wait for the file
     assert not source.changed()
+
+
+def test_a_reload_that_drops_the_token_off_loopback_is_refused(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, propagating: None
+) -> None:
+    guarded = replace(_table("gpt-4o"), server=replace(_table("gpt-4o").server, auth_token="${TOKEN}"))
+    serving = replace(guarded, server=replace(guarded.server, host="0.0.0.0"))
+    routes = tmp_path / "routes.json"
+    routes.write_text(_table("gpt-4.1").dumps(), encoding="utf-8")  # no auth_token
+    reload = TableReload(TableSource(str(routes), load_routes_json, watched=False), guarded, serving)
+    assert reload.prepare(lambda table: table) is None
+    assert "server.auth_token is gone, and the gateway listens on 0.0.0.0" in caplog.text
+    assert reload.serving is serving

@@ -174,10 +174,6 @@ class Gateways:
             if gateway in self._retired:
                 self._close_later(gateway)
 
-    def in_flight(self, gateway: Gateway) -> int:
-        """How many requests are being served on `gateway`."""
-        return self._in_flight[gateway]
-
     def replace(self, new: Gateway) -> Gateway:
         """New requests get `new` from now on; the old one is closed when its last request ends. Returns
         the old one. One assignment in the event loop's thread: no request sees half of either."""

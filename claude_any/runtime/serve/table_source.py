@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
+from claude_any.network import is_loopback
 from claude_any.runtime.call.targets import StartupError
 from claude_any.table import RoutingTable, TableError
 
@@ -145,6 +146,15 @@ def _without_positions(value: Any) -> Any:
     return value
 
 
+def _check_exposure(table: RoutingTable) -> None:
+    """A reload never opens the gateway to the network: serving beyond loopback needs the token still."""
+    if table.server.auth_token is None and not is_loopback(table.server.host):
+        raise StartupError(
+            f"server.auth_token is gone, and the gateway listens on {table.server.host}: anyone who can "
+            "reach it could use your provider keys; set server.auth_token again"
+        )
+
+
 class TableReload:
     """Loading the table again for a running server, and saying in the log what came of it: one INFO line
     per reload (what changed), or the diagnostics of a refusal; the served table is then kept."""
@@ -167,6 +177,7 @@ class TableReload:
             for warning in warnings:
                 logger.warning("%s", warning)
             table, self._later = settle(self._started, self.serving, loaded)
+            _check_exposure(table)
             if table == self.serving:
                 logger.info("%s: read again, the routing table is the same", self.source.path)
                 return None
