@@ -9,6 +9,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 import socket
 import tempfile
@@ -161,16 +162,19 @@ def serve(
         config = uvicorn_config(app, limits, log_level=log_level, host=host, port=port)
         uvicorn.Server(config).run(sockets=[sock])
         return
-    with tempfile.TemporaryDirectory(prefix="claude-any-") as handoff:
-        table_file = os.path.join(handoff, "routes.json")
-        write_table(table_file, table)
-        os.environ[_TABLE_VARIABLE] = table_file
-        os.environ[_LOG_LEVEL_VARIABLE] = log_level
-        os.environ[_LOG_FILE_VARIABLE] = log_file or ""
-        os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
-        worker = "claude_any.runtime.serve.server:worker_app"
-        config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
+    handoff = tempfile.mkdtemp(prefix="claude-any-")  # private (0700); the supervisor rewrites it to reload
+    table_file = os.path.join(handoff, "routes.json")
+    write_table(table_file, table)
+    os.environ[_TABLE_VARIABLE] = table_file
+    os.environ[_LOG_LEVEL_VARIABLE] = log_level
+    os.environ[_LOG_FILE_VARIABLE] = log_file or ""
+    os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
+    worker = "claude_any.runtime.serve.server:worker_app"
+    config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
+    try:
         ReloadingMultiprocess(config, [sock], table_file=table_file, reload=reload, env=env).run()
+    finally:
+        shutil.rmtree(handoff, ignore_errors=True)
 
 
 def _allow_open_files(connections: int) -> None:

@@ -1,10 +1,11 @@
 """`run --workers N`: uvicorn's supervisor, with SIGHUP reloading the routing table in every worker in place.
 
-uvicorn's own SIGHUP replaces each worker with a new process, and the old one's streams are cut after
-`timeout_graceful_shutdown`. Here the supervisor loads the table (a config.yaml is compiled once, here, and
-its diagnostics logged once), checks that it can be served, writes it to the routes.json the workers start
-from, and sends each worker SIGHUP: each reads it again and swaps its gateway as one process does
-(serve/reload.py), its streams finishing on the old one. A watched config file is polled here too.
+uvicorn's own SIGHUP (0.55) starts new workers and stops the old ones, cutting their streams after
+`timeout_graceful_shutdown`; and the new workers would start from the same table. Here the supervisor loads
+the table (a config.yaml is compiled once, here, and its diagnostics logged once), checks that it can be
+served, writes it to the routes.json the workers start from, and sends each worker SIGHUP: each reads it
+again and swaps its gateway as one process does (serve/reload.py), its streams finishing on the old one. A
+watched config file is polled here too.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class ReloadingMultiprocess(Multiprocess):
             logger.warning("the workers keep their table until restarted: this system has no SIGHUP")
             return
         for process in self.processes:
-            if process.pid is not None and process.exitcode is None:
+            if process.pid is not None:
                 with contextlib.suppress(ProcessLookupError):  # it just ended; its replacement reads the file
                     os.kill(process.pid, hangup)
         self._reload.commit(table)
