@@ -202,7 +202,7 @@ def test_streams_across_two_reloads_all_complete_on_the_table_they_began_with(
 ) -> None:
     config, log = tmp_path / "config.yaml", tmp_path / "gateway.log"
     config.write_text(CONFIG.format(url=upstream.url, large="gpt-4o"), encoding="utf-8")
-    upstream.responder = _answer_naming_the_model(pause_s=0.3, pieces=6)  # about 2 s a stream
+    upstream.responder = _answer_naming_the_model(pause_s=0.4, pieces=8)  # about 3 s a stream
     url, _ = served(config)
     results: list[Streamed] = []
     failures: list[BaseException] = []
@@ -226,8 +226,7 @@ def test_streams_across_two_reloads_all_complete_on_the_table_they_began_with(
             _write_like_an_editor(config, CONFIG.format(url=upstream.url, large=model))
             _wait_for_log(log, r"reloaded .*config\.yaml: ", count=count)
             edits.append((written, time.monotonic()))
-            time.sleep(1.0)
-        time.sleep(2.5)  # a stream begun after the second reload has ended
+            time.sleep(4.0)  # streams begun after this reload have ended
     finally:
         stop.set()
         for thread in clients:
