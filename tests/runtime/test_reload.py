@@ -370,3 +370,14 @@ def test_a_reload_that_drops_the_token_off_loopback_is_refused(
     assert reload.prepare(lambda table: table) is None
     assert "server.auth_token is gone, and the gateway listens on 0.0.0.0" in caplog.text
     assert reload.serving is serving
+
+
+def test_a_change_that_needs_a_restart_alone_is_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, propagating: None
+) -> None:
+    started = _table("gpt-4o")
+    routes = tmp_path / "routes.json"
+    routes.write_text(_table("gpt-4o", port=9000).dumps(), encoding="utf-8")
+    reload = TableReload(TableSource(str(routes), load_routes_json, watched=False), started, started)
+    assert reload.prepare(lambda table: table) is None  # nothing else changed: nothing to swap
+    assert "server.port changed: takes effect at the next start" in caplog.text

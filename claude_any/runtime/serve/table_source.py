@@ -180,6 +180,7 @@ class TableReload:
             _check_exposure(table)
             if table == self.serving:
                 logger.info("%s: read again, the routing table is the same", self.source.path)
+                self._warn_later()
                 return None
             return table, build(table)
         except StartupError as exc:
@@ -195,7 +196,10 @@ class TableReload:
         and a warning for each change that waits for a restart."""
         level = logging.DEBUG if self.quiet else logging.INFO
         logger.log(level, "reloaded %s: %s", self.source.path, describe_changes(self.serving, table))
+        self._warn_later()
+        self.serving = table
+
+    def _warn_later(self) -> None:
         if not self.quiet:
             for warning in self._later:
                 logger.warning("%s", warning)
-        self.serving = table
