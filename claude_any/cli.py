@@ -41,10 +41,14 @@ def _compile_yaml(path: str) -> RoutingTable:
     return result.table
 
 
+def _is_config(path: str) -> bool:
+    return path.endswith((".yaml", ".yml"))
+
+
 def load_table(path: str) -> RoutingTable:
     """A routes.json is loaded (version checked, a warning if its config changed since); a .yaml/.yml
     config is compiled in memory."""
-    if path.endswith((".yaml", ".yml")):
+    if _is_config(path):
         return _compile_yaml(path)
     table = _load_routes(path)
     if _is_stale(path, table):
@@ -72,6 +76,28 @@ def _load_routes(path: str) -> RoutingTable:
     return table
 
 
+def reload_table(path: str) -> tuple[RoutingTable, list[str]]:
+    """`load_table` for a server that is running (a TableLoader): the table and the compiler's warnings;
+    errors raise StartupError with the diagnostics as `compile` prints them, for the log."""
+    from claude_any.runtime.serve.server import StartupError
+
+    if not _is_config(path):
+        try:
+            return _load_routes(path), []
+        except CliError as exc:
+            raise StartupError(str(exc)) from None
+    from claude_any.compiler import compile_config
+
+    if not os.path.exists(path):
+        raise StartupError(f"cannot read {path}: {os.strerror(errno.ENOENT)}")
+    result = compile_config(path)
+    rendered = [diagnostic.render() for diagnostic in result.diagnostics]
+    if result.table is None:
+        errors = sum(1 for d in result.diagnostics if d.level == "error")
+        raise StartupError(f"{errors} error{'s' if errors != 1 else ''}", rendered)
+    return result.table, rendered
+
+
 def _is_stale(routes_path: str, table: RoutingTable) -> bool:
     """True when the config `table` was compiled from changed after `routes_path` was written."""
     try:
@@ -95,8 +121,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from claude_any.runtime.serve.saved_requests import KEEP_FILES
     from claude_any.runtime.serve.server import StartupError, serve
+    from claude_any.runtime.serve.table_source import TableSource
     from claude_any.secrets import references
 
+    # Before the first load, so that an edit made while it compiles is seen by the first poll.
+    source = TableSource(args.routes, reload_table, watched=_is_config(args.routes))
     table = load_table(args.routes)
     host = args.host or table.server.host
     port = args.port if args.port is not None else table.server.port
@@ -131,6 +160,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_ready=announce,
             log_file=args.log_file,
             save_requests=args.save_requests,
+            source=source,
         )
     except StartupError as exc:
         for problem in exc.problems:

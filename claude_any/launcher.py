@@ -162,7 +162,7 @@ class BackgroundServer:
         except StartupError:
             self.sock.close()
             raise
-        self.sessions: Sessions = app.state.gateway.sessions
+        self.sessions: Sessions = app.state.process.sessions
         limits = client_limits(one_time)
         config = uvicorn_config(app, limits, log_level="warning", log_config=None, lifespan="off")
         self.server = uvicorn.Server(config)
