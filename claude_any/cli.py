@@ -131,6 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_ready=announce,
             log_file=args.log_file,
             save_requests=args.save_requests,
+            log_format=args.log_format,
         )
     except StartupError as exc:
         for problem in exc.problems:
@@ -292,6 +293,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         type=arguments.not_empty,
         help="append the log to PATH instead of stderr",
+    )
+    p.add_argument(
+        "--log-format",
+        choices=arguments.LOG_FORMATS,
+        default="text",
+        help="text, or json: one JSON object per line, a request's holding its usage record (default text)",
     )
     p.add_argument(
         "--save-requests",

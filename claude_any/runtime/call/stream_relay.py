@@ -130,7 +130,7 @@ async def translate_stream(
     finished = False
     try:
         yield translator.start()
-        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s, on_first=log.first_data)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             loop = asyncio.get_running_loop()
             grace_until = 0.0  # while finishing: the end of the silence allowed after the last data
@@ -265,7 +265,7 @@ async def forward_stream(
     try:
         # The provider's bytes go out as they are, but not a key it quotes back (in an `event: error`, say).
         upstream = destination.scrub.stream(body_chunks(response))
-        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s, on_first=log.first_data)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:
                 if chunk is None:
