@@ -208,8 +208,8 @@ class Metrics:
             self.retries.labels(target).inc(log.retries)
         if log.fallbacks:
             self.fallbacks.labels(target).inc(log.fallbacks)
-        if log.target == "-":
-            return  # a token count's estimate is no usage
+        if log.target == "-" or log.status >= 400:
+            return  # a token count's estimate, or a failed request's, is no usage
         if log.tokens_in is not None:
             self.tokens.labels(target, "input").inc(log.tokens_in)
             if log.cache_read:
