@@ -22,11 +22,21 @@ import os
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any, Protocol
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from claude_any.runtime.serve.access_log import RequestLog, printable
+
+# No `_created` series beside each counter: they would double a scrape, and the multiprocess mode has none.
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 # prometheus-client's own switch: set (by server.py, for `--workers N`) before any worker imports it.
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"

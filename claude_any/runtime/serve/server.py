@@ -161,7 +161,7 @@ def serve(
     worker = "claude_any.runtime.serve.server:worker_app"
     config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
     # The workers' metrics files, added up by whichever answers a scrape; private, and gone at exit.
-    with tempfile.TemporaryDirectory(prefix="claude-any-metrics-") as metrics_dir:
+    with tempfile.TemporaryDirectory(prefix="claude-any-metrics-", ignore_cleanup_errors=True) as metrics_dir:
         os.environ[MULTIPROCESS_VARIABLE] = metrics_dir
         Multiprocess(config, sockets=[sock]).run()
 
