@@ -4,6 +4,7 @@ The exposition is read with prometheus-client's own parser."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -133,6 +134,26 @@ def test_an_open_stream_is_counted_until_it_ends(upstream: FakeUpstream, chained
         assert value(scrape(chained), "claude_any_open_streams") == 1
         assert "message_stop" in held.read().decode()
     assert value(scrape(chained), "claude_any_open_streams") == 0
+
+
+def test_streams_are_counted_by_how_they_ended(upstream: FakeUpstream, chained: str) -> None:
+    upstream.script(
+        Reply(chunks=[*STREAM, DONE]),
+        Reply(chunks=[STREAM[0], ConnectionResetError()]),  # cut mid-answer: the client gets an error event
+        Reply(chunks=[STREAM[0], 30.0, STREAM[1], DONE]),  # the client leaves while it is held open
+    )
+    assert "message_stop" in post(chained, request_body(stream=True)).text
+    assert "event: error" in post(chained, request_body(stream=True)).text
+    with httpx.stream(
+        "POST", chained + "/v1/messages", json=request_body(stream=True), headers=TOKEN
+    ) as left:
+        assert left.status_code == 200
+    deadline = time.monotonic() + 10  # the gateway sees the close at its next write or read
+    while value(samples := scrape(chained), "claude_any_open_streams") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert value(samples, "claude_any_streams_total", target="large", end="complete") == 1
+    assert value(samples, "claude_any_streams_total", target="large", end="failed") == 1
+    assert value(samples, "claude_any_streams_total", target="large", end="client_gone") == 1
 
 
 def test_metrics_need_the_api_token(chained: str) -> None:

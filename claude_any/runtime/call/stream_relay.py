@@ -30,7 +30,7 @@ from claude_any.runtime.call.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.call.targets import Destination, SSETranslator
 from claude_any.runtime.call.upstream import body_chunks, transport_error
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.access_log import CLIENT_GONE, RequestLog
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.translate import json_codec
 from claude_any.runtime.translate.anthropic.events import PING
@@ -95,7 +95,7 @@ class SSEResponse(StreamingResponse):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         async for chunk in self.body_iterator:
             if not chunk:
-                self._sent_all = True
+                self._sent_all = self._log.complete = True
                 break
             body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
             await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -182,7 +182,7 @@ async def translate_stream(
         yield translator.error(errors.api_error("internal error while translating the upstream stream"))
     finally:
         if not finished:
-            log.note = "client disconnected"
+            log.note = CLIENT_GONE
         log.count_usage(translator.usage)
 
 
@@ -302,7 +302,7 @@ async def forward_stream(
         yield errors.sse_error(err, log.request_id)
     finally:
         if not finished:
-            log.note = "client disconnected"
+            log.note = CLIENT_GONE
         if end.usage:  # a stream that ended otherwise
             log.count_usage(end.usage)
 

@@ -30,6 +30,7 @@ logger = logging.getLogger("claude_any")
 FIELD_CHARS = 200  # one client string in a log line or an error message (model names are far shorter)
 HEADER_CHARS = 1000  # one response header value (x-claude-any-attempts lists every try)
 LINE_CHARS = 4000  # a whole log line
+CLIENT_GONE = "client disconnected"  # the note of a stream whose client left before its end
 
 # ASCII control characters as escapes; beyond ASCII, `backslashreplace` writes \xNN, \uNNNN or \UNNNNNNNN.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
@@ -99,9 +100,11 @@ class RequestLog:
     cost_usd: float | None = None
     price_of: Callable[[str], Price | None] | None = None  # target id -> its price (set by the app)
     latency_ms: float = 0.0  # set by `emit`
-    # For the metrics (not ledger fields): the Anthropic error type answered, the time to a stream's first
-    # bytes from the provider, and the relay's tries again of a failed target and tries of a fallback.
+    # For the metrics (not ledger fields): the Anthropic error type answered, whether a stream's answer
+    # ended as the provider said it should (SSEResponse), the time to a stream's first bytes from the
+    # provider, and the relay's tries again of a failed target and tries of a fallback.
     error: str = ""
+    complete: bool = False
     first_byte_ms: float | None = None
     retries: int = 0
     fallbacks: int = 0

@@ -33,7 +33,7 @@ from prometheus_client import (
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from claude_any.runtime.serve.access_log import RequestLog, printable
+from claude_any.runtime.serve.access_log import CLIENT_GONE, RequestLog, printable
 
 # No `_created` series beside each counter: they would double a scrape, and the multiprocess mode has none.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -120,6 +120,13 @@ class Metrics:
             "claude_any_errors",
             "Requests answered with an error, by target, HTTP status and Anthropic error type.",
             ["target", "status", "type"],
+            registry=registry,
+        )
+        self.streams = Counter(
+            "claude_any_streams",
+            "Streamed answers (status 200) by target and how they ended: complete; client_gone (the client "
+            "left); failed (cut, stalled or a provider error: the client got an `event: error`).",
+            ["target", "end"],
             registry=registry,
         )
         self.duration = Histogram(
@@ -214,6 +221,8 @@ class Metrics:
             child(self.errors, target, status, kind).inc()
         child(self.duration, target).observe(log.latency_ms / 1000)
         child(self.user_requests, log.user).inc()
+        if log.stream and log.status == 200:
+            child(self.streams, target, _stream_end(log)).inc()
         if log.first_byte_ms is not None:
             child(self.first_token, target).observe(log.first_byte_ms / 1000)
         if log.retries:
@@ -297,6 +306,12 @@ class Metrics:
         registry = CollectorRegistry(auto_describe=False)
         MultiProcessCollector(registry, path=self._dir)  # type: ignore[no-untyped-call]
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+def _stream_end(log: RequestLog) -> str:
+    if log.complete:
+        return "complete"
+    return "client_gone" if log.note == CLIENT_GONE else "failed"
 
 
 def _forget_dead_workers(directory: str) -> None:
