@@ -161,6 +161,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             log_file=args.log_file,
             save_requests=args.save_requests,
             source=source,
+            log_format=args.log_format,
         )
     except StartupError as exc:
         for problem in exc.problems:
@@ -232,6 +233,7 @@ def cmd_code(args: argparse.Namespace) -> int:
             resume_prefix=resume,
             port=args.port or 0,
             log_level=args.log_level,
+            log_format=args.log_format,
         )
     except LaunchError as exc:
         raise CliError(str(exc)) from exc
@@ -324,6 +326,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the log to PATH instead of stderr",
     )
     p.add_argument(
+        "--log-format",
+        choices=arguments.LOG_FORMATS,
+        default="text",
+        help="text, or json: one JSON object per line, a request's holding its usage record (default text)",
+    )
+    p.add_argument(
         "--save-requests",
         metavar="DIR",
         type=arguments.not_empty,
@@ -386,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "code",
         help="start claude-any on a free port and run Claude Code through it",
-        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--print-env] "
+        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--log-format F] [--print-env] "
         "[-- CLAUDE ARGS...]",
         description="Run Claude Code through a private claude-any gateway. Claude Code's own arguments go "
         "after `--`: claude-any code -- -p 'hello'.",
@@ -397,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--routes", help="a routes.json (default: build/routes.json, else config.yaml)")
     p.add_argument("--port", type=int, default=None, help="the gateway's loopback port (default: a free one)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="text", choices=arguments.LOG_FORMATS, help="the log file's form")
     p.add_argument(
         "--print-env",
         action="store_true",

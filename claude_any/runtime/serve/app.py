@@ -40,6 +40,7 @@ from claude_any.runtime.serve.access_log import RequestLog, printable
 from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.serve.gateway import Gateway, Gateways, ProcessState, build_gateway
+from claude_any.runtime.serve.metrics import MULTIPROCESS_VARIABLE, Metrics
 from claude_any.runtime.serve.recent_requests import RecentRequests
 from claude_any.runtime.serve.reload import Reloader
 from claude_any.runtime.serve.saved_requests import RequestArchive
@@ -269,6 +270,14 @@ async def health(request: Request, log: RequestLog) -> Response:
     return JSONResponse({"status": "ok"}, headers={"request-id": log.request_id})
 
 
+async def metrics(request: Request, log: RequestLog) -> Response:
+    """GET /metrics: Prometheus' text format (runtime/serve/metrics.py)."""
+    found: Metrics = request.app.state.metrics
+    found.refresh(_gateway(request).clients.provider_clients())
+    body, content_type = found.exposition()
+    return Response(body, media_type=content_type, headers={"request-id": log.request_id})
+
+
 # --- the wrapper every endpoint goes through ----------------------------------------------------------
 
 
@@ -286,6 +295,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
         # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
+        log.listeners.append(request.app.state.metrics.record)
         try:
             gateway = _gateway(request)
             refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
@@ -297,7 +307,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
             log.session, log.price_of = session_id(request.headers), gateway.price_of
             response = await handler(request, log)
         except AnthropicError as err:
-            log.status, log.note = err.status, log.note or err.type
+            log.status, log.note, log.error = err.status, log.note or err.type, err.type
             gateway = _gateway(request)
             err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
             response = error_response(err, log.request_id)
@@ -311,7 +321,9 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
             logger.exception("%s unexpected error", log.request_id)
             log.status, log.note = 500, "internal error"
             response = error_response(errors.api_error("internal error in claude-any"), log.request_id)
-        if not isinstance(response, SSEResponse):
+        if isinstance(response, SSEResponse):
+            request.app.state.metrics.stream_started(log)
+        else:
             log.status = response.status_code
             log.emit()
         return response
@@ -346,6 +358,7 @@ ROUTES = [
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
+    Route("/metrics", endpoint(metrics, auth=True, page=True), methods=["GET"]),
 ]
 
 
@@ -396,11 +409,12 @@ def create_app(
         gateways.current.open()
         async with anyio.create_task_group():
             pass
-        if reload is None:
-            yield
-        else:
-            async with Reloader(reload, gateways, build).running():
+        async with app.state.metrics.kept_live(lambda: app.state.gateway.clients.provider_clients()):
+            if reload is None:
                 yield
+            else:
+                async with Reloader(reload, gateways, build).running():
+                    yield
         await gateways.aclose()
 
     app = Starlette(
@@ -412,8 +426,12 @@ def create_app(
     app.state.process = process
     gateways = Gateways(app.state)
     app.add_middleware(PinGateway, gateways=gateways)
-    # Process-wide too: what the status page shows, and where today's spend comes from (this process's
-    # sums; the usage ledger, which sees every instance, replaces them).
+    # Process-wide, so they outlive a reload of the table: the metrics (counted by the current table's
+    # target ids), what the status page shows, and where today's spend comes from (this process's sums;
+    # the usage ledger, which sees every instance, replaces them).
+    app.state.metrics = Metrics(
+        lambda: app.state.gateway.table.targets, multiprocess_dir=env.get(MULTIPROCESS_VARIABLE) or None
+    )
     app.state.recent = recent = RecentRequests()
     app.state.spend = recent
     return app

@@ -27,6 +27,7 @@ from claude_any.runtime.serve import tuning
 from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.serve.client_limits import ClientLimits
 from claude_any.runtime.serve.client_protocol import ClientProtocol, GatewayConfig
+from claude_any.runtime.serve.metrics import MULTIPROCESS_VARIABLE
 from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.table_source import TableReload, TableSource, load_routes_json
 from claude_any.runtime.serve.workers import ReloadingMultiprocess, write_table
@@ -43,6 +44,7 @@ _SPARE_FILES = 1024  # beyond the client connections: provider connections, logs
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_FILE"
 _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
 _LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
+_LOG_FORMAT_VARIABLE = "CLAUDE_ANY_LOG_FORMAT"
 _SAVE_REQUESTS_VARIABLE = "CLAUDE_ANY_SAVE_REQUESTS"
 
 
@@ -86,7 +88,11 @@ def worker_app() -> Starlette:
         table, _ = source.load()
     except StartupError as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
-    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"), os.environ.get(_LOG_FILE_VARIABLE) or None)
+    log.configure(
+        os.environ.get(_LOG_LEVEL_VARIABLE, "info"),
+        os.environ.get(_LOG_FILE_VARIABLE) or None,
+        os.environ.get(_LOG_FORMAT_VARIABLE, "text"),
+    )
     app = create_app(
         table,
         os.environ,
@@ -120,14 +126,16 @@ def serve(
     log_file: str | None = None,
     save_requests: str | None = None,
     source: TableSource | None = None,
+    log_format: str = "text",
 ) -> None:
     """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template, a log
     file or request directory that cannot be written) before binding the port, so nothing half-starts.
     `on_ready` is called with the port bound (port 0 picks a free one). `log_file` takes the log instead of
-    stderr; `save_requests` is a directory that keeps request bodies. `source` is the file `table` came
-    from: SIGHUP loads it again, and so does each change when it is watched (serve/reload.py)."""
+    stderr, `log_format` (text|json) its form; `save_requests` is a directory that keeps request bodies.
+    `source` is the file `table` came from: SIGHUP loads it again, and so does each change when it is
+    watched (serve/reload.py)."""
     try:
-        log.configure(log_level, log_file)
+        log.configure(log_level, log_file, log_format)
     except OSError as exc:
         raise StartupError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
     if save_requests is not None:
@@ -169,10 +177,14 @@ def serve(
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
     os.environ[_LOG_FILE_VARIABLE] = log_file or ""
     os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
+    os.environ[_LOG_FORMAT_VARIABLE] = log_format
     worker = "claude_any.runtime.serve.server:worker_app"
     config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
     try:
-        ReloadingMultiprocess(config, [sock], table_file=table_file, reload=reload, env=env).run()
+        # The workers' metrics files, added up by whichever answers a scrape; private, and gone at exit.
+        with tempfile.TemporaryDirectory(prefix="claude-any-metrics-", ignore_cleanup_errors=True) as metrics:
+            os.environ[MULTIPROCESS_VARIABLE] = metrics
+            ReloadingMultiprocess(config, [sock], table_file=table_file, reload=reload, env=env).run()
     finally:
         shutil.rmtree(handoff, ignore_errors=True)
 
