@@ -9,12 +9,11 @@ garbage collector's next full pass, which under load may be many requests away.
 
 from __future__ import annotations
 
-import traceback
-
 
 def release_frames(exc: BaseException) -> None:
-    """Drop the tracebacks of `exc` and of the exceptions it was raised from or during, clearing the
-    locals of their finished frames (frames still running are left alone)."""
+    """Drop the tracebacks of `exc` and of the exceptions it was raised from or during: their frames go
+    when nothing else holds them. (Clearing the frames instead would also finalise any coroutine still
+    suspended in one of them.)"""
     seen: set[int] = set()
     pending: list[BaseException | None] = [exc]
     while pending:
@@ -22,7 +21,5 @@ def release_frames(exc: BaseException) -> None:
         if current is None or id(current) in seen:
             continue
         seen.add(id(current))
-        if current.__traceback__ is not None:
-            traceback.clear_frames(current.__traceback__)
-            current.__traceback__ = None
+        current.__traceback__ = None
         pending += [current.__cause__, current.__context__]
