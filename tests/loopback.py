@@ -85,7 +85,8 @@ class ThreadServer:
 class Reply:
     """One scripted upstream answer. `chunks` makes an SSE stream: dicts become `data: <json>` events,
     strings are sent as they are (use them for `data: [DONE]`, comments or garbage); a number pauses that
-    many seconds with the body held open; an exception instance drops the connection at that point."""
+    many seconds with the body held open, a `threading.Event` until it is set (the test decides when the
+    stream goes on); an exception instance drops the connection at that point."""
 
     status: int = 200
     json: Any = None
@@ -176,6 +177,10 @@ class FakeUpstream:
                     raise chunk  # uvicorn drops the connection mid-body
                 if isinstance(chunk, int | float):
                     await asyncio.sleep(chunk)
+                    continue
+                if isinstance(chunk, threading.Event):
+                    while not chunk.is_set():
+                        await asyncio.sleep(0.01)
                     continue
                 yield (sse(chunk) if isinstance(chunk, dict) else chunk).encode("utf-8")
             complete = True

@@ -31,6 +31,7 @@ import aiohttp
 import httpx
 import yarl
 
+from claude_any.runtime.call.exception_frames import release_frames
 from claude_any.runtime.call.proxies import ProxySettings
 from claude_any.table import MAX_IN_FLIGHT
 
@@ -350,9 +351,10 @@ class ProviderClient:
                     allow_redirects=False,
                     trace_request_ctx=attempt,
                 )
-            except _STALE:
+            except _STALE as exc:
                 if not attempt.reused:
                     raise
+                release_frames(exc)  # aiohttp keeps it beside its traceback: a cycle holding `data`
                 # The server had closed the idle connection as the request went out (its keep-alive timeout
                 # raced ours): nothing was answered, so the request goes again, at once, on another one.
                 answer = await session.request(

@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 
 from claude_any.runtime import errors
 from claude_any.runtime.call import answer_check, retry
+from claude_any.runtime.call.exception_frames import release_frames
 from claude_any.runtime.call.retry import Attempts
 from claude_any.runtime.call.stream_relay import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.call.targets import Destination, Destinations
@@ -147,6 +148,7 @@ async def _walk(
                 attempts.add(target_id, err.cause or err.status)
                 if not err.retryable:
                     raise
+                release_frames(err)  # kept for the final error: not the frames (and the request) it passed
                 last = tried[target_id] = err
                 asked.append(retry.retry_after(err.headers))
                 logger.warning(
