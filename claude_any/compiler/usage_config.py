@@ -89,11 +89,11 @@ def read_limits(reader: Reader, node: Node, tokens: tuple[NamedToken, ...]) -> d
         path = f"limits.{key.text}"
         if key.text not in names:
             where = (
-                f"server.tokens names {', '.join(names)}{did_you_mean(key.text, names)}"
+                f" (those are {', '.join(names)}){did_you_mean(key.text, names)}"
                 if names
-                else "server.tokens has no entries: a budget is counted per named token"
+                else "; server.tokens has no entries, and a budget is counted per named token"
             )
-            reader.error(key.pos, path, f"{key.text!r} is not a server.tokens name; {where}")
+            reader.error(key.pos, path, f"{key.text!r} is not a server.tokens name{where}")
             continue
         entry = reader.mapping(value, path, LIMIT_KEYS, owner=key)
         if entry is None:

@@ -20,7 +20,8 @@ def refusal(user: str, limit: Limit, spend: Spend, now: float | None = None) -> 
     """The error for `user` when `spend` has reached `limit`, else None."""
     if limit.usd_per_day is not None and spend.usd >= limit.usd_per_day:
         used = (
-            f"${spend.usd:,.2f} of the ${limit.usd_per_day:,.2f} a day that limits.{user}.usd_per_day allows"
+            f"{dollars(spend.usd)} of the {dollars(limit.usd_per_day)} a day "
+            f"that limits.{user}.usd_per_day allows"
         )
     elif limit.tokens_per_day is not None and spend.tokens >= limit.tokens_per_day:
         used = (
@@ -30,6 +31,14 @@ def refusal(user: str, limit: Limit, spend: Spend, now: float | None = None) -> 
     else:
         return None
     return errors.billing(f"{user} has used {used}; it resets at 00:00 UTC, {resets_in(now)}")
+
+
+def dollars(amount: float) -> str:
+    """$20.00, $1,234.50; below a dollar up to four decimals ($0.015), so a small limit reads as written."""
+    if amount >= 1:
+        return f"${amount:,.2f}"
+    digits = f"{amount:.4f}".rstrip("0")
+    return "$" + (digits if len(digits.split(".")[1]) >= 2 else f"{amount:.2f}")
 
 
 def resets_in(now: float | None = None) -> str:
