@@ -129,3 +129,12 @@ def test_since_reads_spans_and_dates() -> None:
     assert parse_since("2w", now) == now - 14 * 86_400
     assert parse_since("2023-11-14", now) == 1_699_920_000
     assert parse_since("2023-11-14T01:00:00+01:00", now) == 1_699_920_000
+
+
+def test_a_config_with_the_ledger_off_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG.format(database=tmp_path / "u.sqlite3").replace("usage: {", "usage: {enabled: false, ")
+    )
+    assert cli.main(["usage", "--config", str(config)]) == 2
+    assert "turns the usage ledger off (usage.enabled: false)" in capsys.readouterr().err
