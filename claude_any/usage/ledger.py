@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, case, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from claude_any.runtime.serve.access_log import RequestLog
 from claude_any.table import Usage
@@ -47,6 +47,8 @@ SPEND_REFRESH_S = 2.0  # how stale another instance's spend may be in this one's
 FLUSH_SECONDS = 5.0  # at shutdown, how long the queue may take to be written
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0  # backoff between tries while the database is down
 DROP_WARNING_S = 60.0  # at most one "dropped" warning a minute
+_COUNTS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
+_BIGGEST = 2**63 - 1  # a BIGINT
 
 
 @dataclass
@@ -171,7 +173,11 @@ class Ledger:
             self._wake.wait(self._batch_seconds)
             self._wake.clear()
             if not self._stop.is_set():
-                self._cycle()
+                try:
+                    self._cycle()
+                except Exception:  # a bug must not stop the ledger for the rest of the process
+                    logger.exception("usage ledger: unexpected error; %d requests dropped", len(self._batch))
+                    self._batch = []
         self._run_final()
 
     def _run_final(self) -> None:
@@ -203,6 +209,14 @@ class Ledger:
             if not final and time.monotonic() >= self._refresh_at:
                 self._refresh_spend()
                 self._refresh_at = time.monotonic() + self._spend_refresh_s
+        except (DataError, IntegrityError) as exc:  # these rows, not the database: retrying would not help
+            logger.warning(
+                "usage ledger: %d requests not recorded: the database refused them (%s)",
+                len(self._batch),
+                reason(exc, self.database),
+            )
+            self._batch = []
+            return True
         except (SQLAlchemyError, LedgerError, OSError) as exc:
             self._failed(exc)
             self._tell_dropped()
@@ -234,6 +248,9 @@ class Ledger:
     def _row(self, log: RequestLog) -> dict[str, Any]:
         row = log.fields()
         del row["time"]
+        for name in _COUNTS:  # a provider's count beyond any real one would fail the whole batch's INSERT
+            if isinstance(row[name], int) and not 0 <= row[name] <= _BIGGEST:
+                row[name] = min(max(row[name], 0), _BIGGEST)
         row.update(at=log.at, day=utc_day(log.at), instance=self.instance)
         return row
 

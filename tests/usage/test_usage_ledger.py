@@ -165,3 +165,13 @@ def test_a_database_that_holds_its_lock_delays_no_answer(upstream: FakeUpstream,
                 assert ask_as(url, "alice").status_code == 200
             blocker.execute("COMMIT")
         wait_for(lambda: len(rows(database)) == 5, seconds=30)
+
+
+def test_a_token_count_beyond_any_column_is_kept_within_it(upstream: FakeUpstream, tmp_path: Path) -> None:
+    database = tmp_path / "usage.sqlite3"
+    upstream.script(Reply(json=completion(10**30, 1)), Reply(json=completion()))
+    with running(team_table(upstream, database)) as url:
+        assert ask_as(url, "alice").status_code == 200
+        assert ask_as(url, "bob").status_code == 200
+    recorded = rows(database)  # both: one provider's absurd count does not lose the batch
+    assert [(r["user"], r["tokens_in"]) for r in recorded] == [("alice", 2**63 - 1), ("bob", 1000)]
