@@ -73,7 +73,7 @@ def test_status_json_has_the_targets_the_requests_and_the_spend(
     assert requests[2]["cost_usd"] is None  # small has no price: unknown, not $0
 
     spend = data["spend_today"]
-    assert spend["scope"] == "this instance only, since it started"
+    assert spend["scope"] == "every instance on the usage database"
     users = {u["user"]: u for u in spend["users"]}
     assert users["alice"]["usd"] == pytest.approx(0.006) and users["alice"]["unpriced"] == 1  # the 500
     assert users["bob"] == {"user": "bob", "usd": 0.0, "unpriced": 1, "estimated": 0}
@@ -96,7 +96,7 @@ def test_the_page_shows_unknown_cost_as_unknown_and_client_strings_as_text(
     )
     assert row is not None and "unknown</td>" in row.group(0) and "$" not in row.group(0)
     assert "1</td>" in page  # alice: one request of unknown cost
-    assert "this instance only, since it started" in page
+    assert "every instance on the usage database" in page
 
 
 def test_estimated_tokens_and_their_cost_are_marked(upstream: FakeUpstream, status_gateway: str) -> None:

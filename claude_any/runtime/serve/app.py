@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from claude_any.runtime import errors
 from claude_any.runtime.call.relay import Inbound, relay
 from claude_any.runtime.call.stream_relay import SSEResponse
+from claude_any.runtime.call.targets import StartupError
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
 from claude_any.runtime.route.facts import SESSION_HEADER, Facts
@@ -47,6 +48,9 @@ from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import session_id
 from claude_any.runtime.serve.table_source import TableReload
 from claude_any.table import RoutingTable, Timeouts
+from claude_any.usage import budgets
+from claude_any.usage.database import LedgerError
+from claude_any.usage.ledger import Ledger
 
 logger = logging.getLogger("claude_any")
 
@@ -107,6 +111,7 @@ def _process(request: Request) -> ProcessState:
 async def messages(request: Request, log: RequestLog) -> Response:
     """POST /v1/messages: route, call the target chain, answer as JSON or SSE."""
     gateway = _gateway(request)
+    _record_and_check_budget(request, gateway, log)
     raw = await _json_body(request)
     large = len(raw) >= offload.LARGE_BODY_BYTES
     if large:
@@ -133,6 +138,19 @@ async def messages(request: Request, log: RequestLog) -> Response:
         log.status, log.note = 499, "client disconnected before the answer started"
         return Response(status_code=499)  # nobody is listening; the status is for the log line
     return response
+
+
+def _record_and_check_budget(request: Request, gateway: Gateway, log: RequestLog) -> None:
+    """Record the request in the usage ledger (when it is over), and refuse it when its user is past their
+    `limits:` entry. Messages only: they are what is paid for; count_tokens and the model list cost
+    nothing and would only crowd the ledger."""
+    ledger: Ledger | None = request.app.state.ledger
+    if ledger is None:
+        return
+    log.listeners.append(ledger.add)
+    limit = gateway.table.limits.get(log.user) if log.user else None
+    if limit is not None and (refused := budgets.refusal(log.user, limit, ledger.spent_today(log.user))):
+        raise refused
 
 
 def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) -> None:
@@ -399,6 +417,10 @@ def create_app(
     process = ProcessState()
     build = partial(build_gateway, env=env, process=process, timeouts=timeouts)
     first = build(table)
+    try:  # process-wide, as the ProcessState: a reload of the table keeps it (`usage:` needs a restart)
+        ledger = Ledger.for_usage(table.usage, env)
+    except LedgerError as exc:
+        raise StartupError(str(exc)) from None
     if save_requests:  # scrubbed of the secrets of the table served at the time
         process.archive = RequestArchive(save_requests, lambda body: gateways.current.scrub.value(body))
 
@@ -409,12 +431,16 @@ def create_app(
         gateways.current.open()
         async with anyio.create_task_group():
             pass
+        if ledger is not None:
+            ledger.start()
         async with app.state.metrics.kept_live(lambda: app.state.gateway.clients.provider_clients()):
             if reload is None:
                 yield
             else:
                 async with Reloader(reload, gateways, build).running():
                     yield
+        if ledger is not None:  # what is queued is written (within FLUSH_SECONDS) before the process ends
+            await anyio.to_thread.run_sync(ledger.close)
         await gateways.aclose()
 
     app = Starlette(
@@ -426,12 +452,13 @@ def create_app(
     app.state.process = process
     gateways = Gateways(app.state)
     app.add_middleware(PinGateway, gateways=gateways)
-    # Process-wide, so they outlive a reload of the table: the metrics (counted by the current table's
-    # target ids), what the status page shows, and where today's spend comes from (this process's sums;
-    # the usage ledger, which sees every instance, replaces them).
+    # Process-wide, so they outlive a reload of the table: the usage ledger, the metrics (counted by the
+    # current table's target ids), what the status page shows, and where today's spend comes from: the
+    # ledger, which sees every instance (else this process's own sums).
+    app.state.ledger = ledger
     app.state.metrics = Metrics(
         lambda: app.state.gateway.table.targets, multiprocess_dir=env.get(MULTIPROCESS_VARIABLE) or None
     )
     app.state.recent = recent = RecentRequests()
-    app.state.spend = recent
+    app.state.spend = ledger if ledger is not None else recent
     return app

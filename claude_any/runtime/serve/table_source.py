@@ -82,6 +82,7 @@ _RESTART_KEYS: tuple[tuple[str, Callable[[RoutingTable], Any]], ...] = (
     ("server.port", lambda table: table.server.port),
     ("server.max_connections", lambda table: table.server.max_connections),
     ("timeouts.client_write_s", lambda table: table.timeouts.client_write_s),
+    ("usage", lambda table: table.usage),  # the ledger is the process's (usage/ledger.py)
 )
 
 
@@ -100,7 +101,7 @@ def settle(started: RoutingTable, serving: RoutingTable, new: RoutingTable) -> t
         max_connections=serving.server.max_connections,
     )
     timeouts = replace(new.timeouts, client_write_s=serving.timeouts.client_write_s)
-    return replace(new, server=server, timeouts=timeouts), later
+    return replace(new, server=server, timeouts=timeouts, usage=serving.usage), later
 
 
 def describe_changes(old: RoutingTable, new: RoutingTable) -> str:
