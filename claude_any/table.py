@@ -372,6 +372,49 @@ class Price:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """`usage:`: the usage ledger (claude_any/usage/). `database` is a SQLAlchemy URL as written (`${VAR}`
+    references kept); None means the SQLite file in the user's state directory."""
+
+    enabled: bool = True
+    database: str | None = None
+    instance: str | None = None  # the name each row is recorded under; None: hostname:pid
+
+    def to_json(self) -> JSON:
+        return {"enabled": self.enabled, "database": self.database, "instance": self.instance}
+
+    @staticmethod
+    def from_json(data: JSON | None) -> Usage:
+        if data is None:
+            return Usage()
+        database, instance = data.get("database"), data.get("instance")
+        return Usage(
+            enabled=bool(data["enabled"]),
+            database=str(database) if database is not None else None,
+            instance=str(instance) if instance is not None else None,
+        )
+
+
+@dataclass(frozen=True)
+class Limit:
+    """`limits.NAME`: what one `server.tokens` user may spend per UTC day; None is no limit."""
+
+    usd_per_day: float | None = None
+    tokens_per_day: int | None = None
+
+    def to_json(self) -> JSON:
+        return {"usd_per_day": self.usd_per_day, "tokens_per_day": self.tokens_per_day}
+
+    @staticmethod
+    def from_json(data: JSON) -> Limit:
+        usd, tokens = data.get("usd_per_day"), data.get("tokens_per_day")
+        return Limit(
+            usd_per_day=float(usd) if usd is not None else None,
+            tokens_per_day=int(tokens) if tokens is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class RoutingTable:
     source: str
     server: Server
@@ -382,9 +425,11 @@ class RoutingTable:
     timeouts: Timeouts = field(default_factory=Timeouts)
     # `prices:` as written: a target id, `provider/model` or provider name -> its price (prices.py reads it).
     prices: dict[str, Price] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    limits: dict[str, Limit] = field(default_factory=dict)  # `server.tokens` name -> its daily limit
 
     def to_json(self) -> JSON:
-        return {
+        data: JSON = {
             "version": VERSION,
             "source": self.source,
             "server": self.server.to_json(),
@@ -395,6 +440,11 @@ class RoutingTable:
             "timeouts": self.timeouts.to_json(),
             "prices": {key: price.to_json() for key, price in self.prices.items()},
         }
+        if self.usage != Usage():  # absent when left as it is, so those tables read as before
+            data["usage"] = self.usage.to_json()
+        if self.limits:
+            data["limits"] = {name: limit.to_json() for name, limit in self.limits.items()}
+        return data
 
     def dumps(self) -> str:
         """The exact bytes of routes.json: sorted keys, stable across compiles."""
@@ -421,6 +471,8 @@ class RoutingTable:
             retry=_read("retry", RetryPolicy.from_json, data.get("retry")),
             timeouts=_read("timeouts", Timeouts.from_json, data.get("timeouts")),
             prices=_read_each("prices", data, Price.from_json, required=False),
+            usage=_read("usage", Usage.from_json, data.get("usage")),
+            limits=_read_each("limits", data, Limit.from_json, required=False),
         )
         _check_references(table)
         return table

@@ -8,12 +8,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 
 import pytest
 from loopback import TEST_ENV, FakeUpstream, ThreadServer, make_table, openai_provider, target
 from postgres_server import postgres_server, postgres_url, private_postgres  # noqa: F401  (fixtures)
 
 from claude_any.table import RoutingTable
+
+
+@pytest.fixture(scope="session")
+def _state_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("state")
+
+
+@pytest.fixture(autouse=True)
+def _private_state(
+    _state_root: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Path:
+    """Every test's state directory (the usage ledger's SQLite file) is its own temporary one, never the
+    real home's: XDG_STATE_HOME, and LOCALAPPDATA on Windows."""
+    state = _state_root / request.node.nodeid.replace("/", "_").replace(":", "_")[-120:]
+    monkeypatch.setenv("XDG_STATE_HOME", str(state))
+    monkeypatch.setenv("LOCALAPPDATA", str(state))
+    return state
 
 
 @pytest.fixture(scope="session")

@@ -55,6 +55,8 @@ class _Builder:
             retry=self.config.retry,
             timeouts=self.config.timeouts,
             prices=self._prices(),
+            usage=self.config.usage,
+            limits=self.config.limits,
         )
 
     # Targets ------------------------------------------------------------------------------------------

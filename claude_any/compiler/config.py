@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claude_any.compiler.yamlpos import Scalar
-from claude_any.table import KindTemplate, Position, Price, RetryPolicy, Server, Timeouts
+from claude_any.table import KindTemplate, Limit, Position, Price, RetryPolicy, Server, Timeouts, Usage
 
 
 @dataclass(frozen=True)
@@ -78,5 +78,7 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
     fallbacks: dict[str, tuple[Ref, list[Ref]]] = field(default_factory=dict)  # key text -> (key, targets)
     prices: dict[str, tuple[Scalar, Price]] = field(default_factory=dict)  # key text -> (key, price)
+    usage: Usage = field(default_factory=Usage)
+    limits: dict[str, Limit] = field(default_factory=dict)
     declared_providers: set[str] = field(default_factory=set)
     declared_categories: set[str] = field(default_factory=set)

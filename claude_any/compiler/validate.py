@@ -15,6 +15,7 @@ from claude_any.compiler.pricing import read_prices
 from claude_any.compiler.providers import read_provider, read_server_secret
 from claude_any.compiler.resilience import read_retry, read_timeouts
 from claude_any.compiler.templates import template_strings
+from claude_any.compiler.usage_config import read_limits, read_usage
 from claude_any.compiler.yamlpos import Mapping, Node, Scalar, Sequence
 from claude_any.network import HOST_EXPECTED, is_host_name, is_loopback, origin_problem
 from claude_any.suggest import closest
@@ -29,6 +30,8 @@ TOP_KEYS = (
     "retry",
     "timeouts",
     "prices",
+    "usage",
+    "limits",
 )
 SERVER_KEYS = ("host", "port", "auth_token", "tokens", "max_body_mb", "allowed_origins", "max_connections")
 # A token's name: shown in logs, the usage report and error messages, so plain and short.
@@ -78,6 +81,14 @@ def validate(root: Node | None, file: str, reader: Reader) -> Config:
         _fallbacks(reader, node, config)
     if (node := top.get("prices")) is not None:
         config.prices = read_prices(reader, node)
+    if (node := top.get("usage")) is not None:
+        config.usage = read_usage(reader, node, file)
+    if (node := top.get("limits")) is not None:  # after `server:`: its keys are server.tokens names
+        config.limits = read_limits(reader, node, config.server.tokens)
+        if config.limits and not config.usage.enabled:
+            reader.error(
+                node.pos, "limits", "budgets are counted in the usage ledger; remove usage.enabled: false"
+            )
     return config
 
 

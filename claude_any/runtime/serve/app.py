@@ -29,7 +29,7 @@ from claude_any.runtime import errors
 from claude_any.runtime.call import echo
 from claude_any.runtime.call.relay import Inbound, relay
 from claude_any.runtime.call.stream_relay import SSEResponse
-from claude_any.runtime.call.targets import Destinations, check_environment
+from claude_any.runtime.call.targets import Destinations, StartupError, check_environment
 from claude_any.runtime.call.upstream import Clients
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
@@ -46,6 +46,9 @@ from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import Sessions, session_id
 from claude_any.runtime.serve.web_guard import WebGuard
 from claude_any.table import Price, RoutingTable, Timeouts
+from claude_any.usage import budgets
+from claude_any.usage.database import LedgerError
+from claude_any.usage.ledger import Ledger
 
 logger = logging.getLogger("claude_any")
 
@@ -123,6 +126,7 @@ def _gateway(request: Request) -> Gateway:
 async def messages(request: Request, log: RequestLog) -> Response:
     """POST /v1/messages: route, call the target chain, answer as JSON or SSE."""
     gateway = _gateway(request)
+    _record_and_check_budget(request, gateway, log)
     raw = await _json_body(request)
     large = len(raw) >= offload.LARGE_BODY_BYTES
     if large:
@@ -148,6 +152,19 @@ async def messages(request: Request, log: RequestLog) -> Response:
         log.status, log.note = 499, "client disconnected before the answer started"
         return Response(status_code=499)  # nobody is listening; the status is for the log line
     return response
+
+
+def _record_and_check_budget(request: Request, gateway: Gateway, log: RequestLog) -> None:
+    """Record the request in the usage ledger (when it is over), and refuse it when its user is past their
+    `limits:` entry. Messages only: they are what is paid for; count_tokens and the model list cost
+    nothing and would only crowd the ledger."""
+    ledger: Ledger | None = request.app.state.ledger
+    if ledger is None:
+        return
+    log.listeners.append(ledger.add)
+    limit = gateway.table.limits.get(log.user) if log.user else None
+    if limit is not None and (refused := budgets.refusal(log.user, limit, ledger.spent_today(log.user))):
+        raise refused
 
 
 def _learn_session_scale(sessions: SessionScale, facts: Facts, log: RequestLog) -> None:
@@ -400,6 +417,10 @@ def create_app(
     # unless a loop already runs in this thread (a worker process's: its first request fetches).
     if destinations.credentials and not _loop_running():
         asyncio.run(destinations.check_credentials())
+    try:  # process-wide, not in the Gateway: a reload of the table keeps it
+        ledger = Ledger.for_usage(table.usage, env)
+    except LedgerError as exc:
+        raise StartupError(str(exc)) from None
     limits = {provider.name: provider.in_flight_limit for provider in table.providers.values()}
     clients = Clients(timeouts or table.timeouts, limits=limits)
     for name in destinations.in_process_providers():
@@ -426,7 +447,11 @@ def create_app(
         gateway.clients.open(table.providers)
         async with anyio.create_task_group():
             pass
+        if ledger is not None:
+            ledger.start()
         yield
+        if ledger is not None:  # what is queued is written (within FLUSH_SECONDS) before the process ends
+            await anyio.to_thread.run_sync(ledger.close)
         await gateway.clients.aclose()
         await gateway.destinations.aclose()
 
@@ -436,4 +461,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.gateway = gateway
+    app.state.ledger = ledger
     return app

@@ -1,0 +1,294 @@
+"""The usage ledger's writer: requests go to the database in batches, off the request path.
+
+`Ledger.add` (a RequestLog listener, called when a request is over) only appends the log to a bounded
+in-memory queue; a thread takes up to BATCH_ROWS at a time and inserts them. A slow or unreachable database
+never delays a response: rows wait in the queue (the oldest dropped past QUEUE_ROWS, and counted) while the
+thread retries with backoff, logging one warning when the database goes and one when it is back. `close`
+writes what is queued, for at most FLUSH_SECONDS.
+
+The same thread keeps each user's spend today (budgets.py), read from the database every SPEND_REFRESH_S
+so that every instance on a shared database sees the others' rows; what this instance has queued but not
+yet written is added, so the request path reads a dict.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.table import Usage
+from claude_any.usage.database import (
+    DatabaseUnavailable,
+    DatabaseUrl,
+    LedgerError,
+    database_url,
+    open_database,
+    reason,
+    requests,
+)
+
+logger = logging.getLogger("claude_any.usage")
+
+QUEUE_ROWS = 100_000  # requests held while the database is slow or down (about 1 KB each)
+BATCH_ROWS = 200  # rows per INSERT
+BATCH_SECONDS = 0.5  # how long a request waits in the queue at most, when the database answers
+SPEND_REFRESH_S = 2.0  # how stale another instance's spend may be in this one's budget checks
+FLUSH_SECONDS = 5.0  # at shutdown, how long the queue may take to be written
+RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0  # backoff between tries while the database is down
+DROP_WARNING_S = 60.0  # at most one "dropped" warning a minute
+
+
+@dataclass
+class Spend:
+    """What a user has spent: dollars (priced requests only) and tokens (input, cache included, + output)."""
+
+    usd: float = 0.0
+    tokens: int = 0
+
+    def add(self, usd: float, tokens: int) -> None:
+        self.usd += usd
+        self.tokens += tokens
+
+
+def utc_day(at: float) -> str:
+    """YYYY-MM-DD of the Unix time `at`, in UTC: the day a budget counts (and the report's `--by day`)."""
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def _spend_of(log: RequestLog) -> tuple[float, int]:
+    return log.cost_usd or 0.0, (log.tokens_in or 0) + (log.tokens_out or 0)
+
+
+class Ledger:
+    """The process-wide usage ledger (`app.state.ledger`): `add` from the request path, `start` and `close`
+    from the app's lifespan."""
+
+    def __init__(
+        self,
+        database: DatabaseUrl,
+        instance: str | None = None,
+        *,
+        queue_rows: int = QUEUE_ROWS,
+        batch_rows: int = BATCH_ROWS,
+        batch_seconds: float = BATCH_SECONDS,
+        spend_refresh_s: float = SPEND_REFRESH_S,
+    ) -> None:
+        self.database = database
+        self.instance = instance or f"{socket.gethostname()}:{os.getpid()}"
+        self._queue: deque[RequestLog] = deque(maxlen=queue_rows)
+        self._queue_rows, self._batch_rows = queue_rows, batch_rows
+        self._batch_seconds, self._spend_refresh_s = batch_seconds, spend_refresh_s
+        self.dropped = 0  # rows pushed out of the full queue, never written
+        self.written = 0
+        self._wake, self._stop = threading.Event(), threading.Event()
+        self._thread: threading.Thread | None = None
+        self._engine: Engine | None = None
+        self._batch: list[RequestLog] = []  # taken from the queue, not yet committed
+        # Spend: `_known` as the database had it at the last refresh plus what this instance wrote since;
+        # `_unwritten` queued here and not yet committed. Changed under `_lock`; read without it.
+        self._lock = threading.Lock()
+        self._known: dict[str, Spend] = {}
+        self._known_day = ""
+        self._unwritten: dict[str, Spend] = {}
+        self._refresh_at = 0.0
+        self._retry_at, self._retry_s = 0.0, RETRY_FIRST_S
+        self._down = False
+        self._dropped_told, self._dropped_told_at = 0, 0.0
+        self._flush_s = FLUSH_SECONDS
+
+    @staticmethod
+    def for_usage(usage: Usage, env: Mapping[str, str]) -> Ledger | None:
+        """The ledger `usage:` asks for, its database checked (opened and migrated) now; None when off.
+
+        Raises LedgerError when the database cannot be used as configured (a newer schema, no driver, an
+        unset variable); one that does not answer yet is only warned about: the writer keeps trying."""
+        if not usage.enabled:
+            return None
+        ledger = Ledger(database_url(usage, env), usage.instance)
+        try:
+            open_database(ledger.database).dispose()
+        except DatabaseUnavailable as exc:
+            logger.warning("usage ledger: %s; requests are kept in memory until it answers", exc)
+        return ledger
+
+    # --- the request path ----------------------------------------------------------------------------------
+
+    def add(self, log: RequestLog) -> None:
+        """Record `log` (a RequestLog listener): an append to the queue, no I/O."""
+        if len(self._queue) == self._queue_rows:
+            self.dropped += 1  # deque(maxlen) drops the oldest on append
+        self._queue.append(log)
+        if log.user:
+            usd, tokens = _spend_of(log)
+            with self._lock:
+                self._unwritten.setdefault(log.user, Spend()).add(usd, tokens)
+        if len(self._queue) == self._batch_rows:
+            self._wake.set()
+
+    def spent_today(self, user: str) -> Spend:
+        """What `user` has spent today (UTC), by every instance on the database: a dict lookup."""
+        known = self._known.get(user) if self._known_day == utc_day(time.time()) else None
+        unwritten = self._unwritten.get(user)
+        spend = Spend()
+        for part in (known, unwritten):
+            if part is not None:
+                spend.add(part.usd, part.tokens)
+        return spend
+
+    # --- the writer thread ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the writer thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="claude-any-ledger", daemon=True)
+            self._thread.start()
+
+    def close(self, timeout: float = FLUSH_SECONDS) -> None:
+        """Write what is queued (for at most `timeout` seconds) and stop the writer thread."""
+        self._flush_s = timeout
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout + 2)
+        elif self._queue:
+            self._run_final()  # never started (no lifespan): still try to keep what was recorded
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self._batch_seconds)
+            self._wake.clear()
+            if not self._stop.is_set():
+                self._cycle()
+        self._run_final()
+
+    def _run_final(self) -> None:
+        deadline = time.monotonic() + self._flush_s
+        while (self._queue or self._batch) and time.monotonic() < deadline:
+            if not self._cycle(final=True):
+                time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+        left = len(self._queue) + len(self._batch)
+        if left:
+            logger.warning(
+                "usage ledger: %d requests not recorded: %s was not written to within %.0f s of shutdown",
+                left,
+                self.database.shown,
+                self._flush_s,
+            )
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def _cycle(self, final: bool = False) -> bool:
+        """Write what is queued and refresh the spend if due; False when the database failed."""
+        now = time.monotonic()
+        if not final and now < self._retry_at:
+            return False
+        try:
+            if self._engine is None:
+                self._engine = open_database(self.database)
+            self._write_queued()
+            if not final and time.monotonic() >= self._refresh_at:
+                self._refresh_spend()
+                self._refresh_at = time.monotonic() + self._spend_refresh_s
+        except (SQLAlchemyError, LedgerError, OSError) as exc:
+            self._failed(exc)
+            self._tell_dropped()
+            return False
+        if self._down:
+            self._down = False
+            logger.warning(
+                "usage ledger: %s answers again; the requests held meanwhile are written", self.database.shown
+            )
+        self._retry_s = RETRY_FIRST_S
+        self._tell_dropped()
+        return True
+
+    def _write_queued(self) -> None:
+        assert self._engine is not None
+        while True:
+            if not self._batch:
+                take = min(self._batch_rows, len(self._queue))
+                self._batch = [self._queue.popleft() for _ in range(take)]
+            if not self._batch:
+                return
+            rows = [self._row(log) for log in self._batch]
+            with self._engine.begin() as conn:
+                conn.execute(requests.insert(), rows)
+            self._written(self._batch)
+            self.written += len(self._batch)
+            self._batch = []
+
+    def _row(self, log: RequestLog) -> dict[str, Any]:
+        row = log.fields()
+        del row["time"]
+        row.update(at=log.at, day=utc_day(log.at), instance=self.instance)
+        return row
+
+    def _written(self, batch: list[RequestLog]) -> None:
+        """Move the batch's spend from `_unwritten` to `_known` (until the next refresh reads it back)."""
+        today = utc_day(time.time())
+        with self._lock:
+            for log in batch:
+                if not log.user:
+                    continue
+                usd, tokens = _spend_of(log)
+                self._unwritten.setdefault(log.user, Spend()).add(-usd, -tokens)
+                if utc_day(log.at) == self._known_day == today:
+                    self._known.setdefault(log.user, Spend()).add(usd, tokens)
+
+    def _refresh_spend(self) -> None:
+        assert self._engine is not None
+        today = utc_day(time.time())
+        tokens = func.coalesce(requests.c.tokens_in, 0) + func.coalesce(requests.c.tokens_out, 0)
+        query = (
+            select(requests.c.user, func.sum(requests.c.cost_usd), func.sum(tokens))
+            .where(requests.c.day == today, requests.c.user.is_not(None))
+            .group_by(requests.c.user)
+        )
+        with self._engine.begin() as conn:
+            known = {
+                user: Spend(float(usd or 0), int(count or 0)) for user, usd, count in conn.execute(query)
+            }
+        with self._lock:
+            self._known, self._known_day = known, today
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._engine is not None and not isinstance(exc, LedgerError):
+            self._engine.dispose()  # reconnect (and re-check the schema) on the next try
+            self._engine = None
+        self._retry_at = time.monotonic() + self._retry_s
+        self._retry_s = min(self._retry_s * 2, RETRY_MAX_S)
+        if not self._down:
+            self._down = True
+            text = (
+                str(exc)
+                if isinstance(exc, LedgerError)
+                else f"{self.database.shown}: {reason(exc, self.database)}"
+            )
+            logger.warning(
+                "usage ledger: cannot write (%s); keeping up to %d requests in memory and retrying",
+                text,
+                self._queue_rows,
+            )
+
+    def _tell_dropped(self) -> None:
+        dropped = self.dropped
+        if dropped > self._dropped_told and time.monotonic() - self._dropped_told_at >= DROP_WARNING_S:
+            logger.warning(
+                "usage ledger: %d requests were not recorded: the queue (%d) was full while %s was down",
+                dropped - self._dropped_told,
+                self._queue_rows,
+                self.database.shown,
+            )
+            self._dropped_told, self._dropped_told_at = dropped, time.monotonic()
