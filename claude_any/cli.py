@@ -1,4 +1,5 @@
-"""The `claude-any` command: compile | run | explain | code | statusline. Parses arguments and calls in."""
+"""The `claude-any` command: compile | run | explain | code | statusline | doctor | usage. Parses arguments
+and calls in."""
 
 from __future__ import annotations
 
@@ -231,6 +232,40 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 1 if any(report.failed for report in reports) else EXIT_OK
 
 
+def cmd_usage(args: argparse.Namespace) -> int:
+    from claude_any.usage import report
+    from claude_any.usage.database import DatabaseUrl, LedgerError, database_url, open_database
+
+    source = args.config or _default_routes_source()
+    table = load_table(source)
+    if not table.usage.enabled:
+        raise CliError(f"{source} turns the usage ledger off (usage.enabled: false): nothing is recorded")
+    try:
+        since = report.parse_since(args.since)
+        database: DatabaseUrl = database_url(table.usage, os.environ)
+        if not database.is_postgres and not Path(database.shown).exists():
+            raise CliError(
+                f"no usage recorded yet: {database.shown} does not exist (claude-any run writes it)"
+            )
+        engine = open_database(database)
+    except (ValueError, LedgerError) as exc:
+        raise CliError(str(exc)) from None
+    try:
+        groups = report.read_groups(engine, args.by, since)
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        text = report.render_json(groups, args.by, since)
+    elif args.format == "csv":
+        text = report.render_csv(groups, args.by)
+    else:
+        text = report.render_table(
+            groups, args.by, f"usage since {args.since}, by {args.by} ({database.shown})"
+        )
+    sys.stdout.write(text)
+    return EXIT_OK
+
+
 def _version() -> str:
     try:
         return metadata.version("claude-any")
@@ -387,6 +422,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--target", metavar="NAME", help="check this target only (or provider/model)")
     p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("usage", help="who used how much, on which model, at what cost: from the usage ledger")
+    p.add_argument("--config", metavar="CONFIG", help="config.yaml or routes.json (default as for explain)")
+    p.add_argument("--by", choices=["user", "target", "model", "session", "day"], default="user")
+    p.add_argument(
+        "--since",
+        default="7d",
+        metavar="WHEN",
+        help="a span back from now (30m, 24h, 7d, 2w) or an ISO date, UTC (default 7d)",
+    )
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.set_defaults(func=cmd_usage)
     return parser
 
 

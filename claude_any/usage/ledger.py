@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from claude_any.runtime.serve.access_log import RequestLog
@@ -67,6 +67,8 @@ def utc_day(at: float) -> str:
 
 
 def _spend_of(log: RequestLog) -> tuple[float, int]:
+    if log.status >= 400:  # its tokens_in is the gateway's estimate, never sent (as `usage` counts them)
+        return log.cost_usd or 0.0, 0
     return log.cost_usd or 0.0, (log.tokens_in or 0) + (log.tokens_out or 0)
 
 
@@ -250,7 +252,8 @@ class Ledger:
     def _refresh_spend(self) -> None:
         assert self._engine is not None
         today = utc_day(time.time())
-        tokens = func.coalesce(requests.c.tokens_in, 0) + func.coalesce(requests.c.tokens_out, 0)
+        counted = func.coalesce(requests.c.tokens_in, 0) + func.coalesce(requests.c.tokens_out, 0)
+        tokens = case((requests.c.status < 400, counted), else_=0)
         query = (
             select(requests.c.user, func.sum(requests.c.cost_usd), func.sum(tokens))
             .where(requests.c.day == today, requests.c.user.is_not(None))
