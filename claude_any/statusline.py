@@ -120,11 +120,14 @@ def summary_line(summary: Mapping[str, Any]) -> str:
             parts.append(f"cache {100 * read // (uncached + read + written)}%")
         cost = summary.get("cost_usd")
         cost = float(cost) if isinstance(cost, int | float) else 0.0
+        about = "~" if _int(summary, "estimated") else ""  # estimated tokens: an estimated cost
         if unpriced == metered:
             parts.append("cost unknown")
         else:
-            parts.append(_dollars(cost) + (f" + {unpriced} unpriced" if unpriced else ""))
+            parts.append(about + _dollars(cost) + (f" + {unpriced} unpriced" if unpriced else ""))
     parts.append(f"{requests} request{'s' if requests != 1 else ''}")
+    if _int(summary, "estimated"):
+        parts.append(f"{_int(summary, 'estimated')} with estimated tokens")
     if metered < requests:
         parts.append(f"{requests - metered} without usage")
     return " · ".join(parts)

@@ -12,7 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-VERSION = 1
+# routes.json's format. 2 added `server.tokens` (and the team sections): a claude-any that reads only 1 must
+# refuse such a table, since it would serve without the tokens. Version 1 tables are still read.
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 JSON = dict[str, Any]
 
@@ -455,10 +458,10 @@ class RoutingTable:
         """The table in `data`; a TableError says, in a line, what is wrong and where (a JSON path)."""
         if not isinstance(data, dict) or "version" not in data:
             raise TableError(f"not a routing table (no version); {_RECOMPILE}")
-        if data["version"] != VERSION:
+        if data["version"] not in READABLE_VERSIONS:
             raise TableError(
                 f"version {json.dumps(data['version'])} is not one this claude-any reads "
-                f"(it reads version {VERSION}); {_RECOMPILE}"
+                f"(it reads versions {', '.join(map(str, READABLE_VERSIONS))}); {_RECOMPILE}"
             )
         table = RoutingTable(
             source=str(_entry(data, "source")),

@@ -6,6 +6,7 @@ since this directory is on sys.path for the rootdir conftest).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ import pytest
 from loopback import TEST_ENV, FakeUpstream, ThreadServer, make_table, openai_provider, target
 from postgres_server import postgres_server, postgres_url, private_postgres  # noqa: F401  (fixtures)
 
-from claude_any.table import RoutingTable
+from claude_any.table import Price, RoutingTable
 
 
 @pytest.fixture(scope="session")
@@ -93,3 +94,23 @@ def openai_gateway(upstream: FakeUpstream, gateway: Callable[..., str]) -> str:
         [provider], [target("large", provider, "gpt-4o"), target("small", provider, "gpt-4o-mini")]
     )
     return gateway(table)
+
+
+TEAM_ENV = {**TEST_ENV, "ALICE_TOKEN": "alice-secret-1", "BOB_TOKEN": "bob-secret-2"}
+
+
+@pytest.fixture
+def status_gateway(upstream: FakeUpstream) -> Iterator[str]:
+    """A gateway of its own (its ring starts empty): `large` priced at $2/$8 per million tokens, `small` a
+    model without a price; tokens for alice and bob beside the shared one."""
+    from claude_any.runtime.serve.app import create_app
+    from claude_any.runtime.serve.server import client_limits
+
+    provider = openai_provider(upstream.url + "/v1", name="fake")
+    targets = [target("large", provider, "gpt-4o"), target("small", provider, "local-model")]
+    tokens = {"alice": "${ALICE_TOKEN}", "bob": "${BOB_TOKEN}"}
+    table = make_table([provider], targets, auth_token="${GATEWAY_TOKEN}", tokens=tokens)
+    table = dataclasses.replace(table, prices={"large": Price(2.0, 8.0)})
+    server = ThreadServer(create_app(table, TEAM_ENV), limits=client_limits(table)).start()
+    yield server.url
+    server.stop()

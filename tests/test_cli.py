@@ -59,7 +59,7 @@ def test_compile_every_example(example: Path, tmp_path: Path) -> None:
         assert stdout.startswith(f"wrote {out} (")
         assert stat.S_IMODE(out.stat().st_mode) == 0o600, "routes.json may hold inline secrets"
     first, second = (out.read_bytes() for out in outs)
-    assert json.loads(first)["version"] == 1
+    assert json.loads(first)["version"] == 2
     assert first == second, "compiling twice must give identical bytes"
 
 

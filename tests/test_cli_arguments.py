@@ -130,7 +130,7 @@ ONE_LINE_ERRORS = [
     (
         ["serve"],
         "claude-any: error: unknown command 'serve'; the commands are compile, run, explain, code, "
-        "statusline, doctor",
+        "statusline, doctor, usage",
     ),
 ]
 

@@ -155,8 +155,8 @@ RECOMPILE = "write it again with `claude-any compile CONFIG`"
 BROKEN_ROUTES: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "not a table": (lambda table: table.clear(), f"not a routing table (no version); {RECOMPILE}"),
     "another version": (
-        _set("version", 2),
-        f"version 2 is not one this claude-any reads (it reads version 1); {RECOMPILE}",
+        _set("version", 3),
+        f"version 3 is not one this claude-any reads (it reads versions 1, 2); {RECOMPILE}",
     ),
     "no targets": (_drop("targets"), f"the key 'targets' is missing; {RECOMPILE}"),
     "capabilities": (

@@ -47,6 +47,14 @@ def test_unknown_prices_are_shown_as_unknown() -> None:
     assert summary_line({"requests": "many"}) == "no requests yet"  # a strange answer is not a crash
 
 
+def test_estimated_tokens_make_an_estimated_cost() -> None:
+    """A provider that reports no usage: the gateway's estimate is priced, and the line says it is one."""
+    assert summary_line({**SUMMARY, "estimated": 2}) == (
+        "large → openai/gpt-4.1 · in 8.0k out 1.5k · cache 75% · ~$0.0211 · 3 requests · "
+        "2 with estimated tokens"
+    )
+
+
 def test_a_gateway_that_does_not_answer_is_given_up_on_quickly() -> None:
     with black_hole() as hole:
         host, port = hole.getsockname()

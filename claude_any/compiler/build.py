@@ -14,7 +14,7 @@ from claude_any.compiler.config import CategorySpec, Config, ProviderSpec, Ref, 
 from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
 from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
 from claude_any.compiler.templates import position
-from claude_any.provider_kinds import KINDS, api_for
+from claude_any.provider_kinds import ANTHROPIC, KINDS, api_for, protocol_for
 from claude_any.suggest import nearest
 from claude_any.table import Position, Price, Provider, Route, RoutingTable, Target, empty_params
 
@@ -90,8 +90,23 @@ class _Builder:
         configured = provider.api if provider.api_written else None
         api = api_for(KINDS[provider.kind], configured, bool(caps.get("responses_only")))
         target = Target(target_id, provider_name, model, base_model, caps, params, pos, api=api)
+        if protocol_for(KINDS[provider.kind], api, model) == ANTHROPIC:
+            self._warn_unused_params(target_id, params, pos)
         self.targets[target_id] = target
         self._check_templates(provider, target, category)
+
+    def _warn_unused_params(self, target_id: str, params: dict[str, Any], pos: Position) -> None:
+        """The request parameters a category sets are applied by translation, which an Anthropic target's
+        requests skip (the client's body goes through with only `model` replaced): say so, not ignore."""
+        unused = [
+            name for name in ("reasoning_effort", "max_tokens", "temperature") if params.get(name) is not None
+        ]
+        if unused:
+            self.diags.warning(
+                pos,
+                f"{target_id}: {', '.join(unused)} not applied: requests to an Anthropic target are passed "
+                "through as the client sent them (headers: and body: still apply)",
+            )
 
     def _check_templates(self, spec: ProviderSpec, target: Target, category: CategorySpec | None) -> None:
         """Render the target's request templates once, so a bad one is reported where it is written."""

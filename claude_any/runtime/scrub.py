@@ -29,9 +29,14 @@ class Scrubber:
     """Replaces known secret values in text; longest first, so a secret containing another stays hidden."""
 
     def __init__(self, values: Iterable[str]) -> None:
-        unique = {form for v in values if len(v) >= _MIN_SECRET_LENGTH for form in _forms(v)}
-        self._values = sorted(unique, key=len, reverse=True)
-        self._encoded = [v.encode("utf-8") for v in self._values]
+        self._fixed = {form for v in values if len(v) >= _MIN_SECRET_LENGTH for form in _forms(v)}
+        self.renew(())
+
+    def renew(self, values: Iterable[str]) -> None:
+        """Hide `values` too, instead of those of the last call: identity tokens, which are renewed."""
+        unique = self._fixed | {form for v in values if len(v) >= _MIN_SECRET_LENGTH for form in _forms(v)}
+        values_sorted = sorted(unique, key=len, reverse=True)
+        self._values, self._encoded = values_sorted, [v.encode("utf-8") for v in values_sorted]
 
     def __bool__(self) -> bool:
         return bool(self._values)

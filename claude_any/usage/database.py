@@ -144,6 +144,7 @@ def _request_columns() -> list[Column[Any]]:
         Column("latency_ms", Float(53)),
         Column("tokens_in", BigInteger),
         Column("tokens_out", BigInteger),
+        Column("tokens_estimated", Boolean),  # version 2: the counts are the gateway's estimate
         Column("cache_read", BigInteger),
         Column("cache_write", BigInteger),
         Column("cost_usd", Float(53)),
@@ -161,7 +162,7 @@ requests = Table(
 
 schema = Table("claude_any_schema", metadata, Column("version", Integer, nullable=False))
 
-_V2_COLUMNS = ("instance",)
+_V2_COLUMNS = ("instance", "tokens_estimated")
 _V2_INDEXES = ("claude_any_requests_at", "claude_any_requests_day_user")
 
 
@@ -176,11 +177,12 @@ def _to_v1(conn: Connection) -> None:
 
 
 def _to_v2(conn: Connection) -> None:
-    """Which instance wrote each row (several gateways on one database), and the indexes the report and
-    the budgets read by."""
-    column = requests.c.instance
-    kind = column.type.compile(dialect=conn.dialect)
-    conn.execute(text(f"ALTER TABLE {requests.name} ADD COLUMN {column.name} {kind}"))
+    """Which instance wrote each row (several gateways on one database), whether its token counts are the
+    gateway's estimate, and the indexes the report and the budgets read by."""
+    for name in _V2_COLUMNS:
+        column = requests.c[name]
+        kind = column.type.compile(dialect=conn.dialect)
+        conn.execute(text(f"ALTER TABLE {requests.name} ADD COLUMN {column.name} {kind}"))
     for index in requests.indexes:
         if index.name in _V2_INDEXES:
             index.create(conn)

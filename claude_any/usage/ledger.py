@@ -23,10 +23,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, case, func, select
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, and_, case, func, select
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.recent_requests import Spend as DaySpend
 from claude_any.table import Usage
 from claude_any.usage.database import (
     DatabaseUnavailable,
@@ -47,18 +48,26 @@ SPEND_REFRESH_S = 2.0  # how stale another instance's spend may be in this one's
 FLUSH_SECONDS = 5.0  # at shutdown, how long the queue may take to be written
 RETRY_FIRST_S, RETRY_MAX_S = 0.5, 30.0  # backoff between tries while the database is down
 DROP_WARNING_S = 60.0  # at most one "dropped" warning a minute
+_COUNTS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
+_BIGGEST = 2**63 - 1  # a BIGINT
+_COLUMNS = frozenset(requests.c.keys())  # of RequestLog.fields(), what the schema keeps (`time` is `at`)
 
 
 @dataclass
 class Spend:
-    """What a user has spent: dollars (priced requests only) and tokens (input, cache included, + output)."""
+    """What a user has spent: dollars (priced requests), tokens (input, cache included, + output), requests
+    sent to a target whose cost is unknown, and priced requests whose tokens were the gateway's estimate."""
 
     usd: float = 0.0
     tokens: int = 0
+    unpriced: int = 0
+    estimated: int = 0
 
-    def add(self, usd: float, tokens: int) -> None:
-        self.usd += usd
-        self.tokens += tokens
+    def add(self, other: Spend, sign: int = 1) -> None:
+        self.usd += sign * other.usd
+        self.tokens += sign * other.tokens
+        self.unpriced += sign * other.unpriced
+        self.estimated += sign * other.estimated
 
 
 def utc_day(at: float) -> str:
@@ -66,10 +75,12 @@ def utc_day(at: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(at))
 
 
-def _spend_of(log: RequestLog) -> tuple[float, int]:
-    if log.status >= 400:  # its tokens_in is the gateway's estimate, never sent (as `usage` counts them)
-        return log.cost_usd or 0.0, 0
-    return log.cost_usd or 0.0, (log.tokens_in or 0) + (log.tokens_out or 0)
+def _spend_of(log: RequestLog) -> Spend:
+    # A failed request's tokens_in is the gateway's estimate of what it would have sent: not counted.
+    tokens = (log.tokens_in or 0) + (log.tokens_out or 0) if log.status < 400 else 0
+    if log.cost_usd is None:  # unknown, never $0; a request that reached no target cost nothing
+        return Spend(0.0, tokens, unpriced=int(log.target != "-"))
+    return Spend(log.cost_usd, tokens, estimated=int(log.tokens_estimated))
 
 
 class Ledger:
@@ -131,10 +142,9 @@ class Ledger:
         if len(self._queue) == self._queue_rows:
             self.dropped += 1  # deque(maxlen) drops the oldest on append
         self._queue.append(log)
-        if log.user:
-            usd, tokens = _spend_of(log)
-            with self._lock:
-                self._unwritten.setdefault(log.user, Spend()).add(usd, tokens)
+        spend = _spend_of(log)
+        with self._lock:  # uncontended but for the writer's moments: a team's users, one lock
+            self._unwritten.setdefault(log.user, Spend()).add(spend)
         if len(self._queue) == self._batch_rows:
             self._wake.set()
 
@@ -145,8 +155,24 @@ class Ledger:
         spend = Spend()
         for part in (known, unwritten):
             if part is not None:
-                spend.add(part.usd, part.tokens)
+                spend.add(part)
         return spend
+
+    # --- the status page's spend (runtime/serve/recent_requests.SpendReport) -------------------------------
+
+    scope = "every instance on the usage database"
+
+    async def today(self) -> Mapping[str, DaySpend]:
+        """Today's (UTC) spend per user ("" for the shared token), as the ledger and this instance know it."""
+        users = set(self._unwritten) | (
+            set(self._known) if self._known_day == utc_day(time.time()) else set()
+        )
+        spent = {user: self.spent_today(user) for user in users}
+        return {
+            user: DaySpend(spend.usd, spend.unpriced, spend.estimated)
+            for user, spend in spent.items()
+            if spend.usd or spend.unpriced or spend.tokens
+        }
 
     # --- the writer thread ---------------------------------------------------------------------------------
 
@@ -171,7 +197,11 @@ class Ledger:
             self._wake.wait(self._batch_seconds)
             self._wake.clear()
             if not self._stop.is_set():
-                self._cycle()
+                try:
+                    self._cycle()
+                except Exception:  # a bug must not stop the ledger for the rest of the process
+                    logger.exception("usage ledger: unexpected error; %d requests dropped", len(self._batch))
+                    self._batch = []
         self._run_final()
 
     def _run_final(self) -> None:
@@ -203,6 +233,14 @@ class Ledger:
             if not final and time.monotonic() >= self._refresh_at:
                 self._refresh_spend()
                 self._refresh_at = time.monotonic() + self._spend_refresh_s
+        except (DataError, IntegrityError) as exc:  # these rows, not the database: retrying would not help
+            logger.warning(
+                "usage ledger: %d requests not recorded: the database refused them (%s)",
+                len(self._batch),
+                reason(exc, self.database),
+            )
+            self._batch = []
+            return True
         except (SQLAlchemyError, LedgerError, OSError) as exc:
             self._failed(exc)
             self._tell_dropped()
@@ -232,8 +270,10 @@ class Ledger:
             self._batch = []
 
     def _row(self, log: RequestLog) -> dict[str, Any]:
-        row = log.fields()
-        del row["time"]
+        row = {name: value for name, value in log.fields().items() if name in _COLUMNS}
+        for name in _COUNTS:  # a provider's count beyond any real one would fail the whole batch's INSERT
+            if isinstance(row[name], int) and not 0 <= row[name] <= _BIGGEST:
+                row[name] = min(max(row[name], 0), _BIGGEST)
         row.update(at=log.at, day=utc_day(log.at), instance=self.instance)
         return row
 
@@ -242,26 +282,32 @@ class Ledger:
         today = utc_day(time.time())
         with self._lock:
             for log in batch:
-                if not log.user:
-                    continue
-                usd, tokens = _spend_of(log)
-                self._unwritten.setdefault(log.user, Spend()).add(-usd, -tokens)
+                spend = _spend_of(log)
+                self._unwritten.setdefault(log.user, Spend()).add(spend, -1)
                 if utc_day(log.at) == self._known_day == today:
-                    self._known.setdefault(log.user, Spend()).add(usd, tokens)
+                    self._known.setdefault(log.user, Spend()).add(spend)
 
     def _refresh_spend(self) -> None:
         assert self._engine is not None
         today = utc_day(time.time())
-        counted = func.coalesce(requests.c.tokens_in, 0) + func.coalesce(requests.c.tokens_out, 0)
-        tokens = case((requests.c.status < 400, counted), else_=0)
+        table = requests.c
+        answered = table.status < 400
+        counted = func.coalesce(table.tokens_in, 0) + func.coalesce(table.tokens_out, 0)
         query = (
-            select(requests.c.user, func.sum(requests.c.cost_usd), func.sum(tokens))
-            .where(requests.c.day == today, requests.c.user.is_not(None))
-            .group_by(requests.c.user)
+            select(
+                table.user,
+                func.sum(table.cost_usd),
+                func.sum(case((answered, counted), else_=0)),
+                func.sum(case((and_(table.target.is_not(None), table.cost_usd.is_(None)), 1), else_=0)),
+                func.sum(case((and_(table.cost_usd.is_not(None), table.tokens_estimated), 1), else_=0)),
+            )
+            .where(table.day == today)
+            .group_by(table.user)
         )
         with self._engine.begin() as conn:
             known = {
-                user: Spend(float(usd or 0), int(count or 0)) for user, usd, count in conn.execute(query)
+                user or "": Spend(float(usd or 0), int(tokens or 0), int(unpriced or 0), int(estimated or 0))
+                for user, usd, tokens, unpriced, estimated in conn.execute(query)
             }
         with self._lock:
             self._known, self._known_day = known, today

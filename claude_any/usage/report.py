@@ -1,7 +1,8 @@
 """`claude-any usage`: the ledger summed per user, target, model, session or day, as a table, CSV or JSON.
 
-Cost is what the priced requests cost; a successful request without a price (or without token counts) is
-counted as unpriced and shown beside the sum ("$12.40 + 3 unpriced"), never as if it cost nothing.
+Cost is what the priced requests cost; a request sent to a target without a price (or without token
+counts: a failure, a stream cut) is counted as unpriced and shown beside the sum ("$12.40 + 3 unpriced"),
+never as if it cost nothing.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Group:
     cache_read: int = 0
     cache_write: int = 0
     cost_usd: float = 0.0
-    unpriced: int = 0  # answered requests with no known cost
+    unpriced: int = 0  # requests sent to a target whose cost is not known (no price, or no token counts)
 
     def cost(self) -> str:
         """'$12.40', or '$12.40 + 3 unpriced'."""
@@ -81,7 +82,7 @@ def read_groups(engine: Engine, by: str, since: float) -> list[Group]:
             func.sum(case((table.status >= 400, 1), else_=0)),
             *(func.sum(case((answered, func.coalesce(column, 0)), else_=0)) for column in counted),
             func.sum(func.coalesce(table.cost_usd, 0.0)),
-            func.sum(case((and_(table.cost_usd.is_(None), answered), 1), else_=0)),
+            func.sum(case((and_(table.cost_usd.is_(None), table.target.is_not(None)), 1), else_=0)),
         )
         .where(table.at >= since)
         .group_by(key)

@@ -174,3 +174,21 @@ def test_a_model_the_table_does_not_know_is_a_warning_with_the_closest_names_and
         "gpt-4o, gpt-4.1); assumed as for gpt-4o: context 128,000, max output 16,384, images, no "
         "reasoning; fix the name, or describe the model with base_model: or capabilities:",
     ]
+
+
+def test_request_parameters_on_an_anthropic_target_are_said_to_be_unused() -> None:
+    """An Anthropic target gets the client's body as it came: a category's max_tokens, temperature or
+    reasoning_effort would silently do nothing, so the compiler says so."""
+    config = """
+providers:
+  anthropic: {api_key: "${ANTHROPIC_API_KEY}"}
+  openai: {api_key: "${OPENAI_API_KEY}"}
+model_categories:
+  large: {target: anthropic/claude-sonnet-4-6, max_tokens: 4000, temperature: 0.2, headers: {x-team: a}}
+  small: {target: openai/gpt-4.1-mini, max_tokens: 4000}
+"""
+    result = compile_text(config, "c.yaml")
+    assert [d.render() for d in result.diagnostics] == [
+        "c.yaml:6:19: warning: large: max_tokens, temperature not applied: requests to an Anthropic target "
+        "are passed through as the client sent them (headers: and body: still apply)"
+    ]

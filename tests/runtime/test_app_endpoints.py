@@ -387,3 +387,20 @@ def test_claude_codes_new_and_background_requests_are_answered(
     response = httpx.post(openai_gateway + "/v1/messages", json=title, headers=session, timeout=5)
     assert response.headers["x-claude-any-target"] == "small"
     assert [r.body["model"] for r in upstream.requests] == ["gpt-4o", "gpt-4o-mini"]
+
+
+def test_a_web_search_request_is_refused_before_the_provider_is_called(
+    upstream: FakeUpstream, openai_gateway: str
+) -> None:
+    """Claude Code's WebSearch tool: dropping the server tool would get an answer that pretends to have
+    searched; the client gets a 400 saying why, and the provider is not called."""
+    body = {
+        "model": "claude-sonnet-4-6",
+        "max_tokens": 5,
+        "messages": [{"role": "user", "content": "Perform a web search for the query: uvloop release"}],
+        "tools": [{"type": "web_search_20250305", "name": "web_search", "max_uses": 8}],
+    }
+    response = httpx.post(openai_gateway + "/v1/messages", json=body, timeout=5)
+    message = assert_envelope(response, 400, "invalid_request_error")
+    assert "web_search_20250305 is a server tool" in message
+    assert upstream.requests == []

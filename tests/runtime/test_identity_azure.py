@@ -191,6 +191,32 @@ def test_a_token_lost_at_run_time_is_a_401_that_says_what_to_run(
     assert upstream.requests == [], "nothing is sent without a token"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_token_the_provider_refuses_is_replaced_and_the_call_made_once_more(
+    upstream: FakeUpstream, az: FakeAzureCli, serve: Callable[[RoutingTable], str], stream: bool
+) -> None:
+    """A token revoked (or rotated) before its expiry: the provider's 401 drops it, a new one is fetched
+    and the call is made again, once; the client sees only the answer."""
+    az.hand_out(("revoked-token", time.time() + 3600), ("entra-token-2", time.time() + 3600))
+    url = serve(entra_table(upstream.url))
+    refused = Reply(status=401, json={"error": {"code": "401", "message": "Access token is invalid."}})
+
+    def answer(recorded: Recorded) -> Reply:
+        return refused if bearer(recorded) == "Bearer revoked-token" else chat_answer(recorded)
+
+    upstream.responder = answer
+    assert ask(url, stream).status_code == 200
+    assert [bearer(r) for r in upstream.requests] == ["Bearer revoked-token", "Bearer entra-token-2"]
+    assert len(az.calls) == 2
+    # A new token refused too is the provider's answer: no third call, no loop.
+    az.hand_out(("also-refused", time.time() + 3600))
+    upstream.responder = lambda recorded: refused
+    upstream.requests.clear()
+    response = ask(url, stream)
+    assert response.status_code == 401
+    assert [bearer(r) for r in upstream.requests] == ["Bearer entra-token-2", "Bearer also-refused"]
+
+
 def test_a_user_assigned_managed_identity_is_asked_for_by_its_client_id(
     upstream: FakeUpstream, serve: Callable[[RoutingTable], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,12 +252,35 @@ def test_the_token_never_reaches_the_log(
 ) -> None:
     answering(upstream)
     az.hand_out(("entra-secret-token", time.time() + 3600))
-    caplog.set_level("DEBUG")
+    caplog.set_level("DEBUG", logger="claude_any")
     url = serve(entra_table(upstream.url))
     assert ask(url).status_code == 200
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "entra-secret-token" not in logged
     assert "entra-secret-token" not in json.dumps(entra_table(upstream.url).to_json())
+
+
+def test_a_provider_quoting_the_token_back_is_scrubbed_from_the_debug_lines_too(
+    upstream: FakeUpstream,
+    az: FakeAzureCli,
+    serve: Callable[[RoutingTable], str],
+    caplog: pytest.LogCaptureFixture,
+    propagating: None,
+) -> None:
+    """`run --log-level debug` logs each provider answer: a token quoted in it is `***` there as well,
+    including one fetched after start-up."""
+
+    def quoting(recorded: Recorded) -> Reply:
+        return Reply(json=completion(f"you sent {bearer(recorded)}"))
+
+    upstream.responder = quoting
+    az.hand_out(("eyJ-first-token-12", time.time() + 10), ("eyJ-renewed-token-34", time.time() + 3600))
+    caplog.set_level("DEBUG", logger="claude_any")  # its own level may have been set by an earlier test
+    url = serve(entra_table(upstream.url))
+    assert ask(url).status_code == 200  # the first token was too short-lived to keep: a new one was sent
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "you sent ***" in logged
+    assert "eyJ-renewed-token-34" not in logged and "eyJ-first-token-12" not in logged
 
 
 def test_a_provider_quoting_the_token_back_shows_it_as_stars(

@@ -126,3 +126,10 @@ model_categories: {large: openai/gpt-4.1, small: openai/gpt-4.1-mini}
         "c.yaml:2:87: error: server.tokens.dave: expected a string, got a number (quote it)",
     ]
     assert not any("sk-literal-secret-123" in line for line in rendered)
+
+
+def test_a_version_1_routes_json_is_still_read() -> None:
+    """Tables compiled before routes.json version 2 (no named tokens) keep working as they are."""
+    table = team_table()
+    written = {**table.to_json(), "version": 1}
+    assert RoutingTable.from_json(written).server == table.server

@@ -82,6 +82,7 @@ def test_a_session_sums_what_answered_it(upstream: FakeUpstream, gateway: Callab
         "model": "fake/gpt-4o-mini",
         "requests": 2,
         "unmetered": 0,
+        "estimated": 0,
         "input_tokens": 600 + 300,  # prompt tokens not read from the cache
         "output_tokens": 120,
         "cache_read_tokens": 400,
@@ -89,6 +90,26 @@ def test_a_session_sums_what_answered_it(upstream: FakeUpstream, gateway: Callab
         "cost_usd": pytest.approx((600 * 2.5 + 400 * 1.25 + 100 * 10.0) / 1e6),  # large only
         "unpriced": 1,  # small has no price: its tokens are counted, its cost is not guessed
     }
+
+
+def test_answers_without_usage_are_counted_as_estimated(
+    upstream: FakeUpstream, gateway: Callable[..., str]
+) -> None:
+    """A provider that reports no usage (many local servers, some streams): the client still gets token
+    counts (Claude Code compacts by them), and the summary says how many requests carry only estimates."""
+    url = gateway(priced_table(upstream))
+    session = str(uuid.uuid4())
+    bare = completion(prompt=0, cached=0, out=0)
+    del bare["usage"]
+    delta = {"choices": [{"index": 0, "delta": {"content": "ok"}, "finish_reason": "stop"}]}
+    upstream.script(
+        Reply(json=bare), Reply(chunks=[delta, DONE]), Reply(json=completion(prompt=10, cached=0, out=1))
+    )
+    assert send(url, session, "claude-sonnet-4-6").status_code == 200
+    assert send(url, session, "claude-sonnet-4-6", stream=True).status_code == 200
+    assert send(url, session, "claude-sonnet-4-6").status_code == 200
+    found = summary(url, session)
+    assert (found["requests"], found["estimated"], found["unmetered"]) == (3, 2, 0)
 
 
 def test_sessions_are_kept_apart_and_unknown_ones_are_empty(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 from ledger_loopback import ask, completion, running, team_table, wait_for
 from loopback import FakeUpstream, Reply
 
@@ -67,7 +68,11 @@ def test_spend_written_by_another_instance_counts(upstream: FakeUpstream, tmp_pa
         wait_for(lambda: ask(url, "alice").status_code == 402, pause=0.3)  # the next refresh of the spend
         assert ask(url, "bob").status_code == 200
         message = ask(url, "alice").json()["error"]["message"]
+        status = httpx.get(url + "/status.json", headers={"x-api-key": "bob-secret-2"}, timeout=10).json()
     assert "alice has used $2.5" in message and "of the $1.00 a day" in message
+    spend = status["spend_today"]  # the status page reads the same sums: every instance's
+    assert spend["scope"] == "every instance on the usage database"
+    assert {u["user"]: u for u in spend["users"]}["alice"]["usd"] > 2.5
 
 
 def test_the_reset_is_said_in_hours_and_minutes() -> None:

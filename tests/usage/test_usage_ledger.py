@@ -136,3 +136,42 @@ def test_the_database_url_shown_never_holds_the_password() -> None:
     assert (
         database.scrub(f"failed for {database.url} with s3cr3t-pw") == f"failed for {database.shown} with ***"
     )
+
+
+def test_postgresql_without_its_driver_names_the_extra_to_install(
+    upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else find_spec(name, *a)
+    )
+    table = team_table(upstream, "postgresql://claude:${PGPASSWORD}@127.0.0.1/ledger")
+    with pytest.raises(StartupError, match=r"pip install 'claude-any\[postgres\]'"):
+        create_app(table, {**ENV, "PGPASSWORD": "pg-secret-77"})
+
+
+def test_a_database_that_holds_its_lock_delays_no_answer(upstream: FakeUpstream, tmp_path: Path) -> None:
+    import contextlib
+    import sqlite3
+
+    database = tmp_path / "usage.sqlite3"
+    upstream.script(*[Reply(json=completion())] * 5)
+    with running(team_table(upstream, database)) as url:
+        with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as blocker:
+            blocker.execute("BEGIN EXCLUSIVE")  # the writer now waits for the lock (up to 10 s a try)
+            for _ in range(5):  # each answered while the writer waits: the request path never does
+                assert ask_as(url, "alice").status_code == 200
+            blocker.execute("COMMIT")
+        wait_for(lambda: len(rows(database)) == 5, seconds=30)
+
+
+def test_a_token_count_beyond_any_column_is_kept_within_it(upstream: FakeUpstream, tmp_path: Path) -> None:
+    database = tmp_path / "usage.sqlite3"
+    upstream.script(Reply(json=completion(10**30, 1)), Reply(json=completion()))
+    with running(team_table(upstream, database)) as url:
+        assert ask_as(url, "alice").status_code == 200
+        assert ask_as(url, "bob").status_code == 200
+    recorded = rows(database)  # both: one provider's absurd count does not lose the batch
+    assert [(r["user"], r["tokens_in"]) for r in recorded] == [("alice", 2**63 - 1), ("bob", 1000)]

@@ -65,9 +65,9 @@ def test_the_table_by_user(ledger_config: Path, capsys: pytest.CaptureFixture[st
     heading = " ".join(lines[1].split())
     assert heading == "USER REQUESTS ERRORS TOKENS IN TOKENS OUT CACHE READ CACHE WRITE COST"
     assert lines[2].split() == ["alice", "2", "0", "2,000", "200", "0", "0", "$0.02"]
-    assert lines[3].split() == ["bob", "2", "1", "50", "5", "0", "0", "$0.00", "+", "1", "unpriced"]
+    assert lines[3].split() == ["bob", "2", "1", "50", "5", "0", "0", "$0.00", "+", "2", "unpriced"]
     assert lines[4].split() == ["-", "1", "1", "0", "0", "0", "0", "$0.00"]
-    assert lines[5].split() == ["TOTAL", "5", "2", "2,050", "205", "0", "0", "$0.02", "+", "1", "unpriced"]
+    assert lines[5].split() == ["TOTAL", "5", "2", "2,050", "205", "0", "0", "$0.02", "+", "2", "unpriced"]
 
 
 def test_json_by_target_from_a_routes_json(
@@ -80,7 +80,7 @@ def test_json_by_target_from_a_routes_json(
     assert document["by"] == "target"
     by_target = {group["key"]: group for group in document["groups"]}
     assert by_target["large"]["requests"] == 2 and by_target["large"]["cost_usd"] == pytest.approx(0.022)
-    assert by_target["small"]["unpriced"] == 1 and by_target["small"]["errors"] == 1
+    assert by_target["small"]["unpriced"] == 2 and by_target["small"]["errors"] == 1  # the 500 may cost
     assert by_target[None]["requests"] == 1  # not routed: no target
     assert document["total"]["requests"] == 5 and document["total"]["tokens_in"] == 2050
 
@@ -129,3 +129,12 @@ def test_since_reads_spans_and_dates() -> None:
     assert parse_since("2w", now) == now - 14 * 86_400
     assert parse_since("2023-11-14", now) == 1_699_920_000
     assert parse_since("2023-11-14T01:00:00+01:00", now) == 1_699_920_000
+
+
+def test_a_config_with_the_ledger_off_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        CONFIG.format(database=tmp_path / "u.sqlite3").replace("usage: {", "usage: {enabled: false, ")
+    )
+    assert cli.main(["usage", "--config", str(config)]) == 2
+    assert "turns the usage ledger off (usage.enabled: false)" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from claude_any import secrets
 from claude_any.provider_kinds import Auth, kind_named
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.scrub import Scrubber
 from claude_any.table import Provider
 
 # Headers are fetched again this long before they expire, or at half their lifetime when that comes first
@@ -91,6 +92,8 @@ class Credential:
         self._secrets = sorted({v for v in secret_values if v}, key=len, reverse=True)
         self._held: _Held | None = None
         self._sent: list[str] = []  # the header values of the last few fetches, for `scrub`
+        # The scrubbers of the targets that send these headers (`hidden_by`): told of every new token.
+        self._scrubbers: list[Scrubber] = []
         self._lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
@@ -125,7 +128,28 @@ class Credential:
                 raise CredentialError(self.provider_name, self.auth, self._detail(exc), self.login) from None
             self._held = _Held(headers, keep_until(fetched_at, expires_at))
             self._sent = [*self._sent, *headers.values()][-SCRUBBED_VALUES:]
+            for scrubber in self._scrubbers:
+                scrubber.renew(self._hidden())
             return headers
+
+    def forget(self, sent: Mapping[str, str]) -> bool:
+        """Drop the held headers if they are those `sent` (the provider refused them: revoked, or rotated
+        early), so the next request fetches new ones; True when they were dropped. Headers fetched since
+        `sent` went out are kept."""
+        held = self._held
+        if held is None or any(sent.get(name) != value for name, value in held.headers.items()):
+            return False
+        self._held = None
+        return True
+
+    def hidden_by(self, scrubber: Scrubber) -> None:
+        """Have `scrubber` (a target's: its log lines, error events and passed-through answers) hide the
+        tokens this credential sends, now and after each renewal."""
+        self._scrubbers.append(scrubber)
+        scrubber.renew(self._hidden())
+
+    def _hidden(self) -> list[str]:
+        return [*self._sent, *(value.partition(" ")[2] for value in self._sent)]  # `Bearer <token>`: both
 
     def scrub(self, text: str) -> str:
         """`text` without the tokens this credential sent lately (a provider may quote one back)."""

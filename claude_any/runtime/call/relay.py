@@ -190,7 +190,9 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
     if not stream:
         raw = await read_json(response, destination.provider.name, clients.timeouts.idle_s)
         debug_answer(log.request_id, destination, raw)
-        return _message_response(dialect.response(raw, ctx), destination, log)
+        message = dialect.response(raw, ctx)
+        log.tokens_estimated = not ctx.usage_metered
+        return _message_response(message, destination, log)
     upstream = debug_stream(body_chunks(response), log.request_id, destination)
     chunks = translate_stream(upstream, dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
@@ -210,18 +212,30 @@ async def _send(
     checked to be of the answer's kind."""
     prepared = destination.request(stream)
     debug_call(log.request_id, destination, prepared, body)
-    if destination.credential is not None:
-        extra_headers = extra_headers | await destination.credential.request_headers()
-    response = await open_response(
-        clients.get(destination.provider.name),
-        prepared,
-        body,
-        stream=stream,
-        provider_name=destination.provider.name,
-        model=destination.target.model,
-        extra_headers=extra_headers or None,
-        first_byte_s=clients.timeouts.first_byte_s,
-    )
+    credential = destination.credential
+    headers = extra_headers if credential is None else extra_headers | await credential.request_headers()
+
+    async def call() -> httpx.Response:
+        return await open_response(
+            clients.get(destination.provider.name),
+            prepared,
+            body,
+            stream=stream,
+            provider_name=destination.provider.name,
+            model=destination.target.model,
+            extra_headers=headers or None,
+            first_byte_s=clients.timeouts.first_byte_s,
+        )
+
+    try:
+        response = await call()
+    except AnthropicError as err:
+        # An identity token the provider refuses (revoked, or rotated before its expiry) is dropped and the
+        # call made once more with a new one: nothing has reached the client yet.
+        if err.status != 401 or credential is None or not credential.forget(headers):
+            raise
+        headers = extra_headers | await credential.request_headers()
+        response = await call()
     await _check_content_type(response, destination, clients, stream)
     return response
 

@@ -164,7 +164,7 @@ async def translate_stream(
                 yield tail
             finished = True
             if translator.failure is None and translator.upstream_done:
-                log.count_usage(translator.usage)
+                _count_usage(log, translator)
                 yield END_OF_RESPONSE
                 await _drain(ticks)
     except IdleTimeout as exc:
@@ -183,7 +183,13 @@ async def translate_stream(
     finally:
         if not finished:
             log.note = "client disconnected"
-        log.count_usage(translator.usage)
+        _count_usage(log, translator)
+
+
+def _count_usage(log: RequestLog, translator: SSETranslator) -> None:
+    """The answer's token counts into the log line, noting when they are the gateway's estimate."""
+    log.count_usage(translator.usage)
+    log.tokens_estimated = not translator.usage_metered
 
 
 async def _drain(ticks: AsyncIterator[bytes | None]) -> None:

@@ -93,6 +93,9 @@ class RequestLog:
     tokens_out: int | None = None
     cache_read: int = 0  # of tokens_in: read from the provider's prompt cache
     cache_write: int = 0  # of tokens_in: written to it
+    # The token counts are the gateway's estimate (the provider reported none, or zeros): the client needs
+    # numbers to compact by; the ledger and the status line say they are estimates.
+    tokens_estimated: bool = False
     note: str = ""  # e.g. "fallback from large: rate_limit_error", "client disconnected"
     # US dollars for the tokens, once `emit` knows them and the target's price; None when either is unknown.
     cost_usd: float | None = None
@@ -178,6 +181,7 @@ class RequestLog:
             "tokens_out": self.tokens_out,
             "cache_read": self.cache_read,
             "cache_write": self.cache_write,
+            "tokens_estimated": self.tokens_estimated,
             "cost_usd": self.cost_usd,
             "note": printable(self.note, LINE_CHARS // 4) or None,
         }

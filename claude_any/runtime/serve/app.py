@@ -37,11 +37,12 @@ from claude_any.runtime.route.facts import SESSION_HEADER, Facts
 from claude_any.runtime.route.router import Decision, NoRoute, Router, listed_id
 from claude_any.runtime.route.tokens import SessionScale
 from claude_any.runtime.scrub import Scrubber
-from claude_any.runtime.serve import offload, request_body
+from claude_any.runtime.serve import offload, request_body, status_page
 from claude_any.runtime.serve.access_log import RequestLog, printable
 from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.serve.inbound_auth import InboundTokens
+from claude_any.runtime.serve.recent_requests import RecentRequests
 from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import Sessions, session_id
 from claude_any.runtime.serve.web_guard import WebGuard
@@ -276,6 +277,22 @@ async def session_summary(request: Request, log: RequestLog) -> Response:
     return JSONResponse(summary, headers={"request-id": log.request_id})
 
 
+async def status(request: Request, log: RequestLog) -> Response:
+    """GET /status: the targets and their recent health, the last requests, today's spend (status_page.py)."""
+    data = await _status(request)
+    return status_page.html_response(data, request.query_params, log.request_id)
+
+
+async def status_json(request: Request, log: RequestLog) -> Response:
+    """GET /status.json: what /status shows, as JSON."""
+    return status_page.json_response(await _status(request), log.request_id)
+
+
+async def _status(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    return await status_page.snapshot(_gateway(request).table, state.recent, state.spend)
+
+
 async def hello(request: Request, log: RequestLog) -> Response:
     """GET/HEAD / and /api/hello: Claude Code's connectivity probe; any 200 will do."""
     return JSONResponse({"name": "claude-any", "status": "ok"}, headers={"request-id": log.request_id})
@@ -295,8 +312,9 @@ def error_response(err: AnthropicError, request_id: str) -> JSONResponse:
     return JSONResponse(errors.envelope(err, request_id), status_code=err.status, headers=headers)
 
 
-def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: request id, inbound auth, error envelope, one log line (streams log when they end)."""
+def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """Wrap a handler: request id, inbound auth, error envelope, one log line (streams log when they end).
+    A `page` is one a browser opens: its 401 asks the browser for the token (as a Basic password)."""
 
     async def wrapped(request: Request) -> Response:
         # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
@@ -309,6 +327,7 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
                 raise refusal
             if auth:
                 log.user = gateway.tokens.user(request.headers)
+            log.listeners.append(request.app.state.recent.record)  # the status page's ring, once it is over
             log.session, log.price_of = session_id(request.headers), gateway.price_of
             response = await handler(request, log)
         except AnthropicError as err:
@@ -316,6 +335,8 @@ def endpoint(handler: Handler, *, auth: bool) -> Callable[[Request], Awaitable[R
             gateway = _gateway(request)
             err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
             response = error_response(err, log.request_id)
+            if page and err.status == 401 and "text/html" in request.headers.get("accept", ""):
+                response.headers["www-authenticate"] = 'Basic realm="claude-any"'
         except ClientDisconnect:  # gone, or cut by client_protocol.py, before its whole body arrived
             log.status, log.note = request.scope.get(REFUSAL, (499, "client disconnected during its body"))
             response = Response(status_code=log.status)  # nobody is listening; the status is for the log
@@ -354,6 +375,8 @@ ROUTES = [
     Route("/v1/models", endpoint(models, auth=True), methods=["GET"]),
     Route("/v1/models/{model_id:path}", endpoint(model, auth=True), methods=["GET"]),
     Route("/v1/claude-any/sessions/{session_id}", endpoint(session_summary, auth=True), methods=["GET"]),
+    Route("/status", endpoint(status, auth=True, page=True), methods=["GET"]),
+    Route("/status.json", endpoint(status_json, auth=True, page=True), methods=["GET"]),
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
@@ -462,4 +485,8 @@ def create_app(
     )
     app.state.gateway = gateway
     app.state.ledger = ledger
+    # Process-wide, so they outlive a reload of the table: what the status page shows, and where today's
+    # spend comes from: the usage ledger, which sees every instance (else this process's own sums).
+    app.state.recent = recent = RecentRequests()
+    app.state.spend = ledger if ledger is not None else recent
     return app

@@ -34,6 +34,7 @@ class SessionSummary:
     model: str = ""
     requests: int = 0
     unmetered: int = 0  # answered without a usage report
+    estimated: int = 0  # answered with token counts the gateway estimated (the provider reported none)
     input_tokens: int = 0  # not read from or written to the cache
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -49,6 +50,7 @@ class SessionSummary:
             self.unmetered += 1
             return
         uncached = max(log.tokens_in - log.cache_read - log.cache_write, 0)
+        self.estimated += log.tokens_estimated
         self.input_tokens += uncached
         self.output_tokens += log.tokens_out
         self.cache_read_tokens += log.cache_read

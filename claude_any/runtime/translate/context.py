@@ -28,6 +28,9 @@ class Context:
     stream: bool
     tool_names: ToolNameMap = field(default_factory=ToolNameMap)
     estimated_input_tokens: int = 0
+    # False once a non-streamed answer's usage had to be estimated (`usage.metered`); streams say it
+    # themselves (`MessageStream.usage_metered`).
+    usage_metered: bool = True
     # Stop sequences not sent upstream (more than 4, or a provider that rejects them); the stream side
     # enforces them on the output text.
     stop_sequences: tuple[str, ...] = ()

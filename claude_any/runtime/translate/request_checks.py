@@ -9,8 +9,8 @@ Fields of the Messages API that an OpenAI-style provider cannot do, decided one 
     inference_geo   refused unless "global": the gateway cannot keep inference in a region
     context_management, container, cache_control, service_tier, speed, top_k, citations
                     ignored: each only saves cost or tunes sampling or presentation; the answer itself is
-                    still what was asked for (context edits only remove history, server tools are
-                    dropped with their container)
+                    still what was asked for (context edits only remove history, the server tools
+                    a container serves are refused in tools.py)
 
 Unknown fields are ignored (a newer Claude Code's fields must not break it).
 """

@@ -73,6 +73,17 @@ class ToolNameMap:
 # --- tool definitions and tool_choice ------------------------------------------------------------------
 
 
+# Server tools whose results come from Anthropic's side (a search, a fetched page, code that ran): without
+# them the model would answer as if it had searched or run something, so a request with one is refused.
+_RUN_BY_ANTHROPIC = ("web_search_", "web_fetch_", "code_execution_")
+
+
+def refused_server_tool(tool: dict[str, Any]) -> str | None:
+    """The type of a server tool that only Anthropic can run and the answer depends on, or None."""
+    kind = tool.get("type")
+    return kind if isinstance(kind, str) and kind.startswith(_RUN_BY_ANTHROPIC) else None
+
+
 def is_dropped_tool(tool: dict[str, Any]) -> str | None:
     """Why `tool` is not sent upstream (a server tool, or deferred), or None to keep it.
 
@@ -90,13 +101,21 @@ def is_dropped_tool(tool: dict[str, Any]) -> str | None:
 def tools_to_openai(
     tools: list[Any], names: ToolNameMap, path: str = "tools", *, dialect: str = "openai"
 ) -> list[dict[str, Any]]:
-    """Claude tool definitions as OpenAI `tools`, with server and deferred tools left out (and logged);
-    parameter schemas in the target's `dialect` (capabilities `schema_dialect`)."""
+    """Claude tool definitions as OpenAI `tools`, with deferred and client-side Anthropic-defined tools left
+    out (and logged) and server tools Anthropic runs refused (400); parameter schemas in the target's
+    `dialect` (capabilities `schema_dialect`)."""
     out: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise invalid_request(f"{path}.{i}: expected an object, got {json_type(tool)}")
         name = tool.get("name")
+        refused = refused_server_tool(tool)
+        if refused is not None:
+            raise invalid_request(
+                f"{path}.{i}: {refused} is a server tool that runs on Anthropic's side, and this target "
+                "cannot run it: answering without it would pretend to have searched, fetched or run code. "
+                "Route this request to an Anthropic target, or leave the tool out"
+            )
         reason = is_dropped_tool(tool)
         if reason is not None:
             # Debug, not info: Claude Code sends a deferred placeholder tool with every request.

@@ -99,6 +99,16 @@ def estimated_usage(input_tokens: int, output_chars: int) -> dict[str, Any]:
     }
 
 
+def metered(upstream: Any, output_chars: int) -> bool:
+    """True when `final_usage` reports the provider's own counts, False when it fills in an estimate (no
+    usage sent, or zeros where there were tokens): the ledger keeps the difference."""
+    if not isinstance(upstream, dict) or not upstream:
+        return False
+    usage = map_usage(upstream)
+    prompt = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
+    return prompt > 0 and (usage["output_tokens"] > 0 or not output_chars)
+
+
 def final_usage(upstream: Any, estimated_input: int, output_chars: int) -> dict[str, Any]:
     """The usage to report: the provider's when it sent any, with estimates filling in its zeros."""
     if not isinstance(upstream, dict) or not upstream:

@@ -324,17 +324,16 @@ def test_long_mcp_tool_names_are_mapped_and_mapped_back(snapshot_json: SnapshotA
 
 def test_server_and_deferred_tools_are_dropped(snapshot_json: SnapshotAssertion) -> None:
     server = [
-        {"type": "web_search_20250305", "name": "web_search", "max_uses": 3},
+        {"type": "memory_20250818", "name": "memory"},
         {"type": "text_editor_20250728", "name": "str_replace_based_edit_tool"},
         {"type": "bash_20250124", "name": "bash"},
-        {"type": "code_execution_20250825", "name": "code_execution"},
     ]
     deferred = {**tool("LaterTool"), "defer_loading": True}
     mixed, _ = translate(
         req(
             user("Find it."),
             tools=[*server, deferred, {**READ, "type": "custom"}],
-            tool_choice={"type": "tool", "name": "web_search"},
+            tool_choice={"type": "tool", "name": "memory"},
         )
     )
     only_server, _ = translate(
@@ -348,6 +347,23 @@ def test_server_and_deferred_tools_are_dropped(snapshot_json: SnapshotAssertion)
     assert [t["function"]["name"] for t in mixed["tools"]] == ["Read"]
     assert mixed["tool_choice"] == "auto"  # the named tool was dropped
     assert not {"tools", "tool_choice", "parallel_tool_calls"} & only_server.keys()
+
+
+@pytest.mark.parametrize(
+    "server_tool",
+    [
+        {"type": "web_search_20250305", "name": "web_search", "max_uses": 8},
+        {"type": "web_fetch_20250910", "name": "web_fetch"},
+        {"type": "code_execution_20250825", "name": "code_execution"},
+    ],
+)
+def test_server_tools_anthropic_runs_are_refused_not_dropped(server_tool: dict[str, Any]) -> None:
+    """Claude Code's WebSearch sends `web_search_20250305`; dropped, the model would answer as if it had
+    searched. A 400 that says so is the truthful answer."""
+    with pytest.raises(AnthropicError) as info:
+        translate(req(user("Search for it."), tools=[READ, server_tool]))
+    assert info.value.status == 400
+    assert info.value.message.startswith(f"tools.1: {server_tool['type']} is a server tool")
 
 
 def test_claude_code_shaped_request(snapshot_json: SnapshotAssertion) -> None:

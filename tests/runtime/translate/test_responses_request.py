@@ -104,7 +104,7 @@ def test_tool_round_trip_with_error_result(snapshot_json: SnapshotAssertion) -> 
             text("Try something else."),
         ),
         {"role": "system", "content": "Reminder: stay in /srv."},
-        tools=[BASH, READ, {"type": "web_search_20250305", "name": "web_search"}],
+        tools=[BASH, READ, {"type": "memory_20250818", "name": "memory"}],
         tool_choice={"type": "tool", "name": "Read"},
         stream=True,
     )

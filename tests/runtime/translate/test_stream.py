@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from sse_check import check_anthropic_sse, sdk_message
 from syrupy.assertion import SnapshotAssertion
 
-from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.errors import MAX_SHOWN_MESSAGE, AnthropicError
 from claude_any.runtime.translate.chat.stream import StreamTranslator
 from claude_any.runtime.translate.context import Context
 from claude_any.runtime.translate.tools import ToolNameMap
@@ -527,6 +527,16 @@ def test_upstream_error_object_maps_by_status() -> None:
     assert "Rate limit reached" in events[-1]["error"]["message"]
     with pytest.raises(anthropic.APIStatusError, match="Rate limit reached"):
         sdk_message(run(raw).encode())
+
+
+def test_an_in_band_error_message_is_cut_like_every_error_shown() -> None:
+    """A provider's mid-stream error text is the provider's to choose: it reaches the client cut to
+    MAX_SHOWN_MESSAGE characters, as an error response's message is."""
+    long = "x" * 50_000
+    raw = sse([chunk({"content": "Hel"}), {"error": {"message": long, "type": "server_error"}}])
+    events = check_anthropic_sse(run(raw))
+    message = events[-1]["error"]["message"]
+    assert len(message) == MAX_SHOWN_MESSAGE and message.endswith("…")
 
 
 def test_openrouter_finish_reason_error() -> None:

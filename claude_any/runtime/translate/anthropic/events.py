@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from claude_any.runtime.errors import AnthropicError
+from claude_any.runtime.errors import AnthropicError, shown
 from claude_any.runtime.translate.sse import dumps, frame
 
 PING = frame("ping", {"type": "ping"})
@@ -102,5 +102,6 @@ def message_delta(stop_reason: str, stop_sequence: str | None, usage: dict[str, 
 
 
 def error(err: AnthropicError) -> bytes:
-    """`event: error` in Anthropic's envelope; the stream ends after it."""
-    return frame("error", {"type": "error", "error": {"type": err.type, "message": err.message}})
+    """`event: error` in Anthropic's envelope, its message cut as every error shown is; the stream ends
+    after it."""
+    return frame("error", {"type": "error", "error": {"type": err.type, "message": shown(err.message)}})

@@ -35,7 +35,7 @@ from claude_any.runtime.translate.ids import IdFactory, ToolIds, random_id
 from claude_any.runtime.translate.signatures import signature_of
 from claude_any.runtime.translate.sse import Event, SSEReader
 from claude_any.runtime.translate.text_scan import StopScanner
-from claude_any.runtime.translate.usage import final_usage, stop_reason
+from claude_any.runtime.translate.usage import final_usage, metered, stop_reason
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +149,11 @@ class MessageStream(Generic[CallT]):
     def usage(self) -> dict[str, Any]:
         """Usage as reported (before `finish()`: as it would be reported now): input/output/cache tokens."""
         return final_usage(self._upstream_usage, self._ctx.estimated_input_tokens, self._output_chars)
+
+    @property
+    def usage_metered(self) -> bool:
+        """True when `usage` is the provider's own count, False when (part of) it is an estimate."""
+        return metered(self._upstream_usage, self._output_chars)
 
     def start(self) -> bytes:
         """`message_start` (complete skeleton, estimated input tokens) and a `ping`."""

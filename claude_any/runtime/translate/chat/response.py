@@ -18,7 +18,7 @@ from claude_any.runtime.translate.replay import thought_signature_of
 from claude_any.runtime.translate.signatures import signature
 from claude_any.runtime.translate.sse import dumps
 from claude_any.runtime.translate.text_scan import StopScanner, ThinkSplitter
-from claude_any.runtime.translate.usage import final_usage, matched_stop, stop_reason
+from claude_any.runtime.translate.usage import final_usage, matched_stop, metered, stop_reason
 
 
 def from_openai(resp: dict[str, Any], ctx: Context, *, make_id: IdFactory = random_id) -> dict[str, Any]:
@@ -93,6 +93,7 @@ def anthropic_message(
     tokens when the usage has none; `refusal`: the text is the model's refusal.
     """
     has_tool_use = any(block["type"] == "tool_use" for block in content)
+    ctx.usage_metered = metered(upstream_usage, output_chars)
     return {
         "id": message_id,
         "type": "message",
