@@ -9,6 +9,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from cli_process import Running, assert_no_traceback, claude_any, free_port, wai
 from loopback import FakeUpstream, Recorded, Reply, black_hole
 from postgres_server import Cluster, Server
 
-from claude_any.usage.database import requests
+from claude_any.usage.database import requests, schema
 
 TOKENS = {"alice": "alice-token-0123456789", "bob": "bob-token-0123456789"}
 ENV = {"UP_KEY": "sk-up-0123456789", "ALICE_TOKEN": TOKENS["alice"], "BOB_TOKEN": TOKENS["bob"]}
@@ -51,20 +52,31 @@ def answer_with_usage(request: Recorded) -> Reply:
     )
 
 
+@dataclass
+class Instance:
+    url: str
+    stderr: str = ""  # what it wrote, once stopped
+
+
 @contextlib.contextmanager
-def instance(config: Path, home: Path) -> Iterator[tuple[str, list[str]]]:
-    """`claude-any run config` on a free port: its URL, and (once the block is over) its stderr, in a list."""
-    port = free_port()
-    server = Running([str(config), "--port", str(port)], home, env=ENV)
-    stderr: list[str] = []
+def instances(
+    config: Path, home: Path, count: int = 1, args: tuple[str, ...] = ()
+) -> Iterator[list[Instance]]:
+    """`count` processes of `claude-any run config`, each on a free port, started at once (so that they open,
+    and bring up to date, the same database together); stopped and checked for tracebacks after the block."""
+    ports = [free_port() for _ in range(count)]
+    servers = [Running([str(config), "--port", str(port), *args], home, env=ENV) for port in ports]
+    started = [Instance(f"http://127.0.0.1:{port}") for port in ports]
     try:
-        server.wait_for_line(r"serving http://")
-        url = f"http://127.0.0.1:{port}"
-        wait_until_listening(url)
-        yield url, stderr
+        for server, one in zip(servers, started, strict=True):
+            server.wait_for_line(r"serving http://")
+            wait_until_listening(one.url)
+        yield started
     finally:
-        stderr.append(server.interrupt()[1])
-    assert "Traceback" not in stderr[0], stderr[0]
+        for server, one in zip(servers, started, strict=True):
+            one.stderr = server.interrupt()[1]
+    for one in started:
+        assert "Traceback" not in one.stderr, one.stderr
 
 
 def ask(url: str, user: str, model: str) -> httpx.Response:
@@ -97,7 +109,8 @@ def test_two_instances_share_the_ledger_usage_and_budgets(
     upstream.responder = answer_with_usage
     config = tmp_path / "config.yaml"
     config.write_text(config_text(upstream, postgres_url, "{alice: {usd_per_day: 2}}"), encoding="utf-8")
-    with instance(config, tmp_path) as (a, _), instance(config, tmp_path) as (b, _):
+    with instances(config, tmp_path, count=2) as [instance_a, instance_b]:
+        a, b = instance_a.url, instance_b.url
         assert ask(b, "alice", FREE).status_code == 200, "alice starts the day within her budget on B"
         for url, user in ((a, "bob"), (b, "bob"), (a, "alice"), (a, "alice")):
             reply = ask(url, user, PAID)
@@ -123,6 +136,8 @@ def test_two_instances_share_the_ledger_usage_and_budgets(
 
         rows = eventually(both_instances_written, "the ledger holds the rows of both instances")
         assert len({instance_id for instance_id, _, _ in rows}) == 2, rows
+        versions = postgres_server.sql(f"SELECT count(*) FROM {schema.name}", postgres_url)
+        assert versions.strip() == "1", "two instances starting together made the schema once"
 
         report = claude_any(
             "usage", "--config", str(config), "--by", "user", "--format", "json", home=tmp_path, env=ENV
@@ -143,13 +158,18 @@ def test_a_database_that_goes_away_fails_no_response_and_gets_its_rows_when_back
     database = server.new_database()
     config = tmp_path / "config.yaml"
     config.write_text(config_text(upstream, database), encoding="utf-8")
-    with instance(config, tmp_path) as (url, stderr):
+    log = tmp_path / "gateway.log"
+    with instances(config, tmp_path, args=("--log-file", str(log))) as [gateway]:
+        url = gateway.url
         assert ask(url, "alice", PAID).status_code == 200
         eventually(lambda: ledger_rows(server, database), "the first request's row is written")
         private_postgres.stop()
         for user in ("alice", "bob", "bob"):
             reply = ask(url, user, PAID)
             assert reply.status_code == 200, reply.text
+        eventually(
+            lambda: "usage ledger: cannot write" in log.read_text(), "the instance finds the database gone"
+        )
         private_postgres.start()
 
         def all_written() -> bool:
@@ -159,7 +179,7 @@ def test_a_database_that_goes_away_fails_no_response_and_gets_its_rows_when_back
             ]
 
         eventually(all_written, "the rows held while the database was down are written once it is back")
-    assert "usage ledger: cannot write" in stderr[0], "the instance did see the database go away"
+    assert "Traceback" not in log.read_text()
 
 
 def test_an_instance_whose_database_never_answers_still_serves(
@@ -170,7 +190,7 @@ def test_an_instance_whose_database_never_answers_still_serves(
         database = f"postgresql://claude_any@127.0.0.1:{silent.getsockname()[1]}/ledger"
         config = tmp_path / "config.yaml"
         config.write_text(config_text(upstream, database), encoding="utf-8")
-        with instance(config, tmp_path) as (url, _):
+        with instances(config, tmp_path) as [gateway]:
             for user in ("alice", "bob"):
-                reply = ask(url, user, PAID)
+                reply = ask(gateway.url, user, PAID)
                 assert reply.status_code == 200, reply.text
