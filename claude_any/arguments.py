@@ -17,6 +17,7 @@ from claude_any.runtime.route.facts import FACTS
 from claude_any.suggest import closest
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")  # run --log-format (runtime/serve/log_format.py)
 # A worker is a process of its own (about 50 MB); one serves hundreds of requests a second. A bound keeps a
 # typo (`--workers 1000`) from starting a thousand processes.
 MAX_WORKERS = 64

@@ -42,10 +42,14 @@ def _compile_yaml(path: str) -> RoutingTable:
     return result.table
 
 
+def _is_config(path: str) -> bool:
+    return path.endswith((".yaml", ".yml"))
+
+
 def load_table(path: str) -> RoutingTable:
     """A routes.json is loaded (version checked, a warning if its config changed since); a .yaml/.yml
     config is compiled in memory."""
-    if path.endswith((".yaml", ".yml")):
+    if _is_config(path):
         return _compile_yaml(path)
     table = _load_routes(path)
     if _is_stale(path, table):
@@ -73,6 +77,28 @@ def _load_routes(path: str) -> RoutingTable:
     return table
 
 
+def reload_table(path: str) -> tuple[RoutingTable, list[str]]:
+    """`load_table` for a server that is running (a TableLoader): the table and the compiler's warnings;
+    errors raise StartupError with the diagnostics as `compile` prints them, for the log."""
+    from claude_any.runtime.serve.server import StartupError
+
+    if not _is_config(path):
+        try:
+            return _load_routes(path), []
+        except CliError as exc:
+            raise StartupError(str(exc)) from None
+    from claude_any.compiler import compile_config
+
+    if not os.path.exists(path):
+        raise StartupError(f"cannot read {path}: {os.strerror(errno.ENOENT)}")
+    result = compile_config(path)
+    rendered = [diagnostic.render() for diagnostic in result.diagnostics]
+    if result.table is None:
+        errors = sum(1 for d in result.diagnostics if d.level == "error")
+        raise StartupError(f"{errors} error{'s' if errors != 1 else ''}", rendered)
+    return result.table, rendered
+
+
 def _is_stale(routes_path: str, table: RoutingTable) -> bool:
     """True when the config `table` was compiled from changed after `routes_path` was written."""
     try:
@@ -96,8 +122,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from claude_any.runtime.serve.saved_requests import KEEP_FILES
     from claude_any.runtime.serve.server import StartupError, serve
+    from claude_any.runtime.serve.table_source import TableSource
     from claude_any.secrets import references
 
+    # Before the first load, so that an edit made while it compiles is seen by the first poll.
+    source = TableSource(args.routes, reload_table, watched=_is_config(args.routes))
     table = load_table(args.routes)
     host = args.host or table.server.host
     port = args.port if args.port is not None else table.server.port
@@ -132,6 +161,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             on_ready=announce,
             log_file=args.log_file,
             save_requests=args.save_requests,
+            source=source,
+            log_format=args.log_format,
         )
     except StartupError as exc:
         for problem in exc.problems:
@@ -203,6 +234,7 @@ def cmd_code(args: argparse.Namespace) -> int:
             resume_prefix=resume,
             port=args.port or 0,
             log_level=args.log_level,
+            log_format=args.log_format,
         )
     except LaunchError as exc:
         raise CliError(str(exc)) from exc
@@ -329,6 +361,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="append the log to PATH instead of stderr",
     )
     p.add_argument(
+        "--log-format",
+        choices=arguments.LOG_FORMATS,
+        default="text",
+        help="text, or json: one JSON object per line, a request's holding its usage record (default text)",
+    )
+    p.add_argument(
         "--save-requests",
         metavar="DIR",
         type=arguments.not_empty,
@@ -391,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "code",
         help="start claude-any on a free port and run Claude Code through it",
-        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--print-env] "
+        usage="%(prog)s [--config C | --routes R] [--port P] [--log-level L] [--log-format F] [--print-env] "
         "[-- CLAUDE ARGS...]",
         description="Run Claude Code through a private claude-any gateway. Claude Code's own arguments go "
         "after `--`: claude-any code -- -p 'hello'.",
@@ -402,6 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--routes", help="a routes.json (default: build/routes.json, else config.yaml)")
     p.add_argument("--port", type=int, default=None, help="the gateway's loopback port (default: a free one)")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="text", choices=arguments.LOG_FORMATS, help="the log file's form")
     p.add_argument(
         "--print-env",
         action="store_true",

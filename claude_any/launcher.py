@@ -33,6 +33,7 @@ from claude_any.claude_code_settings import claude_code_settings
 from claude_any.runtime.call.targets import StartupError
 from claude_any.runtime.serve.access_log import OneLine
 from claude_any.runtime.serve.app import create_app
+from claude_any.runtime.serve.log_format import formatter
 from claude_any.runtime.serve.server import client_limits, uvicorn_config
 from claude_any.runtime.serve.sessions import Sessions
 from claude_any.secrets import references
@@ -127,13 +128,14 @@ def print_env_lines(table: RoutingTable, env: Mapping[str, str], source: str, po
     return lines
 
 
-def _log_to_file(level: str) -> str:
-    """Send the gateway's log lines to a file, since Claude Code draws on the terminal."""
+def _log_to_file(level: str, log_format: str = "text") -> str:
+    """Send the gateway's log lines (text, or JSON objects: log_format.py) to a file, since Claude Code
+    draws on the terminal."""
     fd, path = tempfile.mkstemp(prefix="claude-any-", suffix=".log")
     os.close(fd)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.addFilter(OneLine())  # client strings cannot forge a line (runtime/serve/access_log.py)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(formatter(log_format, "%(asctime)s %(levelname)s %(message)s"))
     logger = logging.getLogger("claude_any")
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
@@ -162,7 +164,7 @@ class BackgroundServer:
         except StartupError:
             self.sock.close()
             raise
-        self.sessions: Sessions = app.state.gateway.sessions
+        self.sessions: Sessions = app.state.process.sessions
         limits = client_limits(one_time)
         config = uvicorn_config(app, limits, log_level="warning", log_config=None, lifespan="off")
         self.server = uvicorn.Server(config)
@@ -244,11 +246,12 @@ def run_claude_code(
     resume_prefix: Sequence[str] = ("claude-any", "code"),
     port: int = 0,
     log_level: str = "info",
+    log_format: str = "text",
 ) -> int:
     """Run Claude Code through a private gateway; its exit status is returned. `resume_prefix` is the
     command line that started this, for the resume hint printed at the end."""
     claude = find_claude(env)
-    log_path = _log_to_file(log_level)
+    log_path = _log_to_file(log_level, log_format)
     try:
         server = BackgroundServer(table, env, port)
     except StartupError as exc:

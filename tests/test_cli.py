@@ -488,6 +488,19 @@ def test_code_log_level_quiets_the_request_log(tmp_path: Path, fake_claude: Path
     assert log and Path(log[1]).read_text(encoding="utf-8") == ""
 
 
+def test_code_log_format_json_writes_the_request_as_its_usage_record(
+    tmp_path: Path, fake_claude: Path
+) -> None:
+    args = ["--config", str(QUICKSTART), "--log-format", "json", "--", "-p", "hi"]
+    result, _ = code(tmp_path, fake_claude, *args, FAKE_CLAUDE_SESSION="s-1")
+    assert result.returncode == 0, result.stderr
+    log = re.search(r"\(log: (\S+)\)", result.stderr)
+    assert log
+    entries = [json.loads(line) for line in Path(log[1]).read_text(encoding="utf-8").splitlines()]
+    request = next(entry for entry in entries if entry.get("path") == "/v1/messages")
+    assert (request["status"], request["target"], request["level"]) == (200, "large", "info")
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_code_forwards_a_stop_signal_to_claude_code(tmp_path: Path, fake_claude: Path, signum: int) -> None:
     out = tmp_path / "claude-saw.json"

@@ -117,7 +117,7 @@ def test_lru_bounds_entries_and_weight() -> None:
 def test_session_ratios_are_kept_up_to_the_bound(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(SessionScale, "MAX_SESSIONS", 20)
     app = create_app(make_table([ECHO], [target("large", ECHO, "echo-1"), target("small", ECHO, "echo-2")]))
-    sessions = app.state.gateway.session_scale
+    sessions = app.state.process.session_scale
     server = ThreadServer(app).start()
     long = [{"role": "user", "content": "a few words to count " * 300}]  # over SessionScale.MIN_ESTIMATE
     try:

@@ -107,7 +107,9 @@ def test_credentials_echoed_by_the_upstream_are_scrubbed(upstream: FakeUpstream,
 def test_refuses_a_non_loopback_address_without_a_token(
     upstream: FakeUpstream, host: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(log, "configure", lambda level, file=None: None)  # keep the session's logging
+    monkeypatch.setattr(
+        log, "configure", lambda level, file=None, log_format="text": None
+    )  # keep the session's logging
     table = resilient_table([fake_provider(upstream.url)])
     with pytest.raises(StartupError, match=f"refusing to listen on {host} without server.auth_token"):
         serve(table, host=host, port=1, env=TEST_ENV, log_level="warning")

@@ -81,3 +81,34 @@ def test_the_reset_is_said_in_hours_and_minutes() -> None:
     assert resets_in(midnight + 86_400 - 300) == "in 5 min"
     assert resets_in(midnight + 86_400 - 7200) == "in 2 h"
     assert resets_in(time.time()).startswith("in ")
+
+
+def test_a_reload_applies_new_limits_and_keeps_the_ledger(upstream: FakeUpstream, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from ledger_loopback import ENV
+    from loopback import ThreadServer
+
+    from claude_any.runtime.serve.app import create_app
+    from claude_any.runtime.serve.table_source import TableReload, TableSource, load_routes_json
+
+    upstream.script(*[Reply(json=completion())] * 3)
+    table = team_table(upstream, tmp_path / "usage.sqlite3", limits={"alice": Limit(usd_per_day=0.0)})
+    routes = tmp_path / "routes.json"
+    routes.write_text(table.dumps(), encoding="utf-8")
+    source = TableSource(str(routes), load_routes_json, watched=True)
+    app = create_app(table, ENV, reload=TableReload(source, table, table))
+    server = ThreadServer(app).start()
+    try:
+        ledger, old = app.state.ledger, app.state.gateway
+        assert ask(server.url, "alice").status_code == 402  # $0 a day: nothing allowed
+        moved = replace(
+            table, limits={"alice": Limit(usd_per_day=5.0)}, usage=replace(table.usage, database=None)
+        )
+        routes.write_text(moved.dumps(), encoding="utf-8")
+        wait_for(lambda: app.state.gateway is not old)
+        assert ask(server.url, "alice").status_code == 200  # the new limit, at once
+        assert app.state.ledger is ledger  # `usage:` waits for a restart: the same ledger, the same file
+        assert app.state.gateway.table.usage == table.usage
+    finally:
+        server.stop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -33,11 +33,16 @@ _Item = tuple[str, Any]
 
 
 async def with_ticks(
-    source: AsyncIterator[bytes], *, ping_s: float, idle_s: float
+    source: AsyncIterator[bytes],
+    *,
+    ping_s: float,
+    idle_s: float,
+    on_first: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes | None, None]:
     """The bytes of `source`, with a None between them for every `ping_s` of silence; raises
     `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are. Chunks already
-    read when the consumer asks for more are joined into one.
+    read when the consumer asks for more are joined into one. `on_first` is called when the first chunk
+    arrives (the time to first token, for the metrics).
 
     One reader task feeds a queue and one timer watches the clock, re-armed only when it fires: a chunk
     costs a queue hand-off and a float store, not a task and a timed wait (streams carry thousands).
@@ -49,6 +54,13 @@ async def with_ticks(
 
     async def pump() -> None:
         try:
+            if on_first is not None:  # the first chunk apart, so the loop below costs nothing more
+                first = await anext(source, None)
+                if first is None:
+                    await queue.put(("end", None))
+                    return
+                on_first()
+                await queue.put(("data", first))
             async for chunk in source:
                 await queue.put(("data", chunk))
             await queue.put(("end", None))

@@ -142,6 +142,10 @@ class _InFlight:
     def release(self) -> None:
         self._free.release()
 
+    @property
+    def in_flight(self) -> int:
+        return self.limit - self._free._value  # the semaphore's free slots
+
     def _warn(self) -> None:
         now = asyncio.get_running_loop().time()
         if now - self._last_warning >= WAIT_LOG_EVERY_S:
@@ -284,6 +288,17 @@ class ProviderClient:
     def waiting(self) -> int:
         """How many requests wait for an in-flight slot now."""
         return 0 if self._slots is None else self._slots.waiting
+
+    @property
+    def in_flight(self) -> int:
+        """How many requests hold an in-flight slot now."""
+        return 0 if self._slots is None else self._slots.in_flight
+
+    def connection_counts(self) -> tuple[int, int]:
+        """The open connections now: (idle, in use)."""
+        connections = self.connections()
+        idle = sum(1 for connection in connections if connection.idle)
+        return idle, len(connections) - idle
 
     async def request(
         self,

@@ -137,6 +137,10 @@ async def _walk(
                 break  # every target had its first try; retries stop at the budget
             destination = destinations.get(target_id)
             log.target, log.upstream = target_id, destination.label
+            if target_id in tried:  # counted for the metrics
+                log.retries += 1
+            elif tried:
+                log.fallbacks += 1
             try:
                 response = await _attempt(destination, inbound, clients)
             except AnthropicError as err:

@@ -30,7 +30,7 @@ from claude_any.runtime.call.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.call.targets import Destination, SSETranslator
 from claude_any.runtime.call.upstream import body_chunks, transport_error
 from claude_any.runtime.errors import AnthropicError
-from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.access_log import CLIENT_GONE, RequestLog
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.translate import json_codec
 from claude_any.runtime.translate.anthropic.events import PING
@@ -95,7 +95,7 @@ class SSEResponse(StreamingResponse):
         await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
         async for chunk in self.body_iterator:
             if not chunk:
-                self._sent_all = True
+                self._sent_all = self._log.complete = True
                 break
             body = chunk if isinstance(chunk, bytes | memoryview) else chunk.encode(self.charset)
             await send({"type": "http.response.body", "body": body, "more_body": True})
@@ -130,7 +130,7 @@ async def translate_stream(
     finished = False
     try:
         yield translator.start()
-        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s, on_first=log.first_data)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             loop = asyncio.get_running_loop()
             grace_until = 0.0  # while finishing: the end of the silence allowed after the last data
@@ -182,7 +182,7 @@ async def translate_stream(
         yield translator.error(errors.api_error("internal error while translating the upstream stream"))
     finally:
         if not finished:
-            log.note = "client disconnected"
+            log.note = CLIENT_GONE
         _count_usage(log, translator)
 
 
@@ -271,7 +271,7 @@ async def forward_stream(
     try:
         # The provider's bytes go out as they are, but not a key it quotes back (in an `event: error`, say).
         upstream = destination.scrub.stream(body_chunks(response))
-        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s)
+        ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s, on_first=log.first_data)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:
                 if chunk is None:
@@ -308,7 +308,7 @@ async def forward_stream(
         yield errors.sse_error(err, log.request_id)
     finally:
         if not finished:
-            log.note = "client disconnected"
+            log.note = CLIENT_GONE
         if end.usage:  # a stream that ended otherwise
             log.count_usage(end.usage)
 

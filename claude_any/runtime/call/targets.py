@@ -206,22 +206,6 @@ def _missing(name: str, field: str, pos: Position | None) -> StartupError:
     return StartupError(f"environment variable {name} is not set (used by {field}{at})")
 
 
-def resolve_auth_token(table: RoutingTable, env: Mapping[str, str]) -> str | None:
-    """The inbound token clients must present, resolved; None when the server is open (loopback only)."""
-    token = table.server.auth_token
-    if token is None:
-        return None
-    try:
-        resolved: str = secrets.resolve(token, env)
-    except secrets.MissingVariable as exc:
-        raise _missing(exc.name, "server.auth_token", None) from None
-    if not resolved:
-        raise StartupError(
-            "server.auth_token resolves to an empty string; set the variable or remove the token"
-        )
-    return resolved
-
-
 def _check_provider(provider: Provider, env: Mapping[str, str]) -> None:
     """Every `${VAR}` of a provider is set, and no URL of it carries credentials; else a StartupError
     naming the field (never its value)."""

@@ -100,6 +100,10 @@ class Clients:
         client = self._clients.get(provider_name)
         return [] if client is None else client.connections()
 
+    def provider_clients(self) -> Mapping[str, ProviderClient]:
+        """The network clients made so far, by provider name (the metrics read their load)."""
+        return self._clients
+
     def open(self, provider_names: Iterable[str]) -> None:
         """Create the clients of these providers now (and their pools, inside an event loop), so no
         request pays for it."""

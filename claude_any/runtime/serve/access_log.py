@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from claude_any import prices
+from claude_any.runtime.serve.log_format import formatter
 from claude_any.table import Price
 
 logger = logging.getLogger("claude_any")
@@ -29,6 +30,7 @@ logger = logging.getLogger("claude_any")
 FIELD_CHARS = 200  # one client string in a log line or an error message (model names are far shorter)
 HEADER_CHARS = 1000  # one response header value (x-claude-any-attempts lists every try)
 LINE_CHARS = 4000  # a whole log line
+CLIENT_GONE = "client disconnected"  # the note of a stream whose client left before its end
 
 # ASCII control characters as escapes; beyond ASCII, `backslashreplace` writes \xNN, \uNNNN or \UNNNNNNNN.
 _CONTROL = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
@@ -101,6 +103,14 @@ class RequestLog:
     cost_usd: float | None = None
     price_of: Callable[[str], Price | None] | None = None  # target id -> its price (set by the app)
     latency_ms: float = 0.0  # set by `emit`
+    # For the metrics (not ledger fields): the Anthropic error type answered, whether a stream's answer
+    # ended as the provider said it should (SSEResponse), the time to a stream's first bytes from the
+    # provider, and the relay's tries again of a failed target and tries of a fallback.
+    error: str = ""
+    complete: bool = False
+    first_byte_ms: float | None = None
+    retries: int = 0
+    fallbacks: int = 0
     _emitted: bool = False
     # Told once, when the request is over and its line written: the session's token scale (app.py), the
     # session summary for the status line (sessions.py).
@@ -118,6 +128,10 @@ class RequestLog:
             self.tokens_in = tokens_in + self.cache_read + self.cache_write
         if isinstance(tokens_out, int):
             self.tokens_out = tokens_out
+
+    def first_data(self) -> None:
+        """The provider's streamed answer sent its first bytes (keepalive.with_ticks calls it once)."""
+        self.first_byte_ms = (time.perf_counter() - self.started) * 1000
 
     def emit(self) -> None:
         """Write the request line (once; later calls do nothing)."""
@@ -139,7 +153,7 @@ class RequestLog:
             parts.append("stream" if self.stream else "sync")
         if self.note:
             parts.append(f"note='{printable(self.note, LINE_CHARS // 4)}'")
-        logger.info("%s", " ".join(parts))
+        logger.info("%s", " ".join(parts), extra={"request_log": self})  # json lines: log_format.py
         for listener in self.listeners:
             listener(self)
 
@@ -285,12 +299,13 @@ async def _logged_stream(
         logger.debug("%s <- %s stream, %d bytes: %s", request_id, label, total, excerpt(kept, scrub))
 
 
-def configure(level: str, file: str | None = None) -> None:
-    """Timestamped lines for the `claude_any` logger at `level` (debug|info|warning|error), on stderr or
-    appended to `file`. Raises OSError when `file` cannot be opened."""
+def configure(level: str, file: str | None = None, log_format: str = "text") -> None:
+    """Timestamped lines (`log_format` text) or JSON objects (json: log_format.py) for the `claude_any`
+    logger at `level` (debug|info|warning|error), on stderr or appended to `file`. Raises OSError when
+    `file` cannot be opened."""
     handler = logging.FileHandler(file, encoding="utf-8") if file else logging.StreamHandler()
     handler.addFilter(OneLine())  # also the records of child loggers (`claude_any.runtime.translate.…`)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(formatter(log_format))
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())
     logger.propagate = False

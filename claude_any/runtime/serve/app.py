@@ -4,7 +4,9 @@ Flat on purpose: one Route list, a handful of endpoint functions, one wrapper th
 refuses what a web page sends (web_guard.py), checks the inbound token, renders every error as Anthropic's
 envelope and writes the request log line. Bodies are read and checked by request_body.py; large ones are
 worked on off the event loop (offload.py).
-The start-up state (router, prepared targets, HTTP pools) is built once in `create_app`.
+A table's state (router, prepared targets, HTTP pools) is a `Gateway` (gateway.py); each request takes the
+current one once, when it starts (`PinGateway`), and keeps it to its end, so a reload (reload.py) that swaps
+in another never changes a request midway. What outlives a table is `ProcessState`, in `app.state.process`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import anyio
@@ -23,30 +25,29 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from claude_any import prices
 from claude_any.runtime import errors
-from claude_any.runtime.call import echo
 from claude_any.runtime.call.relay import Inbound, relay
 from claude_any.runtime.call.stream_relay import SSEResponse
-from claude_any.runtime.call.targets import Destinations, StartupError, check_environment
-from claude_any.runtime.call.upstream import Clients
+from claude_any.runtime.call.targets import StartupError
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
 from claude_any.runtime.route.facts import SESSION_HEADER, Facts
-from claude_any.runtime.route.router import Decision, NoRoute, Router, listed_id
+from claude_any.runtime.route.router import Decision, NoRoute, Router
 from claude_any.runtime.route.tokens import SessionScale
-from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.serve import offload, request_body, status_page
 from claude_any.runtime.serve.access_log import RequestLog, printable
 from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
-from claude_any.runtime.serve.inbound_auth import InboundTokens
+from claude_any.runtime.serve.gateway import Gateway, Gateways, ProcessState, build_gateway
+from claude_any.runtime.serve.metrics import MULTIPROCESS_VARIABLE, Metrics
 from claude_any.runtime.serve.recent_requests import RecentRequests
+from claude_any.runtime.serve.reload import Reloader
 from claude_any.runtime.serve.saved_requests import RequestArchive
-from claude_any.runtime.serve.sessions import Sessions, session_id
-from claude_any.runtime.serve.web_guard import WebGuard
-from claude_any.table import Price, RoutingTable, Timeouts
+from claude_any.runtime.serve.sessions import session_id
+from claude_any.runtime.serve.table_source import TableReload
+from claude_any.table import RoutingTable, Timeouts
 from claude_any.usage import budgets
 from claude_any.usage.database import LedgerError
 from claude_any.usage.ledger import Ledger
@@ -55,35 +56,12 @@ logger = logging.getLogger("claude_any")
 
 MEGABYTE = request_body.MEGABYTE
 
-# /v1/models: Anthropic's ModelInfo needs a release date, and allows the epoch when it is unknown.
-_LISTED_AT = "1970-01-01T00:00:00Z"
 _PAGE_DEFAULT, _PAGE_MAX = 20, 1000  # Anthropic's `limit`: 20 unless given, 1 to 1000
 _LIFECYCLES = ("active", "deprecated", "retired")
 
 Handler = Callable[[Request, RequestLog], Awaitable[Response]]
 
-
-@dataclass(frozen=True)
-class Gateway:
-    """Everything built at start-up; reached from endpoints as `request.app.state.gateway`."""
-
-    table: RoutingTable
-    router: Router
-    destinations: Destinations
-    clients: Clients
-    tokens: InboundTokens  # whose each request is (server.auth_token, server.tokens)
-    models: list[dict[str, Any]]
-    scrub: Scrubber  # removes resolved secrets from every error message shown
-    max_body_bytes: int
-    sessions: Sessions  # what answered each Claude Code session, for `claude-any statusline`
-    guard: WebGuard  # refuses what a web page sends (Host, Origin)
-    session_scale: SessionScale  # per session, the provider's count against the estimate (`tokens`)
-    archive: RequestArchive | None = None  # run --save-requests
-
-    def price_of(self, target_id: str) -> Price | None:
-        """What a request answered by `target_id` costs per token; None when unknown."""
-        return prices.price_for(self.table, self.destinations.get(target_id).target)
-
+_GATEWAY = "claude_any.gateway"  # the scope key of the gateway a request took when it started
 
 # --- request body ---------------------------------------------------------------------------------------
 
@@ -120,8 +98,14 @@ def _parse_and_count(raw: bytes) -> tuple[dict[str, Any], int]:
 
 
 def _gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.app.state.gateway
+    """The gateway this request took when it started (a reload meanwhile does not change it)."""
+    gateway: Gateway = request.scope[_GATEWAY]
     return gateway
+
+
+def _process(request: Request) -> ProcessState:
+    process: ProcessState = request.app.state.process
+    return process
 
 
 async def messages(request: Request, log: RequestLog) -> Response:
@@ -136,15 +120,16 @@ async def messages(request: Request, log: RequestLog) -> Response:
         body, decision = _parse_and_route(gateway.router, raw, request.headers)
     del raw  # a large body is not kept twice while it is answered
     log.model = body["model"]
-    gateway.sessions.follow(log)
-    if gateway.archive is not None:  # kept even when not routable: explain --request then says why
-        await gateway.archive.save(log.request_id, body)
+    process = _process(request)
+    process.sessions.follow(log)
+    if process.archive is not None:  # kept even when not routable: explain --request then says why
+        await process.archive.save(log.request_id, body)
     if isinstance(decision, NoRoute):  # the model as the client wrote it: escaped and cut, as in the log
         raise errors.not_found(
             str(NoRoute(printable(decision.model), decision.routable, decision.rules, why=decision.why))
         )
     log.rule = decision.route.name if decision.route is not None else "direct"
-    _learn_session_scale(gateway.session_scale, decision.facts, log)
+    _learn_session_scale(process.session_scale, decision.facts, log)
     policy = (decision.route.retry if decision.route is not None else None) or gateway.table.retry
     inbound = Inbound(body, request.headers, log, input_tokens=decision.facts.tokens, large=large)
     call = relay(inbound, decision.chain, gateway.destinations, gateway.clients, policy=policy)
@@ -210,7 +195,7 @@ async def count_tokens(request: Request, log: RequestLog) -> Response:
         body, estimate = _parse_and_count(raw)
     log.model = body["model"]
     session = request.headers.get(SESSION_HEADER, "")
-    log.tokens_in = _gateway(request).session_scale.scale(session, estimate)
+    log.tokens_in = _process(request).session_scale.scale(session, estimate)
     return JSONResponse({"input_tokens": log.tokens_in}, headers={"request-id": log.request_id})
 
 
@@ -273,7 +258,7 @@ async def model(request: Request, log: RequestLog) -> Response:
 
 async def session_summary(request: Request, log: RequestLog) -> Response:
     """GET /v1/claude-any/sessions/{id}: what answered a Claude Code session, its tokens and cost."""
-    summary = _gateway(request).sessions.describe(request.path_params["session_id"])
+    summary = _process(request).sessions.describe(request.path_params["session_id"])
     return JSONResponse(summary, headers={"request-id": log.request_id})
 
 
@@ -303,6 +288,14 @@ async def health(request: Request, log: RequestLog) -> Response:
     return JSONResponse({"status": "ok"}, headers={"request-id": log.request_id})
 
 
+async def metrics(request: Request, log: RequestLog) -> Response:
+    """GET /metrics: Prometheus' text format (runtime/serve/metrics.py)."""
+    found: Metrics = request.app.state.metrics
+    found.refresh(_gateway(request).clients.provider_clients())
+    body, content_type = found.exposition()
+    return Response(body, media_type=content_type, headers={"request-id": log.request_id})
+
+
 # --- the wrapper every endpoint goes through ----------------------------------------------------------
 
 
@@ -320,6 +313,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
         # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
+        log.listeners.append(request.app.state.metrics.record)
         try:
             gateway = _gateway(request)
             refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
@@ -331,7 +325,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
             log.session, log.price_of = session_id(request.headers), gateway.price_of
             response = await handler(request, log)
         except AnthropicError as err:
-            log.status, log.note = err.status, log.note or err.type
+            log.status, log.note, log.error = err.status, log.note or err.type, err.type
             gateway = _gateway(request)
             err.message = gateway.destinations.scrub_tokens(gateway.scrub(err.message))
             response = error_response(err, log.request_id)
@@ -345,7 +339,9 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
             logger.exception("%s unexpected error", log.request_id)
             log.status, log.note = 500, "internal error"
             response = error_response(errors.api_error("internal error in claude-any"), log.request_id)
-        if not isinstance(response, SSEResponse):
+        if isinstance(response, SSEResponse):
+            request.app.state.metrics.stream_started(log)
+        else:
             log.status = response.status_code
             log.emit()
         return response
@@ -380,44 +376,30 @@ ROUTES = [
     Route("/", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/api/hello", endpoint(hello, auth=False), methods=["GET", "HEAD"]),
     Route("/health", endpoint(health, auth=False), methods=["GET", "HEAD"]),
+    Route("/metrics", endpoint(metrics, auth=True, page=True), methods=["GET"]),
 ]
 
 
 # --- start-up ----------------------------------------------------------------------------------------------
 
 
-def _model_list(table: RoutingTable) -> list[dict[str, Any]]:
-    """Anthropic's ModelInfo for every target, categories first: `claude-any/large`, shown as
-    `large → openai/gpt-4.1` (Claude Code's /model picker shows `display_name`)."""
-    entries: list[dict[str, Any]] = []
-    for target_id in sorted(table.targets, key=lambda tid: ("/" in tid, tid)):
-        target = table.targets[target_id]
-        upstream = f"{target.provider}/{target.model}"
-        context, max_output = target.capabilities.get("context"), target.capabilities.get("max_output")
-        entries.append(
-            {
-                "type": "model",
-                "id": listed_id(target_id),
-                "display_name": upstream if upstream == target_id else f"{target_id} → {upstream}",
-                "created_at": _LISTED_AT,
-                "lifecycle": "active",
-                "deprecated_at": None,
-                "retires_at": None,
-                "line": None,  # the model line of a Claude model; these are not Claude's
-                "capabilities": None,
-                "max_input_tokens": context if isinstance(context, int) else None,
-                "max_tokens": max_output if isinstance(max_output, int) else None,
-            }
-        )
-    return entries
+class PinGateway:
+    """Gives each HTTP request the current gateway when it starts, kept in its scope to its end (the whole
+    streamed response included) and counted in flight, so a replaced gateway closes after its last one."""
 
+    def __init__(self, app: ASGIApp, gateways: Gateways) -> None:
+        self.app = app
+        self.gateways = gateways
 
-def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        gateway = scope[_GATEWAY] = self.gateways.enter()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.gateways.leave(gateway)
 
 
 def create_app(
@@ -426,67 +408,57 @@ def create_app(
     *,
     timeouts: Timeouts | None = None,
     save_requests: str | None = None,
+    reload: TableReload | None = None,
 ) -> Starlette:
     """The app for a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
-    the table's (tests); `save_requests` is a directory to keep request bodies in."""
-    check_environment(table, env)  # every unset variable at once, before anything else is built
-    scrub = Scrubber.for_table(table, env)
-    session_scale = SessionScale()
-    router = Router(table, session_scale)
-    tokens = InboundTokens.for_table(table, env)
-    destinations = Destinations(table, env, router.ad_hoc_target)
-    # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops start-up too; fetched here
-    # unless a loop already runs in this thread (a worker process's: its first request fetches).
-    if destinations.credentials and not _loop_running():
-        asyncio.run(destinations.check_credentials())
-    try:  # process-wide, not in the Gateway: a reload of the table keeps it
+    the table's (tests); `save_requests` is a directory to keep request bodies in; `reload` reads the table
+    again on SIGHUP and, when its file is watched, on every change (serve/reload.py)."""
+    process = ProcessState()
+    build = partial(build_gateway, env=env, process=process, timeouts=timeouts)
+    first = build(table)
+    try:  # process-wide, as the ProcessState: a reload of the table keeps it (`usage:` needs a restart)
         ledger = Ledger.for_usage(table.usage, env)
     except LedgerError as exc:
         raise StartupError(str(exc)) from None
-    limits = {provider.name: provider.in_flight_limit for provider in table.providers.values()}
-    clients = Clients(timeouts or table.timeouts, limits=limits)
-    for name in destinations.in_process_providers():
-        clients.mount(name, echo.client())
-    gateway = Gateway(
-        table=table,
-        router=router,
-        destinations=destinations,
-        clients=clients,
-        tokens=tokens,
-        models=_model_list(table),
-        scrub=scrub,
-        max_body_bytes=table.server.max_body_mb * MEGABYTE,
-        sessions=Sessions(),
-        guard=WebGuard(table.server),
-        session_scale=session_scale,
-        archive=RequestArchive(save_requests, scrub.value) if save_requests else None,
-    )
+    if save_requests:  # scrubbed of the secrets of the table served at the time
+        process.archive = RequestArchive(save_requests, lambda body: gateways.current.scrub.value(body))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # What the first request would otherwise pay for: the provider clients (TLS context, pools) and
         # anyio's event-loop backend, which it imports on first use.
-        gateway.clients.open(table.providers)
+        gateways.current.open()
         async with anyio.create_task_group():
             pass
         if ledger is not None:
             ledger.start()
-        yield
+        async with app.state.metrics.kept_live(lambda: app.state.gateway.clients.provider_clients()):
+            if reload is None:
+                yield
+            else:
+                async with Reloader(reload, gateways, build).running():
+                    yield
         if ledger is not None:  # what is queued is written (within FLUSH_SECONDS) before the process ends
             await anyio.to_thread.run_sync(ledger.close)
-        await gateway.clients.aclose()
-        await gateway.destinations.aclose()
+        await gateways.aclose()
 
     app = Starlette(
         routes=ROUTES,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
-    app.state.gateway = gateway
+    app.state.gateway = first  # the current gateway: a reload assigns another
+    app.state.process = process
+    gateways = Gateways(app.state)
+    app.add_middleware(PinGateway, gateways=gateways)
+    # Process-wide, so they outlive a reload of the table: the usage ledger, the metrics (counted by the
+    # current table's target ids), what the status page shows, and where today's spend comes from: the
+    # ledger, which sees every instance (else this process's own sums).
     app.state.ledger = ledger
-    # Process-wide, so they outlive a reload of the table: what the status page shows, and where today's
-    # spend comes from: the usage ledger, which sees every instance (else this process's own sums).
+    app.state.metrics = Metrics(
+        lambda: app.state.gateway.table.targets, multiprocess_dir=env.get(MULTIPROCESS_VARIABLE) or None
+    )
     app.state.recent = recent = RecentRequests()
     app.state.spend = ledger if ledger is not None else recent
     return app

@@ -9,14 +9,16 @@ import contextlib
 import importlib.util
 import logging
 import os
+import shutil
+import signal
 import socket
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
-from uvicorn.supervisors import Multiprocess
 
 from claude_any.network import is_loopback
 from claude_any.runtime.call.targets import StartupError
@@ -25,8 +27,11 @@ from claude_any.runtime.serve import tuning
 from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.serve.client_limits import ClientLimits
 from claude_any.runtime.serve.client_protocol import ClientProtocol, GatewayConfig
+from claude_any.runtime.serve.metrics import MULTIPROCESS_VARIABLE
 from claude_any.runtime.serve.saved_requests import RequestArchive
-from claude_any.table import RoutingTable, TableError
+from claude_any.runtime.serve.table_source import TableReload, TableSource, load_routes_json
+from claude_any.runtime.serve.workers import ReloadingMultiprocess, write_table
+from claude_any.table import RoutingTable
 
 __all__ = ["StartupError", "serve"]
 
@@ -34,10 +39,12 @@ logger = logging.getLogger("claude_any")
 
 _SPARE_FILES = 1024  # beyond the client connections: provider connections, logs, the listening socket
 
-# Worker processes rebuild the app from this variable: the table holds `${VAR}` references only, no secret.
-_TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_JSON"
+# Worker processes build the app from the routes.json this variable names (the supervisor writes it again
+# for a reload): the table holds `${VAR}` references only, no secret.
+_TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_FILE"
 _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
 _LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
+_LOG_FORMAT_VARIABLE = "CLAUDE_ANY_LOG_FORMAT"
 _SAVE_REQUESTS_VARIABLE = "CLAUDE_ANY_SAVE_REQUESTS"
 
 
@@ -73,14 +80,25 @@ def uvicorn_config(
 
 def worker_app() -> Starlette:
     """The app factory uvicorn calls in each worker process (`--workers N`)."""
-    import json
-
+    if hasattr(signal, "SIGHUP"):  # until the app's reloader takes it: a reload must not end the worker
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    path = os.environ.get(_TABLE_VARIABLE, "")
+    source = TableSource(path, load_routes_json, watched=False)  # SIGHUP from the supervisor: read again
     try:
-        table = RoutingTable.from_json(json.loads(os.environ[_TABLE_VARIABLE]))
-    except (KeyError, ValueError, TableError) as exc:
+        table, _ = source.load()
+    except StartupError as exc:
         raise StartupError(f"worker cannot load the routing table: {exc}") from None
-    log.configure(os.environ.get(_LOG_LEVEL_VARIABLE, "info"), os.environ.get(_LOG_FILE_VARIABLE) or None)
-    app = create_app(table, os.environ, save_requests=os.environ.get(_SAVE_REQUESTS_VARIABLE) or None)
+    log.configure(
+        os.environ.get(_LOG_LEVEL_VARIABLE, "info"),
+        os.environ.get(_LOG_FILE_VARIABLE) or None,
+        os.environ.get(_LOG_FORMAT_VARIABLE, "text"),
+    )
+    app = create_app(
+        table,
+        os.environ,
+        save_requests=os.environ.get(_SAVE_REQUESTS_VARIABLE) or None,
+        reload=TableReload(source, table, table, quiet=True),
+    )
     tuning.for_serving()
     return app
 
@@ -107,13 +125,17 @@ def serve(
     on_ready: Callable[[int], None] | None = None,
     log_file: str | None = None,
     save_requests: str | None = None,
+    source: TableSource | None = None,
+    log_format: str = "text",
 ) -> None:
     """Run the gateway until interrupted. Raises `StartupError` (missing variable, broken template, a log
     file or request directory that cannot be written) before binding the port, so nothing half-starts.
     `on_ready` is called with the port bound (port 0 picks a free one). `log_file` takes the log instead of
-    stderr; `save_requests` is a directory that keeps request bodies."""
+    stderr, `log_format` (text|json) its form; `save_requests` is a directory that keeps request bodies.
+    `source` is the file `table` came from: SIGHUP loads it again, and so does each change when it is
+    watched (serve/reload.py)."""
     try:
-        log.configure(log_level, log_file)
+        log.configure(log_level, log_file, log_format)
     except OSError as exc:
         raise StartupError(f"cannot write the log file {log_file}: {exc.strerror or exc}") from None
     if save_requests is not None:
@@ -124,11 +146,14 @@ def serve(
     check_exposure(table, host)
     # Port 0: the system picks a free port, bound first so that the app and the URL announced know it.
     early = _listen(host, 0) if port == 0 else None
+    started = table  # as its file says: a reload compares what needs a restart with it
     try:
         port = early.getsockname()[1] if early is not None else port
         # The address really bound: the app answers to it as a Host name (DNS-rebinding guard, no token).
         table = replace(table, server=replace(table.server, host=host, port=port))
-        app = create_app(table, env, save_requests=save_requests)  # validates everything once
+        reload = TableReload(source, started, table) if source is not None else None
+        # Validates everything once; with --workers the main process only validates.
+        app = create_app(table, env, save_requests=save_requests, reload=reload if workers <= 1 else None)
         limits = client_limits(table)
         _allow_open_files(limits.max_connections)
         if workers > 1 and env is not os.environ:
@@ -145,13 +170,23 @@ def serve(
         config = uvicorn_config(app, limits, log_level=log_level, host=host, port=port)
         uvicorn.Server(config).run(sockets=[sock])
         return
-    os.environ[_TABLE_VARIABLE] = table.dumps()
+    handoff = tempfile.mkdtemp(prefix="claude-any-")  # private (0700); the supervisor rewrites it to reload
+    table_file = os.path.join(handoff, "routes.json")
+    write_table(table_file, table)
+    os.environ[_TABLE_VARIABLE] = table_file
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
     os.environ[_LOG_FILE_VARIABLE] = log_file or ""
     os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""
+    os.environ[_LOG_FORMAT_VARIABLE] = log_format
     worker = "claude_any.runtime.serve.server:worker_app"
     config = uvicorn_config(worker, limits, log_level=log_level, host=host, port=port, workers=workers)
-    Multiprocess(config, sockets=[sock]).run()
+    try:
+        # The workers' metrics files, added up by whichever answers a scrape; private, and gone at exit.
+        with tempfile.TemporaryDirectory(prefix="claude-any-metrics-", ignore_cleanup_errors=True) as metrics:
+            os.environ[MULTIPROCESS_VARIABLE] = metrics
+            ReloadingMultiprocess(config, [sock], table_file=table_file, reload=reload, env=env).run()
+    finally:
+        shutil.rmtree(handoff, ignore_errors=True)
 
 
 def _allow_open_files(connections: int) -> None:
