@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import glob
 import os
-import pwd
 import re
 import shutil
 import socket
@@ -72,6 +71,11 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def is_root() -> bool:
+    """Whether this process runs as root (never on Windows, which has no such user)."""
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
 def with_database(url: str, database: str) -> str:
     """`url` with its path (the database name) replaced by `database`."""
     parts = urlsplit(url)
@@ -101,12 +105,14 @@ class Cluster:
 
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
-        self._as_root = os.geteuid() == 0
+        self._as_root = is_root()
         self.directory = Path(tempfile.mkdtemp(prefix="claude-any-pg-"))
         self.data = self.directory / "data"
         self.log = self.directory / "server.log"
         self.port = 0
         if self._as_root:
+            import pwd  # POSIX only, as is running as root
+
             try:
                 server_user = pwd.getpwnam(SERVER_USER)
             except KeyError:

@@ -3,7 +3,6 @@ cluster a test may stop and start, and a skip only where CI does not require Pos
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import postgres_server as pg
@@ -38,7 +37,7 @@ def test_a_private_cluster_can_go_away_and_come_back_with_its_data(private_postg
 
 
 def test_as_root_the_cluster_belongs_to_the_postgres_user(private_postgres: Cluster) -> None:
-    if os.geteuid() != 0:
+    if not pg.is_root():
         pytest.skip("only as root does the cluster run as another user")
     import pwd
 
