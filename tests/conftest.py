@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from loopback import TEST_ENV, FakeUpstream, ThreadServer, make_table, openai_provider, target
+from postgres_server import postgres_server, postgres_url, private_postgres  # noqa: F401  (fixtures)
 
 from claude_any.table import Price, RoutingTable
 
