@@ -186,6 +186,8 @@ def gateway_config(upstream_port: int, port: int, paced_port: int | None = None)
         f"  long: long/{UPSTREAM_MODEL}\n"
         + (f"  {PACED_MODEL}: {PACED_MODEL}/{UPSTREAM_MODEL}\n" if paced_port is not None else "")
         + f"server: {{host: {HOST}, port: {port}}}\n"
+        # The usage ledger as a user has it (on, SQLite), in the run's own folder: not the user's ledger.
+        "usage: {database: 'sqlite:///usage.sqlite3'}\n"
     )
 
 

@@ -157,6 +157,8 @@ def gateway_config(upstream_port: int, port: int) -> str:
         f"  {MODEL}: {{kind: openai, base_url: 'http://{HOST}:{upstream_port}/tokens/v1'}}\n"
         f"model_categories: {{large: {target}, small: {target}, {MODEL}: {target}}}\n"
         f"server: {{host: {HOST}, port: {port}}}\n"
+        # The usage ledger as a user has it (on, SQLite), in the run's own folder: not the user's ledger.
+        "usage: {database: 'sqlite:///usage.sqlite3'}\n"
     )
 
 
