@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
-from claude_any import arguments, console
+from claude_any import arguments, console, usage
 from claude_any.sample_requests import DEFAULT_PRESET, PRESETS
 from claude_any.suggest import closest
 from claude_any.table import RoutingTable, TableError
@@ -464,14 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("usage", help="who used how much, on which model, at what cost: from the usage ledger")
     p.add_argument("--config", metavar="CONFIG", help="config.yaml or routes.json (default as for explain)")
-    p.add_argument("--by", choices=["user", "target", "model", "session", "day"], default="user")
+    p.add_argument("--by", choices=usage.GROUPS, default="user", help="instance: the gateway process")
     p.add_argument(
         "--since",
         default="7d",
         metavar="WHEN",
         help="a span back from now (30m, 24h, 7d, 2w) or an ISO date, UTC (default 7d)",
     )
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--format", choices=usage.FORMATS, default="table")
     p.set_defaults(func=cmd_usage)
     return parser
 

@@ -20,8 +20,6 @@ from sqlalchemy import Engine, and_, case, func, select
 
 from claude_any.usage.database import requests
 
-GROUPS = ("user", "target", "model", "session", "day")
-FORMATS = ("table", "csv", "json")
 DEFAULT_SINCE = "7d"
 _SPAN = re.compile(r"(\d{1,6})([mhdw])")
 _SPAN_SECONDS = {"m": 60, "h": 3600, "d": 86_400, "w": 7 * 86_400}
@@ -68,8 +66,8 @@ def parse_since(text: str, now: float | None = None) -> float:
 
 
 def read_groups(engine: Engine, by: str, since: float) -> list[Group]:
-    """The ledger's requests since `since`, summed by `by` (one of GROUPS): the costliest first (by day:
-    in order of days)."""
+    """The ledger's requests since `since`, summed by `by` (one of `usage.GROUPS`): the costliest first
+    (by day: in order of days)."""
     table = requests.c
     key = table[by]
     answered = table.status < 400

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -68,6 +70,17 @@ def test_the_table_by_user(ledger_config: Path, capsys: pytest.CaptureFixture[st
     assert lines[3].split() == ["bob", "2", "1", "50", "5", "0", "0", "$0.00", "+", "2", "unpriced"]
     assert lines[4].split() == ["-", "1", "1", "0", "0", "0", "0", "$0.00"]
     assert lines[5].split() == ["TOTAL", "5", "2", "2,050", "205", "0", "0", "$0.02", "+", "2", "unpriced"]
+
+
+def test_by_instance_names_the_gateway_process(
+    ledger_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Several instances (or workers) on one database: which served how much (rows carry host:pid)."""
+    document = json.loads(
+        usage(capsys, "--config", str(ledger_config), "--by", "instance", "--format", "json")
+    )
+    assert [group["key"] for group in document["groups"]] == [f"{socket.gethostname()}:{os.getpid()}"]
+    assert document["groups"][0]["requests"] == 5
 
 
 def test_json_by_target_from_a_routes_json(
