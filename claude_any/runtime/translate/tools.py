@@ -78,12 +78,6 @@ class ToolNameMap:
 _RUN_BY_ANTHROPIC = ("web_search_", "web_fetch_", "code_execution_")
 
 
-def refused_server_tool(tool: dict[str, Any]) -> str | None:
-    """The type of a server tool that only Anthropic can run and the answer depends on, or None."""
-    kind = tool.get("type")
-    return kind if isinstance(kind, str) and kind.startswith(_RUN_BY_ANTHROPIC) else None
-
-
 def is_dropped_tool(tool: dict[str, Any]) -> str | None:
     """Why `tool` is not sent upstream (a server tool, or deferred), or None to keep it.
 
@@ -109,15 +103,15 @@ def tools_to_openai(
         if not isinstance(tool, dict):
             raise invalid_request(f"{path}.{i}: expected an object, got {json_type(tool)}")
         name = tool.get("name")
-        refused = refused_server_tool(tool)
-        if refused is not None:
-            raise invalid_request(
-                f"{path}.{i}: {refused} is a server tool that runs on Anthropic's side, and this target "
-                "cannot run it: answering without it would pretend to have searched, fetched or run code. "
-                "Route this request to an Anthropic target, or leave the tool out"
-            )
         reason = is_dropped_tool(tool)
         if reason is not None:
+            kind = tool.get("type")
+            if isinstance(kind, str) and kind.startswith(_RUN_BY_ANTHROPIC):
+                raise invalid_request(
+                    f"{path}.{i}: {kind} is a server tool that runs on Anthropic's side, and this target "
+                    "cannot run it: answering without it would pretend to have searched, fetched or run "
+                    "code. Route this request to an Anthropic target, or leave the tool out"
+                )
             # Debug, not info: Claude Code sends a deferred placeholder tool with every request.
             log.debug("dropped tool %r: %s", name, reason)
             continue
