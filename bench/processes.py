@@ -37,15 +37,21 @@ def start_upstream(
 ) -> tuple[subprocess.Popen[str], int]:
     """The fake upstream (bench.upstream) as a process, instant by default, paced when given delays, with
     `extra` command-line options; and its port."""
-    command = [sys.executable, "-m", "bench.upstream", *(extra or [])]
+    command = [*(extra or [])]
     if first_byte_ms or spread_ms:
         command += ["--first-byte-ms", str(first_byte_ms), "--spread-ms", str(spread_ms)]
+    return start_module("bench.upstream", command)
+
+
+def start_module(module: str, arguments: list[str]) -> tuple[subprocess.Popen[str], int]:
+    """`python -m module arguments...` as a process that prints "PORT n" once it listens; it and its port."""
+    command = [sys.executable, "-m", module, *arguments]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if not line.startswith("PORT "):
         proc.kill()
-        raise SystemExit(f"the fake upstream did not start: {line!r}")
+        raise SystemExit(f"{module} did not start: {line!r}")
     return proc, int(line.split()[1])
 
 

@@ -26,14 +26,21 @@ def tree(pid: int) -> list[int]:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds used so far by `pid` and its live descendants."""
-    total = 0
+    return sum(cpu_times(pid))
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds used so far by `pid` and its live descendants. System time is the
+    kernel's share: on loopback, a write runs the receiver's side of TCP too."""
+    user = system = 0
     for proc in tree(pid):
         try:
             fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / _TICKS
+        user += int(fields[11])  # utime, stime: fields 14 and 15 of stat
+        system += int(fields[12])
+    return user / _TICKS, system / _TICKS
 
 
 def peak_rss_mb(pid: int) -> float:

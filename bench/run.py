@@ -589,6 +589,12 @@ def main() -> None:
         help="ms between tokens (default %(default)s: a real provider's pace)",
     )
     many.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the sessions through a bare byte relay (bench/relay.py): the CPU per token no gateway "
+        "can go below on this machine",
+    )
+    many.add_argument(
         "--clients",
         type=int,
         default=sessions.DEFAULT_CLIENTS,

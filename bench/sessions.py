@@ -35,6 +35,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,7 @@ from typing import Any
 
 from bench import procstat
 from bench.payloads import TOKENS_PATH, claude_code_request
-from bench.processes import HOST, free_port, http_post, launch, start_upstream, stop
+from bench.processes import HOST, free_port, http_post, launch, start_module, start_upstream, stop
 from bench.session_client import ClientPlan, ClientResult, run_client
 from claude_any.capabilities import lookup
 from claude_any.runtime.translate.chat.request import to_openai
@@ -75,6 +76,7 @@ class Side:
     bad: int
     first_error: str
     server_cpu_s: float
+    server_system_s: float  # the kernel's share of server_cpu_s
     server_peak_rss_mb: float
     client_cpu_pct: float  # of one core, per load-generator process on average
 
@@ -93,11 +95,14 @@ class Report:
     offered_tokens_per_s: float
     bare: Side
     gateway: Side
+    relay: Side | None  # --floor: the bare byte relay (bench/relay.py) in front of the same upstream
     wall_ratio: float
     added_delay_p50_ms: float
     added_delay_p99_ms: float
     cpu_us_per_token: float
+    system_us_per_token: float  # the kernel's share of cpu_us_per_token
     cpu_ms_per_turn: float
+    relay_cpu_us_per_token: float | None  # --floor: what reading and writing a token costs here, at least
     rss_kb_per_session: float
 
 
@@ -184,7 +189,7 @@ async def _drive(
         ClientPlan(HOST, port, raw, gateway, MODEL, args.tokens, turns, tuple(starts[k::clients]))
         for k in range(clients)
     ]
-    cpu_before = procstat.cpu_seconds(server_pid)
+    cpu_before = procstat.cpu_times(server_pid)
     rss_peak = _rss_kb(server_pid)
     futures = [loop.run_in_executor(pool, run_client, plan) for plan in plans]
     waiting = asyncio.gather(*futures)
@@ -192,7 +197,8 @@ async def _drive(
         await asyncio.wait([waiting], timeout=_RSS_SAMPLE_S)
         rss_peak = max(rss_peak, _rss_kb(server_pid))
     results: list[ClientResult] = waiting.result()
-    cpu = procstat.cpu_seconds(server_pid) - cpu_before
+    user_after, system_after = procstat.cpu_times(server_pid)
+    user, system = user_after - cpu_before[0], system_after - cpu_before[1]
     delays = sorted(d for r in results for d in r.delays_us)
     turns_s = sorted(t for r in results for t in r.turns_s)
     wall = max(r.end for r in results) - begin
@@ -208,7 +214,8 @@ async def _drive(
         ok=sum(r.ok for r in results),
         bad=sum(r.bad for r in results),
         first_error=errors[0] if errors else "",
-        server_cpu_s=cpu,
+        server_cpu_s=user + system,
+        server_system_s=system,
         server_peak_rss_mb=rss_peak / 1024,
         client_cpu_pct=100 * sum(r.cpu_s for r in results) / wall / len(results) if wall > 0 else 0.0,
     )
@@ -223,6 +230,8 @@ async def measure(args: argparse.Namespace) -> Report:
     interval = ["--tokens", str(args.tokens), "--token-interval-ms", str(args.token_interval_ms)]
     upstream, upstream_port = start_upstream(extra=interval)
     gateway: subprocess.Popen[bytes] | None = None
+    relay_process: subprocess.Popen[str] | None = None
+    relay: Side | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="claude-any-bench-") as tmp:
             port = free_port()
@@ -268,7 +277,21 @@ async def measure(args: argparse.Namespace) -> Report:
                     turns=args.turns,
                     server_pid=gateway.pid,
                 )
+                if args.floor:
+                    relay_arguments = ["--upstream-port", str(upstream_port)]
+                    relay_process, relay_port = start_module("bench.relay", relay_arguments)
+                    relay, _ = await _drive(
+                        pool,
+                        args,
+                        raw=bare_raw,
+                        port=relay_port,
+                        gateway=False,
+                        sessions=args.sessions,
+                        turns=args.turns,
+                        server_pid=relay_process.pid,
+                    )
     finally:
+        stop(relay_process)
         stop(gateway)
         stop(upstream)
     turns = args.sessions * args.turns
@@ -283,69 +306,68 @@ async def measure(args: argparse.Namespace) -> Report:
         offered_tokens_per_s=args.sessions * 1000 / args.token_interval_ms,
         bare=bare,
         gateway=through,
+        relay=relay,
         wall_ratio=through.wall_s / bare.wall_s if bare.wall_s else 0.0,
         added_delay_p50_ms=through.delay_p50_ms - bare.delay_p50_ms,
         added_delay_p99_ms=through.delay_p99_ms - bare.delay_p99_ms,
         cpu_us_per_token=through.server_cpu_s * 1e6 / through.tokens if through.tokens else 0.0,
+        system_us_per_token=through.server_system_s * 1e6 / through.tokens if through.tokens else 0.0,
         cpu_ms_per_turn=through.server_cpu_s * 1000 / turns,
+        relay_cpu_us_per_token=relay.server_cpu_s * 1e6 / relay.tokens if relay and relay.tokens else None,
         rss_kb_per_session=max(0, rss_peak - rss_before) / args.sessions,
     )
 
 
 def render(report: Report) -> str:
-    """The report as the table `bench.run` prints."""
-    bare, gw = report.bare, report.gateway
+    """The report as the table `bench.run` prints: a column per side, the byte relay's last (--floor)."""
+    gw = report.gateway
+    sides = [("bare upstream", report.bare), ("claude-any", gw)]
+    if report.relay is not None:
+        sides.append(("byte relay (floor)", report.relay))
 
-    def row(name: str, b: str, g: str, note: str = "") -> str:
-        return f"  {name:<24} {b:>20} {g:>20}   {note}".rstrip()
+    def row(name: str, cell: Callable[[Side], str], note: str = "") -> str:
+        cells = "".join(f" {cell(side):>20}" for _, side in sides)
+        return f"  {name:<24}{cells}   {note}".rstrip()
 
     verdict = "met" if report.wall_ratio <= GOAL_WALL_RATIO else "MISSED"
-    checked = [f"{s.ok} ok" if not s.bad else f"{s.bad} BAD" for s in (bare, gw)]
+    cpu_note = (
+        f"claude-any: {report.cpu_us_per_token:.1f} us per token ({report.system_us_per_token:.1f} in the "
+        f"kernel), {report.cpu_ms_per_turn:.2f} ms/turn"
+    )
+    if report.relay_cpu_us_per_token is not None:
+        cpu_note += f"; relay: {report.relay_cpu_us_per_token:.1f} us per token"
     lines = [
         f"many sessions: {report.sessions} at once, {report.turns} turns each of {report.tokens_per_turn} "
         f"tokens {report.interval_ms:g} ms apart; Claude Code request ({report.request_bytes:,} bytes)",
         f"{report.clients} load-generator processes, {report.workers} claude-any worker(s), "
         f"{os.cpu_count()} CPUs",
-        row("", "bare upstream", "claude-any"),
+        row("", lambda side: next(name for name, s in sides if s is side)),
         row(
             "wall time",
-            f"{bare.wall_s:.2f} s",
-            f"{gw.wall_s:.2f} s",
+            lambda side: f"{side.wall_s:.2f} s",
             f"{report.wall_ratio:.2f}x (goal <= {GOAL_WALL_RATIO:g}x: {verdict})",
         ),
-        row(
-            "turn time p50 / p99",
-            f"{bare.turn_p50_s:.3f} / {bare.turn_p99_s:.3f} s",
-            f"{gw.turn_p50_s:.3f} / {gw.turn_p99_s:.3f} s",
-        ),
+        row("turn time p50 / p99", lambda side: f"{side.turn_p50_s:.3f} / {side.turn_p99_s:.3f} s"),
         row(
             "token delay p50 / p99",
-            f"{bare.delay_p50_ms:.2f} / {bare.delay_p99_ms:.2f} ms",
-            f"{gw.delay_p50_ms:.2f} / {gw.delay_p99_ms:.2f} ms",
+            lambda side: f"{side.delay_p50_ms:.2f} / {side.delay_p99_ms:.2f} ms",
             f"added: {report.added_delay_p50_ms:.2f} / {report.added_delay_p99_ms:.2f} ms",
         ),
         row(
             "tokens/s delivered",
-            f"{bare.tokens_per_s:,.0f}",
-            f"{gw.tokens_per_s:,.0f}",
+            lambda side: f"{side.tokens_per_s:,.0f}",
             f"offered: {report.offered_tokens_per_s:,.0f}",
         ),
-        row(
-            "server CPU",
-            f"{bare.server_cpu_s:.2f} s",
-            f"{gw.server_cpu_s:.2f} s",
-            f"claude-any: {report.cpu_us_per_token:.1f} us per token, {report.cpu_ms_per_turn:.2f} ms/turn",
-        ),
+        row("server CPU", lambda side: f"{side.server_cpu_s:.2f} s", cpu_note),
         row(
             "server peak RSS",
-            f"{bare.server_peak_rss_mb:.1f} MB",
-            f"{gw.server_peak_rss_mb:.1f} MB",
+            lambda side: f"{side.server_peak_rss_mb:.1f} MB",
             f"claude-any: {report.rss_kb_per_session:.1f} KB per session",
         ),
-        row("load generator CPU", f"{bare.client_cpu_pct:.0f}%", f"{gw.client_cpu_pct:.0f}%", "per process"),
-        row("responses checked", checked[0], checked[1]),
+        row("load generator CPU", lambda side: f"{side.client_cpu_pct:.0f}%", "per process"),
+        row("responses checked", lambda side: f"{side.ok} ok" if not side.bad else f"{side.bad} BAD"),
     ]
-    for name, side in (("bare upstream", bare), ("claude-any", gw)):
+    for name, side in sides:
         if side.bad:
             lines.append(f"INVALID: {name}: {side.bad} bad; first: {side.first_error}")
     return "\n".join(lines)
@@ -357,4 +379,5 @@ def run(args: argparse.Namespace) -> int:
     print(render(report))
     if args.json:
         Path(args.json).write_text(json.dumps(asdict(report), indent=2) + "\n")
-    return 1 if report.bare.bad or report.gateway.bad else 0
+    relay_bad = report.relay is not None and report.relay.bad
+    return 1 if report.bare.bad or report.gateway.bad or relay_bad else 0

@@ -9,7 +9,7 @@ as it reads inside a JSON string (a quoted key has its `"`, `\\` and non-ASCII c
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from claude_any import secrets
@@ -61,29 +61,9 @@ class Scrubber:
             return value if all(a is b for a, b in zip(scrubbed, value, strict=True)) else scrubbed
         return value
 
-    def stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        """`chunks` scrubbed as they pass, also where a secret is split across two chunks: the end of a
-        chunk that could be the start of a secret is held back until the next chunk tells. Nothing is held
-        when no secret starts there, which is almost always, so bytes are not delayed. If the upstream
-        fails, what was held back (at most a secret's prefix) is dropped."""
-        if not self._encoded:
-            return chunks
-        return self._scrubbed_stream(chunks)
-
-    async def _scrubbed_stream(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-        held = b""
-        async for chunk in chunks:
-            data = self.bytes(held + chunk if held else chunk)
-            keep = self._partial_suffix(data)
-            held = data[len(data) - keep :] if keep else b""
-            out = data[: len(data) - keep] if keep else data
-            if out:
-                yield out
-        if held:
-            yield held  # the stream ended: a prefix alone is not the secret
-
-    def _partial_suffix(self, data: bytes) -> int:
-        """The length of the longest end of `data` that is the beginning (not the whole) of a secret."""
+    def partial_suffix(self, data: bytes) -> int:
+        """The length of the longest end of `data` that is the beginning (not the whole) of a secret: what a
+        stream holds back until its next chunk tells (call/chunk_source.py)."""
         longest = 0
         for value in self._encoded:
             start = max(0, len(data) - len(value) + 1)

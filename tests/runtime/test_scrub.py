@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
+from chunk_sources import OnePerRead, read_all
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from claude_any.runtime.call.chunk_source import scrubbed
 from claude_any.runtime.scrub import Scrubber
 
 KEY = "sk-scrub-5e1d07c3a9"
@@ -39,12 +40,9 @@ def test_clean_bytes_and_values_are_not_copied() -> None:
     assert leaked["content"][0]["text"] == f"key {KEY}"  # the input is left as it was
 
 
-async def _collect(source: list[bytes]) -> list[bytes]:
-    async def chunks() -> AsyncIterator[bytes]:
-        for chunk in source:
-            yield chunk
-
-    return [chunk async for chunk in SCRUB.stream(chunks())]
+async def _collect(pieces: list[bytes]) -> list[bytes]:
+    source = scrubbed(OnePerRead(pieces), SCRUB)
+    return [chunk async for chunk in read_all(source)]
 
 
 STREAM = f'data: {{"text": "{KEY} and {KEY[:7]} then é and {QUOTED}"}}\n\nevent: error\n{KEY}'.encode()
@@ -70,8 +68,5 @@ def test_a_stream_that_ends_on_a_prefix_sends_it() -> None:
 
 
 def test_no_secrets_no_wrapper() -> None:
-    async def chunks() -> AsyncIterator[bytes]:
-        yield b"x"
-
-    source = chunks()
-    assert Scrubber([]).stream(source) is source
+    source = OnePerRead([b"x"])
+    assert scrubbed(source, Scrubber([])) is source

@@ -4,18 +4,19 @@ Reasoning models can think for minutes without sending a byte. The client (and a
 see traffic meanwhile, so every `ping_s` of silence yields a tick (the caller sends a `ping` event); after
 `idle_s` of silence the stream is declared stalled. The two clocks are independent on purpose.
 
-The upstream is read by its own task, so that a clock signal never cancels a read half-way (cancelling
-the read would close the upstream stream).
+The stream's own task reads the upstream, and a clock signal interrupts a read that waits by cancelling
+that task, as `asyncio.timeout` does; the read survives it because a `ChunkSource` loses nothing when a
+wait is cancelled (chunk_source.py). No reader task, no queue: a token costs one task step (the reader
+task and its queue hand-off it replaces: docs/PERFORMANCE.md).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, Callable
+from typing import Literal
 
-import anyio
+from claude_any.runtime.call.chunk_source import ChunkSource
 
 
 class IdleTimeout(Exception):
@@ -26,116 +27,112 @@ class IdleTimeout(Exception):
         self.idle_s = idle_s
 
 
-_QUEUE_CHUNKS = 64  # read-ahead bound: a slow client holds back the upstream instead of filling memory
-
-# Queue items: ("data", bytes) | ("tick", None) | ("idle", None) | ("end", None) | ("error", exception)
-_Item = tuple[str, Any]
+_Signal = Literal["tick", "idle"]
 
 
 async def with_ticks(
-    source: AsyncIterator[bytes],
+    source: ChunkSource,
     *,
     ping_s: float,
     idle_s: float,
     on_first: Callable[[], None] | None = None,
 ) -> AsyncGenerator[bytes | None, None]:
     """The bytes of `source`, with a None between them for every `ping_s` of silence; raises
-    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are. Chunks already
-    read when the consumer asks for more are joined into one. `on_first` is called when the first chunk
-    arrives (the time to first token, for the metrics).
-
-    One reader task feeds a queue and one timer watches the clock, re-armed only when it fires: a chunk
-    costs a queue hand-off and a float store, not a task and a timed wait (streams carry thousands).
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[_Item] = asyncio.Queue(_QUEUE_CHUNKS)
-    last_data = last_signal = loop.time()
-    timer: asyncio.TimerHandle | None = None
-
-    async def pump() -> None:
-        try:
-            if on_first is not None:  # the first chunk apart, so the loop below costs nothing more
-                first = await anext(source, None)
-                if first is None:
-                    await queue.put(("end", None))
-                    return
-                on_first()
-                await queue.put(("data", first))
-            async for chunk in source:
-                await queue.put(("data", chunk))
-            await queue.put(("end", None))
-        except Exception as exc:  # handed to the consumer, which raises it in its own task
-            await queue.put(("error", exc))
-
-    def watch() -> None:
-        nonlocal timer, last_signal
-        now = loop.time()
-        silent = now - last_data
-        if silent >= idle_s:
-            _offer(queue, ("idle", None))
-            return
-        if now - max(last_data, last_signal) >= ping_s:
-            last_signal = now
-            _offer(queue, ("tick", None))
-        due = min(last_data + idle_s, max(last_data, last_signal) + ping_s)
-        timer = loop.call_at(max(due, now + 0.001), watch)
-
-    reader = asyncio.ensure_future(pump())
-    timer = loop.call_at(last_data + min(ping_s, idle_s), watch)
-    held: _Item | None = None  # an item taken off the queue while joining data, handled next
+    `IdleTimeout` after `idle_s` of silence. Errors of `source` propagate as they are. Bytes that arrived
+    together come as one chunk. `on_first` is called when the first chunk arrives (the time to first token,
+    for the metrics). Iterate it from one task only: the clock interrupts that task's reads."""
+    clock = _Clock(ping_s, idle_s)
+    loop = clock.loop
     try:
         while True:
-            if held is None:
-                kind, value = await queue.get()
-            else:
-                (kind, value), held = held, None
-            if kind == "data":
-                last_data = loop.time()
-                # Chunks that arrived together (one socket read often holds many SSE events) go on as one:
-                # one translation call and one write to the client instead of one each. Nothing waits for
-                # more data, so this never delays a byte.
-                if not queue.empty():
-                    parts = [value]
-                    while not queue.empty():
-                        item = queue.get_nowait()
-                        if item[0] != "data":
-                            held = item
-                            break
-                        parts.append(item[1])
-                    value = b"".join(parts)
-                yield value
-            elif kind == "tick":
-                if loop.time() - last_data < idle_s:
-                    yield None
-            elif kind == "idle":
-                if loop.time() - last_data >= idle_s:
-                    raise IdleTimeout(idle_s)
-                timer = loop.call_at(last_data + min(ping_s, idle_s), watch)
-            elif kind == "end":
+            signal: _Signal | None = None
+            clock.waiting = True
+            try:
+                chunk = await source.read()
+            except asyncio.CancelledError:
+                signal = clock.take_signal()
+                if signal is None:  # not the clock's: the task is being cancelled
+                    raise
+            finally:
+                clock.waiting = False
+            if signal == "tick":
+                yield None
+            elif signal == "idle":
+                raise IdleTimeout(idle_s)
+            elif not chunk:
                 return
             else:
-                raise value
+                clock.last_data = loop.time()
+                if on_first is not None:
+                    on_first()
+                    on_first = None
+                yield chunk
     finally:
-        if timer is not None:
-            timer.cancel()
-        await _cancel(reader)
+        clock.stop()
 
 
-def _offer(queue: asyncio.Queue[_Item], item: _Item) -> None:
-    """Queue a clock signal unless the queue is full, which means data is waiting anyway."""
-    with contextlib.suppress(asyncio.QueueFull):
-        queue.put_nowait(item)
+class _Clock:
+    """The ping and idle clocks of one stream, on one timer re-armed only when it fires: a chunk costs a
+    float store, not a timer. A signal interrupts the task only while it waits for the upstream (never a
+    write to the client), and never when something else is already cancelling it."""
 
+    __slots__ = (
+        "base",
+        "idle_s",
+        "last_data",
+        "last_tick",
+        "loop",
+        "ping_s",
+        "signal",
+        "task",
+        "timer",
+        "waiting",
+    )
 
-async def _cancel(task: asyncio.Task[Any]) -> None:
-    """Cancel the pending read and wait for it, even while our own task is being cancelled (client gone),
-    so the upstream response is closed only after nobody reads from it any more."""
-    if task.done():  # a stream read to its end: no cancel scope, no wait (a loop turn saved per stream)
-        if not task.cancelled():
-            task.exception()
-        return
-    task.cancel()
-    with anyio.CancelScope(shield=True):
-        await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved: no "exception was never retrieved" warning at shutdown
+    def __init__(self, ping_s: float, idle_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.base = task.cancelling()  # cancellation requests not the clock's: above this, leave the task be
+        self.ping_s, self.idle_s = ping_s, idle_s
+        self.last_data = self.last_tick = self.loop.time()
+        self.waiting = False  # the task is suspended in a read
+        self.signal: _Signal | None = None  # delivered by cancelling the task, not yet taken
+        self.timer: asyncio.TimerHandle | None = self.loop.call_at(
+            self.last_data + min(ping_s, idle_s), self._fire
+        )
+
+    def _fire(self) -> None:
+        now = self.loop.time()
+        if self.waiting and self.signal is None:
+            if now - self.last_data >= self.idle_s:
+                self._interrupt("idle")
+                self.timer = None
+                return
+            if now - max(self.last_data, self.last_tick) >= self.ping_s and self._interrupt("tick"):
+                self.last_tick = now
+        due = min(self.last_data + self.idle_s, max(self.last_data, self.last_tick) + self.ping_s)
+        if due <= now:  # silent for long, but the task is busy elsewhere (writing to a slow client)
+            due = now + min(self.ping_s, self.idle_s)
+        self.timer = self.loop.call_at(due, self._fire)
+
+    def _interrupt(self, signal: _Signal) -> bool:
+        if self.task.cancelling() != self.base:  # being cancelled already: that goes first
+            return False
+        self.signal = signal
+        self.task.cancel()
+        return True
+
+    def take_signal(self) -> _Signal | None:
+        """The signal a CancelledError in a read delivered, its cancellation withdrawn; None when the
+        cancellation is (also) someone else's, which must go on."""
+        signal, self.signal = self.signal, None
+        if signal is None or self.task.uncancel() != self.base:
+            return None
+        return signal
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None

@@ -408,27 +408,33 @@ class ResponseBody(httpx.AsyncByteStream):
     the pool when the body was read to its end, and closes it otherwise. `max_line`, when set, bounds the
     bytes between two line ends (a stream's line)."""
 
-    __slots__ = ("_answer", "max_line", "on_close")
+    __slots__ = ("_answer", "_line", "max_line", "on_close")
 
     def __init__(self, answer: aiohttp.ClientResponse) -> None:
         self._answer = answer
         self.max_line: int | None = None
+        self._line = 0  # bytes since the last line end
         self.on_close: Callable[[], None] | None = None  # called once, at the first close
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        content = self._answer.content
-        limit = self.max_line
-        line = 0  # bytes since the last line end
+    async def read(self) -> bytes:
+        """What arrived since the last read, joined (waiting for some when nothing has); b"" at the end.
+        Cancelling a read that waits loses nothing (aiohttp keeps the bytes for the next): the stream's
+        clock relies on it (keepalive.py)."""
         try:
-            while chunk := await content.readany():
-                if limit is not None:
-                    end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
-                    line = len(chunk) - 1 - end if end >= 0 else line + len(chunk)
-                    if line > limit:
-                        raise AnswerTooLarge(f"sent a line longer than {limit // _MB} MB")
-                yield chunk
+            chunk = await self._answer.content.readany()
         except (aiohttp.ClientError, OSError) as exc:
             raise as_httpx_error(exc) from None
+        limit = self.max_line
+        if limit is not None and chunk:
+            end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
+            self._line = len(chunk) - 1 - end if end >= 0 else self._line + len(chunk)
+            if self._line > limit:
+                raise AnswerTooLarge(f"sent a line longer than {limit // _MB} MB")
+        return chunk
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while chunk := await self.read():
+            yield chunk
 
     async def aclose(self) -> None:
         self._answer.release()

@@ -30,7 +30,7 @@ from claude_any.runtime.call.exception_frames import release_frames
 from claude_any.runtime.call.retry import Attempts
 from claude_any.runtime.call.stream_relay import SSEResponse, forward_stream, translate_stream
 from claude_any.runtime.call.targets import Destination, Destinations
-from claude_any.runtime.call.upstream import Clients, body_chunks, open_response, read_json
+from claude_any.runtime.call.upstream import Clients, body_source, open_response, read_json
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.route import tokens
 from claude_any.runtime.serve import offload
@@ -199,7 +199,7 @@ async def _attempt(destination: Destination, inbound: Inbound, clients: Clients)
         message = dialect.response(raw, ctx)
         log.tokens_estimated = not ctx.usage_metered
         return _message_response(message, destination, log)
-    upstream = debug_stream(body_chunks(response), log.request_id, destination)
+    upstream = debug_stream(body_source(response), log.request_id, destination)
     chunks = translate_stream(upstream, dialect.stream(ctx), log, destination, clients.timeouts)
     return SSEResponse(
         chunks, headers=_headers(log.request_id, destination, True), log=log, upstream=response

@@ -26,9 +26,10 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from claude_any.runtime import errors
+from claude_any.runtime.call.chunk_source import ChunkSource, scrubbed
 from claude_any.runtime.call.keepalive import IdleTimeout, with_ticks
 from claude_any.runtime.call.targets import Destination, SSETranslator
-from claude_any.runtime.call.upstream import body_chunks, transport_error
+from claude_any.runtime.call.upstream import body_source, transport_error
 from claude_any.runtime.errors import AnthropicError
 from claude_any.runtime.serve.access_log import CLIENT_GONE, RequestLog
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
@@ -119,7 +120,7 @@ def stalled(destination: Destination, log: RequestLog, idle_s: float) -> Anthrop
 
 
 async def translate_stream(
-    upstream: AsyncIterator[bytes],
+    upstream: ChunkSource,
     translator: SSETranslator,
     log: RequestLog,
     destination: Destination,
@@ -270,7 +271,7 @@ async def forward_stream(
     end = _AnthropicEnd()
     try:
         # The provider's bytes go out as they are, but not a key it quotes back (in an `event: error`, say).
-        upstream = destination.scrub.stream(body_chunks(response))
+        upstream = scrubbed(body_source(response), destination.scrub)
         ticks = with_ticks(upstream, ping_s=timeouts.ping_s, idle_s=timeouts.idle_s, on_first=log.first_data)
         async with contextlib.aclosing(ticks):  # stops the upstream reader however this ends
             async for chunk in ticks:

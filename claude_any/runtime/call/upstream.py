@@ -19,6 +19,7 @@ import httpx
 from claude_any.provider_templates import PreparedTarget
 from claude_any.runtime import errors
 from claude_any.runtime.call import proxies
+from claude_any.runtime.call.chunk_source import ChunkSource, InMemory
 from claude_any.runtime.call.provider_client import (
     KEEPALIVE_EXPIRY_S,
     AnswerTooLarge,
@@ -312,6 +313,16 @@ def body_chunks(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -
     if isinstance(stream, ResponseBody):  # it checks the lines as it reads them
         stream.max_line = max_line
     return aiter(cast(httpx.AsyncByteStream, stream))
+
+
+def body_source(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -> ChunkSource:
+    """The body of an open streamed response as a ChunkSource (a read that waits may be cancelled); a line
+    longer than `max_line` bytes ends it with `AnswerTooLarge` (an httpx.HTTPError)."""
+    stream = response.stream
+    if isinstance(stream, ResponseBody):
+        stream.max_line = max_line
+        return stream
+    return InMemory(aiter(cast(httpx.AsyncByteStream, stream)))  # an in-process provider's answer
 
 
 async def close(response: httpx.Response) -> None:

@@ -15,13 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from claude_any import prices
+from claude_any.runtime.call.chunk_source import ChunkSource, Logged
 from claude_any.runtime.serve.log_format import formatter
 from claude_any.table import Price
 
@@ -277,26 +278,17 @@ def debug_answer(request_id: str, target: Called, body: Any) -> None:
         logger.debug("%s <- %s %s", request_id, target.label, excerpt(body, target.scrub))
 
 
-def debug_stream(chunks: AsyncIterator[bytes], request_id: str, target: Called) -> AsyncIterator[bytes]:
-    """`chunks` unchanged; at DEBUG the start of the streamed answer is logged once it ends (or fails)."""
+def debug_stream(source: ChunkSource, request_id: str, target: Called) -> ChunkSource:
+    """`source` unchanged; at DEBUG the start of the streamed answer is logged once it ends (or fails)."""
     if not debug_enabled():
-        return chunks
-    return _logged_stream(chunks, request_id, target.label, target.scrub)
+        return source
 
+    def describe(total: int, kept: bytes) -> None:
+        logger.debug(
+            "%s <- %s stream, %d bytes: %s", request_id, target.label, total, excerpt(kept, target.scrub)
+        )
 
-async def _logged_stream(
-    chunks: AsyncIterator[bytes], request_id: str, label: str, scrub: Callable[[str], str]
-) -> AsyncIterator[bytes]:
-    kept = bytearray()
-    total = 0
-    try:
-        async for chunk in chunks:
-            total += len(chunk)
-            if len(kept) < _STREAM_BYTES:
-                kept += chunk[: _STREAM_BYTES - len(kept)]
-            yield chunk
-    finally:
-        logger.debug("%s <- %s stream, %d bytes: %s", request_id, label, total, excerpt(kept, scrub))
+    return Logged(source, _STREAM_BYTES, describe)
 
 
 def configure(level: str, file: str | None = None, log_format: str = "text") -> None:
