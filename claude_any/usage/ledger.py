@@ -84,7 +84,7 @@ def _spend_of(log: RequestLog) -> Spend:
 
 
 class Ledger:
-    """The process-wide usage ledger (`app.state.ledger`): `add` from the request path, `start` and `close`
+    """The process-wide usage ledger (`ProcessState.ledger`): `add` from the request path, `start` and `close`
     from the app's lifespan."""
 
     def __init__(

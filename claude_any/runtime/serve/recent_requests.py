@@ -3,7 +3,7 @@ target's health over a recent window, and today's spend per user as seen here.
 
 Fed by one listener per request (`RecentRequests.record`, told by `RequestLog.emit` once the request is over):
 it appends one small record to a bounded ring and adds the cost to its user's sum for the day, nothing more.
-Every count and percentile is computed when the page is asked for. It lives on `app.state`, not in the
+Every count and percentile is computed when the page is asked for. It lives in `ProcessState`, not in the
 table's `Gateway`, so it outlives a reload; with `run --workers N` each worker process has its own.
 """
 
@@ -71,7 +71,7 @@ class Health:
 
 class SpendReport(Protocol):
     """Where today's spend per user comes from: this process (RecentRequests), or the usage ledger, which
-    sees every instance. `app.state.spend` holds one."""
+    sees every instance. `ProcessState.spend` gives one."""
 
     @property
     def scope(self) -> str: ...  # said on the page: whose requests the sums cover
