@@ -5,7 +5,9 @@ The schema is a list of migrations, each taking the database from one version to
 one row of `claude_any_schema`. `open_database` applies the missing ones in order, in one transaction that
 holds the database's write lock (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock, and its DDL is
 transactional), so two instances opening the same database at once migrate it once. A database written by a
-newer claude-any (a higher version) is refused rather than written in a shape it does not expect.
+newer claude-any (a higher version) is refused rather than written in a shape it does not expect, and so is
+one at this version whose tables lack a column this version declares or have one it does not (a file left
+by a development build): `SchemaMismatch`, which the CLI reports at start instead of retrying forever.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     select,
     text,
     update,
@@ -54,6 +57,11 @@ class LedgerError(Exception):
 
 class DatabaseUnavailable(LedgerError):
     """The database did not answer or refused the connection: worth trying again later."""
+
+
+class SchemaMismatch(LedgerError):
+    """The database answered, but its tables are not the ones this claude-any's schema version declares:
+    trying again would not help."""
 
 
 # --- where -------------------------------------------------------------------------------------------------
@@ -254,14 +262,45 @@ def migrate(engine: Engine, shown: str) -> int:
             )
         for step in MIGRATIONS[found:]:
             step(conn)
+        check_tables(conn, shown)  # before the version is written: a mismatch rolls the migration back
         if found < SCHEMA_VERSION:
             conn.execute(update(schema).values(version=SCHEMA_VERSION))
         return int(found)
 
 
+def check_tables(conn: Connection, shown: str) -> None:
+    """Raise SchemaMismatch unless every table of `metadata` is in the database with exactly its columns
+    (names only: each dialect reflects types in its own words)."""
+    inspector = inspect(conn)
+    for table in metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            problem = f"it has no table {table.name}"
+        else:
+            found = {column["name"] for column in inspector.get_columns(table.name)}
+            declared = set(table.c.keys())
+            missing, unexpected = sorted(declared - found), sorted(found - declared)
+            if not missing and not unexpected:
+                continue
+            problem = "; ".join(
+                [f"table {table.name} has no column {name}" for name in missing]
+                + [f"table {table.name} has a column {name} it does not know" for name in unexpected]
+            )
+        aside = (
+            "rename or drop its claude_any_* tables"
+            if conn.dialect.name == "postgresql"
+            else f"move {shown} aside (a new one is started)"
+        )
+        raise SchemaMismatch(
+            f"the usage database {shown} does not match this claude-any's schema (version "
+            f"{SCHEMA_VERSION}): {problem}. It was probably written by a development build: {aside}, or "
+            "point usage.database elsewhere"
+        )
+
+
 def open_database(database: DatabaseUrl) -> Engine:
-    """An engine on `database`, its schema brought up to date. Raises LedgerError (phrased, no secret) when
-    it cannot be used: unreachable, refused, or written by a newer claude-any."""
+    """An engine on `database`, its schema brought up to date and checked. Raises DatabaseUnavailable when
+    it cannot be reached or refuses the connection, SchemaMismatch when its tables are not this version's,
+    and LedgerError (phrased, no secret) when a newer claude-any wrote it."""
     engine = connect(database)
     try:
         migrate(engine, database.shown)

@@ -84,7 +84,7 @@ def _spend_of(log: RequestLog) -> Spend:
 
 
 class Ledger:
-    """The process-wide usage ledger (`app.state.ledger`): `add` from the request path, `start` and `close`
+    """The process-wide usage ledger (`ProcessState.ledger`): `add` from the request path, `start` and `close`
     from the app's lifespan."""
 
     def __init__(
@@ -124,8 +124,9 @@ class Ledger:
     def for_usage(usage: Usage, env: Mapping[str, str]) -> Ledger | None:
         """The ledger `usage:` asks for, its database checked (opened and migrated) now; None when off.
 
-        Raises LedgerError when the database cannot be used as configured (a newer schema, no driver, an
-        unset variable); one that does not answer yet is only warned about: the writer keeps trying."""
+        Raises LedgerError when the database cannot be used as configured (a newer schema, tables that are
+        not this version's, no driver, an unset variable); one that does not answer yet is only warned
+        about: the writer keeps trying."""
         if not usage.enabled:
             return None
         ledger = Ledger(database_url(usage, env), usage.instance)

@@ -264,13 +264,34 @@ def test_sighup_reloads_every_worker_in_place(served: Any, upstream: FakeUpstrea
     # reach the same table; the supervisor logs once per change, each worker once.
     config.write_text(CONFIG.format(url=upstream.url, large="gpt-4.1"), encoding="utf-8")
     server.proc.send_signal(signal.SIGHUP)
-    _wait_for_log(log, r"DEBUG .*reloaded .*routes\.json: 1 target changed", count=2)
+    # Each worker's line names the file the user edited, not the supervisor's private routes.json.
+    text = _wait_for_log(log, rf"DEBUG .*reloaded {re.escape(str(config))}: 1 target changed", count=2)
     after = [_stream(url, text=f"after {i}") for i in range(8)]
     for thread in streams:
         thread.join(timeout=START_TIMEOUT_S)
     assert all(r.complete and r.models == {"gpt-4o"} for r in in_flight) and len(in_flight) == 4, in_flight
     assert all(r.complete and r.models == {"gpt-4.1"} for r in after), after
     assert server.proc.poll() is None
+    assert "routes.json" not in text, text
+
+
+def test_a_reloads_warnings_are_logged_only_when_they_change(
+    served: Any, upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    config, log = tmp_path / "config.yaml", tmp_path / "gateway.log"
+    unknown = CONFIG.replace("fake/gpt-4o-mini", "fake/{small}")  # not in the capability table: a warning
+    config.write_text(unknown.format(url=upstream.url, large="gpt-4o", small="llama3.2"), encoding="utf-8")
+    url, _ = served(config)
+    _write_like_an_editor(config, unknown.format(url=upstream.url, large="gpt-4.1", small="llama3.2"))
+    _wait_for_log(log, r"reloaded .*config\.yaml: 1 target changed")
+    _write_like_an_editor(config, unknown.format(url=upstream.url, large="gpt-4o", small="llama3.2"))
+    text = _wait_for_log(log, r"reloaded .*config\.yaml: 1 target changed", count=2)
+    assert len(re.findall(r"model 'llama3\.2' is not in the capability table", text)) == 1, text
+    assert f"{config}: the 1 warning logged before still holds" in text
+    _write_like_an_editor(config, unknown.format(url=upstream.url, large="gpt-4o", small="qwen-odd"))
+    text = _wait_for_log(log, r"model 'qwen-odd' is not in the capability table")
+    assert len(re.findall(r"model 'llama3\.2' is not in the capability table", text)) == 1, text
+    assert _stream(url).models == {"gpt-4o"}
 
 
 # --- in one process: the old gateway closed after its last stream ------------------------------------------

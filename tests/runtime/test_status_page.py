@@ -10,9 +10,11 @@ import re
 
 import httpx
 import pytest
-from loopback import FakeUpstream, Reply
+from faults import error_body, fake_provider, resilient_table
+from loopback import NO_RETRY, TEST_ENV, FakeUpstream, Reply, ThreadServer
 
 from claude_any.runtime.serve.access_log import RequestLog
+from claude_any.runtime.serve.app import create_app
 from claude_any.runtime.serve.recent_requests import WINDOW_S, RecentRequests, Spend
 
 ALICE = {"x-api-key": "alice-secret-1"}
@@ -77,6 +79,39 @@ def test_status_json_has_the_targets_the_requests_and_the_spend(
     users = {u["user"]: u for u in spend["users"]}
     assert users["alice"]["usd"] == pytest.approx(0.006) and users["alice"]["unpriced"] == 1  # the 500
     assert users["bob"] == {"user": "bob", "usd": 0.0, "unpriced": 1, "estimated": 0}
+
+
+def test_a_try_that_failed_before_a_fallback_counts_against_its_target(upstream: FakeUpstream) -> None:
+    table = resilient_table([fake_provider(upstream.url)], ("large", "small"), retry=NO_RETRY)
+    server = ThreadServer(create_app(table, TEST_ENV)).start()  # its own: the ring starts empty
+    try:
+        _fallback_shows_on_the_status(upstream, server.url)
+    finally:
+        server.stop()
+
+
+def _fallback_shows_on_the_status(upstream: FakeUpstream, url: str) -> None:
+    upstream.script(Reply(status=500, json=error_body("down")), ok())  # large fails, small answers
+    answered = ask(url, "claude-sonnet-4-6", {})
+    assert answered.status_code == 200 and answered.headers["x-claude-any-attempts"] == "large:500,small:200"
+
+    data = httpx.get(url + "/status.json").json()
+    targets = {t["id"]: t for t in data["targets"]}
+    assert (targets["large"]["requests"], targets["large"]["errors"]) == (1, 1)
+    assert targets["large"]["error_rate"] == 1.0 and targets["large"]["last"] is not None
+    assert targets["large"]["p50_ms"] is None  # the failed try's own time is not known
+    assert (targets["small"]["requests"], targets["small"]["errors"]) == (1, 0)
+    assert [(r["target"], r["status"]) for r in data["requests"]] == [("small", 200)]
+    page = httpx.get(url + "/status", headers={"accept": "text/html"}).text
+    row = re.search(r"<tr>\s*<td><code>large</code>.*?</tr>", page, re.S)
+    assert row is not None and "100.0%" in row.group(0), page
+
+    # Both fail: the last try is the request's own (its status), counted once; the earlier one beside it.
+    upstream.script(Reply(status=500, json=error_body("down")), Reply(status=503, json=error_body("busy")))
+    assert ask(url, "claude-sonnet-4-6", {}).headers["x-claude-any-attempts"] == "large:500,small:503"
+    targets = {t["id"]: t for t in httpx.get(url + "/status.json").json()["targets"]}
+    assert (targets["large"]["requests"], targets["large"]["errors"]) == (2, 2)
+    assert (targets["small"]["requests"], targets["small"]["errors"]) == (2, 1)
 
 
 def test_the_page_shows_unknown_cost_as_unknown_and_client_strings_as_text(

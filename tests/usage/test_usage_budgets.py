@@ -100,7 +100,7 @@ def test_a_reload_applies_new_limits_and_keeps_the_ledger(upstream: FakeUpstream
     app = create_app(table, ENV, reload=TableReload(source, table, table))
     server = ThreadServer(app).start()
     try:
-        ledger, old = app.state.ledger, app.state.gateway
+        ledger, old = app.state.process.ledger, app.state.gateway
         assert ask(server.url, "alice").status_code == 402  # $0 a day: nothing allowed
         moved = replace(
             table, limits={"alice": Limit(usd_per_day=5.0)}, usage=replace(table.usage, database=None)
@@ -108,7 +108,7 @@ def test_a_reload_applies_new_limits_and_keeps_the_ledger(upstream: FakeUpstream
         routes.write_text(moved.dumps(), encoding="utf-8")
         wait_for(lambda: app.state.gateway is not old)
         assert ask(server.url, "alice").status_code == 200  # the new limit, at once
-        assert app.state.ledger is ledger  # `usage:` waits for a restart: the same ledger, the same file
+        assert app.state.process.ledger is ledger  # `usage:` waits for a restart: the same ledger and file
         assert app.state.gateway.table.usage == table.usage
     finally:
         server.stop()

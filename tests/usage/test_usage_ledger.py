@@ -71,7 +71,7 @@ def test_usage_disabled_writes_nothing(upstream: FakeUpstream, tmp_path: Path) -
     with running(table) as url:
         assert ask_as(url, "alice").status_code == 200
     assert not database.exists()
-    assert create_app(table, ENV).state.ledger is None
+    assert create_app(table, ENV).state.process.ledger is None
 
 
 def test_a_database_that_is_away_never_fails_a_request_and_its_rows_wait(
@@ -114,7 +114,7 @@ def test_an_unreachable_postgresql_does_not_stop_the_gateway(
     caplog.set_level(logging.WARNING, logger="claude_any")
     upstream.script(Reply(json=completion()))
     app = create_app(table, env)
-    assert app.state.ledger is not None
+    assert app.state.process.ledger is not None
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "postgresql://claude:***@127.0.0.1" in text and "pg-secret-77" not in text
 

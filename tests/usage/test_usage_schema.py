@@ -1,5 +1,6 @@
 """The ledger's versioned schema: a first-version database is migrated on open with its rows kept, a newer
-one is refused, and several processes opening one database at once migrate it once."""
+one is refused, one at this version whose columns are not this version's is refused at start (by `run` and
+`usage`), and several processes opening one database at once migrate it once."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from cli_process import claude_any
 from ledger_loopback import ENV, completion, rows, running, team_table
 from ledger_loopback import ask as ask_as
 from loopback import FakeUpstream, Reply
+from postgres_server import Server
 
 from claude_any.runtime.call.targets import StartupError
 from claude_any.runtime.serve.app import create_app
-from claude_any.usage.database import SCHEMA_VERSION, DatabaseUrl, LedgerError, open_database
+from claude_any.table import Usage
+from claude_any.usage.database import (
+    SCHEMA_VERSION,
+    DatabaseUrl,
+    LedgerError,
+    SchemaMismatch,
+    database_url,
+    open_database,
+)
 
 # The first schema, as claude-any 0.1 wrote it: written out here, not derived from the code under test.
 V1 = """
@@ -69,6 +80,78 @@ def test_a_database_from_a_newer_claude_any_is_refused(upstream: FakeUpstream, t
     ):
         create_app(team_table(upstream, database), ENV)
     assert version(database) == 99  # left as it was
+
+
+# A database at this schema version as a development build could have left it: one column short.
+DEV_CONFIG = """\
+providers:
+  echo: {{kind: echo}}
+model_categories:
+  large: echo/echo-large
+  small: echo/echo-small
+usage: {{database: "sqlite:///{database}"}}
+"""
+
+
+def dev_build_database(path: Path) -> None:
+    open_database(sqlite(path)).dispose()
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+        conn.execute("ALTER TABLE claude_any_requests DROP COLUMN tokens_estimated")
+
+
+def test_run_refuses_a_database_missing_a_column_of_its_schema_version(tmp_path: Path) -> None:
+    database = tmp_path / "usage.sqlite3"
+    dev_build_database(database)
+    config = tmp_path / "config.yaml"
+    config.write_text(DEV_CONFIG.format(database=database))
+    result = claude_any("run", str(config), "--port", "0", home=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert f"the usage database {database} does not match" in result.stderr
+    assert "table claude_any_requests has no column tokens_estimated" in result.stderr
+    assert f"move {database} aside" in result.stderr and "point usage.database elsewhere" in result.stderr
+    report = claude_any("usage", "--config", str(config), home=tmp_path)
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr
+    assert "has no column tokens_estimated" in report.stderr
+
+
+def test_a_column_this_version_does_not_know_is_refused_and_the_file_left_alone(
+    upstream: FakeUpstream, tmp_path: Path
+) -> None:
+    database = tmp_path / "usage.sqlite3"
+    open_database(sqlite(database)).dispose()
+    with contextlib.closing(sqlite3.connect(database)) as conn, conn:
+        conn.execute("ALTER TABLE claude_any_requests ADD COLUMN region TEXT NOT NULL DEFAULT 'eu'")
+    with pytest.raises(StartupError, match="table claude_any_requests has a column region it does not know"):
+        create_app(team_table(upstream, database), ENV)
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        assert "region" in {row[1] for row in conn.execute("PRAGMA table_info(claude_any_requests)")}
+
+
+def test_a_first_version_database_with_an_extra_column_is_not_half_migrated(tmp_path: Path) -> None:
+    database = tmp_path / "usage.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.executescript(V1 + "ALTER TABLE claude_any_requests ADD COLUMN region TEXT;")
+    with pytest.raises(SchemaMismatch, match="has a column region"):
+        open_database(sqlite(database))
+    assert version(database) == 1  # the migration rolled back with the refusal
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        assert "instance" not in {row[1] for row in conn.execute("PRAGMA table_info(claude_any_requests)")}
+
+
+def test_a_postgresql_database_missing_a_column_is_refused_without_its_password(
+    postgres_server: Server, postgres_url: str
+) -> None:
+    pytest.importorskip("psycopg")
+    open_database(database_url(Usage(database=postgres_url), {})).dispose()
+    postgres_server.sql("ALTER TABLE claude_any_requests DROP COLUMN instance", postgres_url)
+    with_secret = postgres_url.replace("postgresql://postgres@", "postgresql://postgres:${PGPASSWORD}@", 1)
+    database = database_url(Usage(database=with_secret), {"PGPASSWORD": "pg-secret-91"})
+    with pytest.raises(SchemaMismatch) as refused:
+        open_database(database)
+    message = str(refused.value)
+    assert "table claude_any_requests has no column instance" in message
+    assert "rename or drop its claude_any_* tables" in message and "pg-secret-91" not in message
 
 
 def _open(path: str) -> None:

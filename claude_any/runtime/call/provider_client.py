@@ -340,32 +340,25 @@ class ProviderClient:
         data = content or None
         target = _wire_url(url)
         try:
-            attempt = _Attempt()
-            try:
-                answer = await session.request(
-                    method,
-                    target,
-                    headers=headers,
-                    data=data,
-                    proxy=proxy,
-                    allow_redirects=False,
-                    trace_request_ctx=attempt,
-                )
-            except _STALE as exc:
-                if not attempt.reused:
-                    raise
-                release_frames(exc)  # aiohttp keeps it beside its traceback: a cycle holding `data`
-                # The server had closed the idle connection as the request went out (its keep-alive timeout
-                # raced ours): nothing was answered, so the request goes again, at once, on another one.
-                answer = await session.request(
-                    method,
-                    target,
-                    headers=headers,
-                    data=data,
-                    proxy=proxy,
-                    allow_redirects=False,
-                    trace_request_ctx=_Attempt(),
-                )
+            for resend in (False, True):
+                attempt = _Attempt()
+                try:
+                    answer = await session.request(
+                        method,
+                        target,
+                        headers=headers,
+                        data=data,
+                        proxy=proxy,
+                        allow_redirects=False,
+                        trace_request_ctx=attempt,
+                    )
+                    break
+                except _STALE as exc:
+                    if resend or not attempt.reused:
+                        raise
+                    release_frames(exc)  # aiohttp keeps it beside its traceback: a cycle holding `data`
+                    # The server had closed the idle connection as the request went out (its keep-alive
+                    # timeout raced ours): nothing was answered, so it goes again, at once, on another one.
         except _FAILURES as exc:
             raise as_httpx_error(exc) from None
         return _response(method, url, answer)

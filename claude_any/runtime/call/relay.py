@@ -150,6 +150,7 @@ async def _walk(
                     raise
                 release_frames(err)  # kept for the final error: not the frames (and the request) it passed
                 last = tried[target_id] = err
+                log.failed_tries += (target_id,)
                 asked.append(retry.retry_after(err.headers))
                 logger.warning(
                     "%s attempt %d: %s failed (%d %s)",
@@ -169,6 +170,7 @@ async def _walk(
         break  # out of budget in the middle of a round
     assert last is not None  # at least one attempt ran, and every one failed retryably
     log.note = f"gave up after {attempts.header()}"
+    log.failed_tries = log.failed_tries[:-1]  # the last is the request's own target and status
     raise errors.unreachable_or_last(last, tried)
 
 

@@ -112,6 +112,9 @@ class RequestLog:
     first_byte_ms: float | None = None
     retries: int = 0
     fallbacks: int = 0
+    # The target of each try that failed and was followed by another (a retry or a fallback), in order;
+    # the request's own `target` and `status` are its last try's. For the status page's health.
+    failed_tries: tuple[str, ...] = ()
     _emitted: bool = False
     # Told once, when the request is over and its line written: the session's token scale (app.py), the
     # session summary for the status line (sessions.py).

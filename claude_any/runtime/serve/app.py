@@ -42,7 +42,6 @@ from claude_any.runtime.serve.client_protocol import REFUSAL
 from claude_any.runtime.serve.disconnect import CancelOnDisconnect
 from claude_any.runtime.serve.gateway import Gateway, Gateways, ProcessState, build_gateway
 from claude_any.runtime.serve.metrics import MULTIPROCESS_VARIABLE, Metrics
-from claude_any.runtime.serve.recent_requests import RecentRequests
 from claude_any.runtime.serve.reload import Reloader
 from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import session_id
@@ -144,7 +143,7 @@ def _record_and_check_budget(request: Request, gateway: Gateway, log: RequestLog
     """Record the request in the usage ledger (when it is over), and refuse it when its user is past their
     `limits:` entry. Messages only: they are what is paid for; count_tokens and the model list cost
     nothing and would only crowd the ledger."""
-    ledger: Ledger | None = request.app.state.ledger
+    ledger = _process(request).ledger
     if ledger is None:
         return
     log.listeners.append(ledger.add)
@@ -274,8 +273,8 @@ async def status_json(request: Request, log: RequestLog) -> Response:
 
 
 async def _status(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    return await status_page.snapshot(_gateway(request).table, state.recent, state.spend)
+    process = _process(request)
+    return await status_page.snapshot(_gateway(request).table, process.recent, process.spend)
 
 
 async def hello(request: Request, log: RequestLog) -> Response:
@@ -290,7 +289,7 @@ async def health(request: Request, log: RequestLog) -> Response:
 
 async def metrics(request: Request, log: RequestLog) -> Response:
     """GET /metrics: Prometheus' text format (runtime/serve/metrics.py)."""
-    found: Metrics = request.app.state.metrics
+    found = _process(request).metrics
     found.refresh(_gateway(request).clients.provider_clients())
     body, content_type = found.exposition()
     return Response(body, media_type=content_type, headers={"request-id": log.request_id})
@@ -313,7 +312,8 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
         # The routed path as the server gave it: `request.url` would build and re-parse the whole URL (1% of
         # the CPU of a streamed request, py-spy); routes match fixed paths, so both read the same.
         log = RequestLog(request.method, request.scope["path"], errors.new_request_id())
-        log.listeners.append(request.app.state.metrics.record)
+        process = _process(request)
+        log.listeners.append(process.metrics.record)
         try:
             gateway = _gateway(request)
             refusal = gateway.guard.refusal(request.headers)  # a web page's request: before the token
@@ -321,7 +321,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
                 raise refusal
             if auth:
                 log.user = gateway.tokens.user(request.headers)
-            log.listeners.append(request.app.state.recent.record)  # the status page's ring, once it is over
+            log.listeners.append(process.recent.record)  # the status page's ring, once it is over
             log.session, log.price_of = session_id(request.headers), gateway.price_of
             response = await handler(request, log)
         except AnthropicError as err:
@@ -340,7 +340,7 @@ def endpoint(handler: Handler, *, auth: bool, page: bool = False) -> Callable[[R
             log.status, log.note = 500, "internal error"
             response = error_response(errors.api_error("internal error in claude-any"), log.request_id)
         if isinstance(response, SSEResponse):
-            request.app.state.metrics.stream_started(log)
+            process.metrics.stream_started(log)
         else:
             log.status = response.status_code
             log.emit()
@@ -414,11 +414,14 @@ def create_app(
     `${VAR}` or a broken template raises `StartupError` before anything listens. `timeouts` overrides
     the table's (tests); `save_requests` is a directory to keep request bodies in; `reload` reads the table
     again on SIGHUP and, when its file is watched, on every change (serve/reload.py)."""
-    process = ProcessState()
-    build = partial(build_gateway, env=env, process=process, timeouts=timeouts)
+    # Process-wide, so it outlives a reload of the table: the metrics, counted by the current table's
+    # target ids, and the usage ledger (`usage:` needs a restart).
+    multiprocess_dir = env.get(MULTIPROCESS_VARIABLE) or None
+    process = ProcessState(Metrics(lambda: gateways.current.table.targets, multiprocess_dir=multiprocess_dir))
+    build = partial(build_gateway, env=env, session_scale=process.session_scale, timeouts=timeouts)
     first = build(table)
-    try:  # process-wide, as the ProcessState: a reload of the table keeps it (`usage:` needs a restart)
-        ledger = Ledger.for_usage(table.usage, env)
+    try:
+        process.ledger = ledger = Ledger.for_usage(table.usage, env)
     except LedgerError as exc:
         raise StartupError(str(exc)) from None
     if save_requests:  # scrubbed of the secrets of the table served at the time
@@ -433,7 +436,7 @@ def create_app(
             pass
         if ledger is not None:
             ledger.start()
-        async with app.state.metrics.kept_live(lambda: app.state.gateway.clients.provider_clients()):
+        async with process.metrics.kept_live(lambda: gateways.current.clients.provider_clients()):
             if reload is None:
                 yield
             else:
@@ -452,13 +455,4 @@ def create_app(
     app.state.process = process
     gateways = Gateways(app.state)
     app.add_middleware(PinGateway, gateways=gateways)
-    # Process-wide, so they outlive a reload of the table: the usage ledger, the metrics (counted by the
-    # current table's target ids), what the status page shows, and where today's spend comes from: the
-    # ledger, which sees every instance (else this process's own sums).
-    app.state.ledger = ledger
-    app.state.metrics = Metrics(
-        lambda: app.state.gateway.table.targets, multiprocess_dir=env.get(MULTIPROCESS_VARIABLE) or None
-    )
-    app.state.recent = recent = RecentRequests()
-    app.state.spend = ledger if ledger is not None else recent
     return app

@@ -1,8 +1,9 @@
 """The state a routing table is served with, built from the table and the environment; and who holds it.
 
 `Gateway` is what one table needs (router, prepared targets, provider clients, token, model list); a reload
-builds a new one (serve/reload.py) and swaps it in. `ProcessState` is what outlives any table: per-session
-summaries and token scales, the request archive. `Gateways` holds the current gateway, counts the requests
+builds a new one (serve/reload.py) and swaps it in. `ProcessState` is what outlives any table: the metrics,
+the usage ledger, the status page's recent requests, per-session summaries and token scales, the request
+archive. `Gateways` holds the current gateway, counts the requests
 in flight on each, and closes a replaced gateway's clients once its last request (its stream included) ended.
 """
 
@@ -26,10 +27,13 @@ from claude_any.runtime.route.tokens import SessionScale
 from claude_any.runtime.scrub import Scrubber
 from claude_any.runtime.serve import request_body
 from claude_any.runtime.serve.inbound_auth import InboundTokens
+from claude_any.runtime.serve.metrics import Metrics
+from claude_any.runtime.serve.recent_requests import RecentRequests, SpendReport
 from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import Sessions
 from claude_any.runtime.serve.web_guard import WebGuard
 from claude_any.table import Price, RoutingTable, Timeouts
+from claude_any.usage.ledger import Ledger
 
 logger = logging.getLogger("claude_any")
 
@@ -40,11 +44,19 @@ _LISTED_AT = "1970-01-01T00:00:00Z"
 @dataclass
 class ProcessState:
     """What the server keeps for as long as it runs, across reloads of the table: reached from endpoints as
-    `request.app.state.process`. Process-wide things (a ledger, metrics) belong here, not in `Gateway`."""
+    `request.app.state.process`. Process-wide things belong here, not in `Gateway`."""
 
+    metrics: Metrics  # counted by the current table's target ids
+    ledger: Ledger | None = None  # the usage ledger (`usage:` needs a restart); None when off
+    recent: RecentRequests = field(default_factory=RecentRequests)  # what the status page shows
     sessions: Sessions = field(default_factory=Sessions)  # per Claude Code session, for `statusline`
     session_scale: SessionScale = field(default_factory=SessionScale)  # provider's count vs the estimate
     archive: RequestArchive | None = None  # run --save-requests
+
+    @property
+    def spend(self) -> SpendReport:
+        """Where today's spend comes from: the ledger, which sees every instance, else this process's sums."""
+        return self.ledger if self.ledger is not None else self.recent
 
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, for the in-flight count
@@ -86,16 +98,17 @@ def _loop_running() -> bool:
 def build_gateway(
     table: RoutingTable,
     env: Mapping[str, str],
-    process: ProcessState,
+    session_scale: SessionScale,
     *,
     timeouts: Timeouts | None = None,
 ) -> Gateway:
     """The gateway of a routing table. Resolves secrets and renders every target's request now, so a missing
     `${VAR}` or a broken template raises `StartupError` before it serves anything. `timeouts` overrides the
-    table's (tests). Opens nothing: `Gateway.open` does, in the event loop."""
+    table's (tests). `session_scale` is the process's (ProcessState), which outlives the gateway. Opens
+    nothing: `Gateway.open` does, in the event loop."""
     check_environment(table, env)  # every unset variable at once, before anything else is built
     scrub = Scrubber.for_table(table, env)
-    router = Router(table, process.session_scale)
+    router = Router(table, session_scale)
     tokens = InboundTokens.for_table(table, env)
     destinations = Destinations(table, env, router.ad_hoc_target)
     # An identity token (`auth: entra`, `auth: oauth`) that cannot be had stops it too; fetched here unless

@@ -1,6 +1,6 @@
 """Prometheus metrics for `/metrics`, fed from each request's `RequestLog` once it is over.
 
-Process-wide (on `app.state.metrics`, not in the per-table `Gateway` a hot reload replaces). A request
+Process-wide (`ProcessState.metrics`, not in the per-table `Gateway` a hot reload replaces). A request
 costs a few counter and histogram updates when its log line is written; nothing is counted per token.
 Three things are read live instead: the open streams (a gauge moved when a stream starts and ends) and each
 provider's in-flight, queued and pooled connections (read from the provider clients when scraped).

@@ -3,7 +3,7 @@ target's health over a recent window, and today's spend per user as seen here.
 
 Fed by one listener per request (`RecentRequests.record`, told by `RequestLog.emit` once the request is over):
 it appends one small record to a bounded ring and adds the cost to its user's sum for the day, nothing more.
-Every count and percentile is computed when the page is asked for. It lives on `app.state`, not in the
+Every count and percentile is computed when the page is asked for. It lives in `ProcessState`, not in the
 table's `Gateway`, so it outlives a reload; with `run --workers N` each worker process has its own.
 """
 
@@ -40,6 +40,7 @@ class Seen(NamedTuple):
     tokens_out: int | None
     tokens_estimated: bool  # the counts are the gateway's estimate: the provider reported none
     cost_usd: float | None  # None: unknown (tokens or price)
+    failed_tries: tuple[str, ...]  # targets of earlier tries that failed (RequestLog.failed_tries)
 
 
 @dataclass(frozen=True)
@@ -57,9 +58,9 @@ class Spend:
 class Health:
     """One target over the health window (requests that ended within it)."""
 
-    requests: int
+    requests: int  # requests it answered or failed last, and earlier tries of it that failed
     errors: int  # answers with a status of 400 or more, a client that went away (499) not counted
-    p50_ms: float | None
+    p50_ms: float | None  # of the requests it answered or failed last: an earlier try's time is not known
     p95_ms: float | None
     last_at: float | None
 
@@ -70,7 +71,7 @@ class Health:
 
 class SpendReport(Protocol):
     """Where today's spend per user comes from: this process (RecentRequests), or the usage ledger, which
-    sees every instance. `app.state.spend` holds one."""
+    sees every instance. `ProcessState.spend` gives one."""
 
     @property
     def scope(self) -> str: ...  # said on the page: whose requests the sums cover
@@ -109,6 +110,7 @@ class RecentRequests:
                 log.tokens_out,
                 log.tokens_estimated,
                 log.cost_usd,
+                log.failed_tries,
             )
         )
         if log.at >= self._day_ends:
@@ -132,6 +134,7 @@ class RecentRequests:
         since = (time.time() if now is None else now) - WINDOW_S
         latencies: dict[str, list[float]] = {target: [] for target in targets}
         errors: dict[str, int] = dict.fromkeys(latencies, 0)
+        failed: dict[str, int] = dict.fromkeys(latencies, 0)  # earlier tries, each an error too
         last: dict[str, float] = {}
         for seen in reversed(self._ring):  # all of it: a long stream ends after requests that began later
             if seen.target == "-" or seen.at + seen.latency_ms / 1000 < since:
@@ -139,9 +142,17 @@ class RecentRequests:
             latencies.setdefault(seen.target, []).append(seen.latency_ms)
             errors[seen.target] = errors.get(seen.target, 0) + (seen.status >= 400 and seen.status != 499)
             last.setdefault(seen.target, seen.at)
+            for target in seen.failed_tries:
+                latencies.setdefault(target, [])
+                failed[target] = failed.get(target, 0) + 1
+                last.setdefault(target, seen.at)
         return {
             target: Health(
-                len(values), errors[target], _rank(values, 0.5), _rank(values, 0.95), last.get(target)
+                len(values) + failed.get(target, 0),
+                errors.get(target, 0) + failed.get(target, 0),
+                _rank(values, 0.5),
+                _rank(values, 0.95),
+                last.get(target),
             )
             for target, values in latencies.items()
         }

@@ -53,7 +53,7 @@ class Reloader:
             self._gateways.replace(gateway)
             self._reload.commit(table)
         except Exception:  # a reload that fails in an unforeseen way must not stop the server
-            logger.exception("%s: reload failed; still serving the table it had", self._reload.source.path)
+            logger.exception("%s: reload failed; still serving the table it had", self._reload.source.shown)
 
     async def _watch(self) -> None:
         source = self._reload.source

@@ -42,6 +42,7 @@ _SPARE_FILES = 1024  # beyond the client connections: provider connections, logs
 # Worker processes build the app from the routes.json this variable names (the supervisor writes it again
 # for a reload): the table holds `${VAR}` references only, no secret.
 _TABLE_VARIABLE = "CLAUDE_ANY_ROUTES_FILE"
+_TABLE_SHOWN_VARIABLE = "CLAUDE_ANY_ROUTES_SHOWN"  # the file the user edits, for the workers' log lines
 _LOG_LEVEL_VARIABLE = "CLAUDE_ANY_LOG_LEVEL"  # worker processes set up their own request log
 _LOG_FILE_VARIABLE = "CLAUDE_ANY_LOG_FILE"
 _LOG_FORMAT_VARIABLE = "CLAUDE_ANY_LOG_FORMAT"
@@ -83,7 +84,8 @@ def worker_app() -> Starlette:
     if hasattr(signal, "SIGHUP"):  # until the app's reloader takes it: a reload must not end the worker
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     path = os.environ.get(_TABLE_VARIABLE, "")
-    source = TableSource(path, load_routes_json, watched=False)  # SIGHUP from the supervisor: read again
+    shown = os.environ.get(_TABLE_SHOWN_VARIABLE) or None
+    source = TableSource(path, load_routes_json, watched=False, shown=shown)  # SIGHUP: read again
     try:
         table, _ = source.load()
     except StartupError as exc:
@@ -174,6 +176,7 @@ def serve(
     table_file = os.path.join(handoff, "routes.json")
     write_table(table_file, table)
     os.environ[_TABLE_VARIABLE] = table_file
+    os.environ[_TABLE_SHOWN_VARIABLE] = source.shown if source is not None else ""
     os.environ[_LOG_LEVEL_VARIABLE] = log_level
     os.environ[_LOG_FILE_VARIABLE] = log_file or ""
     os.environ[_SAVE_REQUESTS_VARIABLE] = save_requests or ""

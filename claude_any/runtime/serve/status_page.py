@@ -1,7 +1,7 @@
 """GET /status (an HTML page) and /status.json (the same data): the running table's targets and their health
 over the last minutes, this process's last requests, and today's spend per user.
 
-The data comes from `RecentRequests` (recent_requests.py) and the spend report on `app.state.spend` (this
+The data comes from `RecentRequests` (recent_requests.py) and the spend report `ProcessState.spend` (this
 process's own sums until the usage ledger is connected, whose scope the page states). The page is rendered
 on the server from `templates/status.html` with autoescaping on: every string on it (a model name, a user, a
 target id built from a model name) may come from a client. It loads nothing else and runs no script; its

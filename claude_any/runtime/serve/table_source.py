@@ -39,8 +39,11 @@ class TableSource:
     """The file a table is loaded from, how to load it, and a fingerprint of what was read last, so that a
     poll can tell an edit (new content) from a `touch` (none). Template files a config names count too."""
 
-    def __init__(self, path: str, load: TableLoader, *, watched: bool) -> None:
+    def __init__(self, path: str, load: TableLoader, *, watched: bool, shown: str | None = None) -> None:
         self.path = path
+        # The file the user edits, as the log names it: a `--workers` worker reads the supervisor's
+        # private copy (`path`), which would mean nothing to them.
+        self.shown = shown or path
         self.watched = watched  # polled for changes (a config.yaml), else reloaded on SIGHUP only
         self._load = load
         self._files = [path]
@@ -158,7 +161,8 @@ def _check_exposure(table: RoutingTable) -> None:
 
 class TableReload:
     """Loading the table again for a running server, and saying in the log what came of it: one INFO line
-    per reload (what changed), or the diagnostics of a refusal; the served table is then kept."""
+    per reload (what changed), or the diagnostics of a refusal; the served table is then kept. The
+    compiler's warnings are logged when they differ from the ones logged last, else summed up in a line."""
 
     def __init__(
         self, source: TableSource, started: RoutingTable, serving: RoutingTable, *, quiet: bool = False
@@ -168,6 +172,7 @@ class TableReload:
         self._started = started  # as its file said at start: a restart key is compared with it
         self.serving = serving  # the table served now (the address bound applied)
         self._later: list[str] = []
+        self._warned: list[str] = []  # the compiler's warnings as last logged
 
     def prepare(self, build: Callable[[RoutingTable], _T]) -> tuple[RoutingTable, _T] | None:
         """Load the file, settle the table, and `build` what serves it (which raises StartupError when it
@@ -175,18 +180,17 @@ class TableReload:
         refused or the table is the one served."""
         try:
             loaded, warnings = self.source.load()
-            for warning in warnings:
-                logger.warning("%s", warning)
+            self._log_warnings(warnings)
             table, self._later = settle(self._started, self.serving, loaded)
             _check_exposure(table)
             if table == self.serving:
-                logger.info("%s: read again, the routing table is the same", self.source.path)
+                logger.info("%s: read again, the routing table is the same", self.source.shown)
                 self._warn_later()
                 return None
             return table, build(table)
         except StartupError as exc:
             logger.error(
-                "%s: not reloaded (%s); still serving the table it had", self.source.path, exc.message
+                "%s: not reloaded (%s); still serving the table it had", self.source.shown, exc.message
             )
             for problem in exc.problems:
                 logger.error("%s", problem)
@@ -196,9 +200,27 @@ class TableReload:
         """`table` is now served: the reload's line (DEBUG in a worker process, whose supervisor said it)
         and a warning for each change that waits for a restart."""
         level = logging.DEBUG if self.quiet else logging.INFO
-        logger.log(level, "reloaded %s: %s", self.source.path, describe_changes(self.serving, table))
+        logger.log(level, "reloaded %s: %s", self.source.shown, describe_changes(self.serving, table))
         self._warn_later()
         self.serving = table
+
+    def _log_warnings(self, warnings: list[str]) -> None:
+        """Each warning when the list differs from the one logged last (an edit that moves a warning's
+        line counts as a change: the position shown would be stale); else one line saying they hold."""
+        if warnings == self._warned:
+            if warnings:
+                count = len(warnings)
+                logger.info(
+                    "%s: the %d warning%s logged before still hold%s",
+                    self.source.shown,
+                    count,
+                    "" if count == 1 else "s",
+                    "s" if count == 1 else "",
+                )
+            return
+        for warning in warnings:
+            logger.warning("%s", warning)
+        self._warned = list(warnings)
 
     def _warn_later(self) -> None:
         if not self.quiet:

@@ -21,7 +21,8 @@ from socket import socket
 from uvicorn import Config
 from uvicorn.supervisors import Multiprocess
 
-from claude_any.runtime.serve.gateway import ProcessState, build_gateway
+from claude_any.runtime.route.tokens import SessionScale
+from claude_any.runtime.serve.gateway import build_gateway
 from claude_any.runtime.serve.reload import WATCH_INTERVAL_S
 from claude_any.runtime.serve.table_source import TableReload
 from claude_any.table import RoutingTable
@@ -74,7 +75,7 @@ class ReloadingMultiprocess(Multiprocess):
     def _check(self, table: RoutingTable) -> None:
         """Build the table's gateway once, as a worker will, so a table that cannot be served (a missing
         `${VAR}`, a broken template) is refused here, once, and no worker is asked."""
-        build_gateway(table, self._env, ProcessState())
+        build_gateway(table, self._env, SessionScale())
 
     def _reload_workers(self) -> None:
         assert self._reload is not None
