@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from chunk_sources import read_all
 from loopback import ThreadServer
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -125,7 +126,8 @@ def test_a_mounted_client_answers_its_provider_s_requests_instead_of_the_network
         plain = await upstream.open_response(client, target, {"stream": False}, stream=False, **kwargs)
         message = await upstream.read_json(plain, "inproc")
         streamed = await upstream.open_response(client, target, {"stream": True}, stream=True, **kwargs)
-        body = b"".join([chunk async for chunk in upstream.body_chunks(streamed)])
+        source = upstream.body_source(streamed)
+        body = b"".join([chunk async for chunk in read_all(source)])
         await upstream.close(streamed)
         await clients.aclose()
         return message, body

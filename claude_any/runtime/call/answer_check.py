@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from claude_any.runtime import errors
-from claude_any.runtime.call.upstream import body_chunks, close
+from claude_any.runtime.call.upstream import body_source, close
 from claude_any.runtime.errors import AnthropicError
 
 # How much of a body that is not an answer is read to say what it is (an error object is small).
@@ -64,7 +64,8 @@ async def _prefix(response: httpx.Response, read_s: float) -> bytes:
     size = 0
     with contextlib.suppress(httpx.HTTPError, TimeoutError):
         async with asyncio.timeout(read_s):
-            async for chunk in body_chunks(response):
+            source = body_source(response)
+            while chunk := await source.read():
                 parts.append(chunk)
                 size += len(chunk)
                 if size >= _PREFIX_BYTES:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import anyio
@@ -304,15 +304,6 @@ def _answer_error(err: AnthropicError) -> AnswerError:
     answer = AnswerError(err.status, err.type, err.message, err.headers)
     answer.cause = err.cause
     return answer
-
-
-def body_chunks(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -> AsyncIterator[bytes]:
-    """The body of an open response, chunk by chunk as it arrives (decoded); a line longer than
-    `max_line` bytes ends it with `AnswerTooLarge` (an httpx.HTTPError). `close` ends it."""
-    stream = response.stream
-    if isinstance(stream, ResponseBody):  # it checks the lines as it reads them
-        stream.max_line = max_line
-    return aiter(cast(httpx.AsyncByteStream, stream))
 
 
 def body_source(response: httpx.Response, *, max_line: int = MAX_ANSWER_BYTES) -> ChunkSource:

@@ -37,7 +37,7 @@ class SSEReader:
     Linear in its input however it is split: each read is scanned once, and a line still without its end
     is kept as a list of pieces, joined once when the end comes (a long line sent in many reads must not
     be copied again on every read). Bounding a line's length is the reader's caller's job
-    (`upstream.body_chunks`).
+    (`upstream.body_source`).
     """
 
     __slots__ = ("_pending", "_after_cr", "_data", "_name")
