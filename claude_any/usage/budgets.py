@@ -11,7 +11,7 @@ import time
 from claude_any.runtime import errors
 from claude_any.runtime.errors import AnthropicError
 from claude_any.table import Limit
-from claude_any.usage.ledger import Spend
+from claude_any.usage.spend import Spend
 
 DAY_SECONDS = 86_400
 

@@ -20,7 +20,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, case, func, select
@@ -38,6 +37,7 @@ from claude_any.usage.database import (
     reason,
     requests,
 )
+from claude_any.usage.spend import Spend, utc_day
 
 logger = logging.getLogger("claude_any.usage")
 
@@ -51,28 +51,6 @@ DROP_WARNING_S = 60.0  # at most one "dropped" warning a minute
 _COUNTS = ("tokens_in", "tokens_out", "cache_read", "cache_write")
 _BIGGEST = 2**63 - 1  # a BIGINT
 _COLUMNS = frozenset(requests.c.keys())  # of RequestLog.fields(), what the schema keeps (`time` is `at`)
-
-
-@dataclass
-class Spend:
-    """What a user has spent: dollars (priced requests), tokens (input, cache included, + output), requests
-    sent to a target whose cost is unknown, and priced requests whose tokens were the gateway's estimate."""
-
-    usd: float = 0.0
-    tokens: int = 0
-    unpriced: int = 0
-    estimated: int = 0
-
-    def add(self, other: Spend, sign: int = 1) -> None:
-        self.usd += sign * other.usd
-        self.tokens += sign * other.tokens
-        self.unpriced += sign * other.unpriced
-        self.estimated += sign * other.estimated
-
-
-def utc_day(at: float) -> str:
-    """YYYY-MM-DD of the Unix time `at`, in UTC: the day a budget counts (and the report's `--by day`)."""
-    return time.strftime("%Y-%m-%d", time.gmtime(at))
 
 
 def _spend_of(log: RequestLog) -> Spend:

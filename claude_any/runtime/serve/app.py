@@ -17,7 +17,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
@@ -46,10 +46,11 @@ from claude_any.runtime.serve.reload import Reloader
 from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import session_id
 from claude_any.runtime.serve.table_source import TableReload
-from claude_any.table import RoutingTable, Timeouts
+from claude_any.table import RoutingTable, Timeouts, Usage
+
+if TYPE_CHECKING:  # loads SQLAlchemy: imported at run time only when the ledger is on (_open_ledger)
+    from claude_any.usage.ledger import Ledger
 from claude_any.usage import budgets
-from claude_any.usage.database import LedgerError
-from claude_any.usage.ledger import Ledger
 
 logger = logging.getLogger("claude_any")
 
@@ -402,6 +403,20 @@ class PinGateway:
             self.gateways.leave(gateway)
 
 
+def _open_ledger(usage: Usage, env: Mapping[str, str]) -> Ledger | None:
+    """The usage ledger `usage:` asks for; None when it is off. Its modules are imported here, only when it
+    is on: they load SQLAlchemy, 13 MB of a gateway's memory."""
+    if not usage.enabled:
+        return None
+    from claude_any.usage.database import LedgerError
+    from claude_any.usage.ledger import Ledger
+
+    try:
+        return Ledger.for_usage(usage, env)
+    except LedgerError as exc:
+        raise StartupError(str(exc)) from None
+
+
 def create_app(
     table: RoutingTable,
     env: Mapping[str, str] = os.environ,
@@ -420,10 +435,7 @@ def create_app(
     process = ProcessState(Metrics(lambda: gateways.current.table.targets, multiprocess_dir=multiprocess_dir))
     build = partial(build_gateway, env=env, session_scale=process.session_scale, timeouts=timeouts)
     first = build(table)
-    try:
-        process.ledger = ledger = Ledger.for_usage(table.usage, env)
-    except LedgerError as exc:
-        raise StartupError(str(exc)) from None
+    process.ledger = ledger = _open_ledger(table.usage, env)
     if save_requests:  # scrubbed of the secrets of the table served at the time
         process.archive = RequestArchive(save_requests, lambda body: gateways.current.scrub.value(body))
 

@@ -14,7 +14,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import State
 
@@ -33,7 +33,9 @@ from claude_any.runtime.serve.saved_requests import RequestArchive
 from claude_any.runtime.serve.sessions import Sessions
 from claude_any.runtime.serve.web_guard import WebGuard
 from claude_any.table import Price, RoutingTable, Timeouts
-from claude_any.usage.ledger import Ledger
+
+if TYPE_CHECKING:  # the ledger module loads SQLAlchemy: only a gateway with the ledger on imports it
+    from claude_any.usage.ledger import Ledger
 
 logger = logging.getLogger("claude_any")
 
