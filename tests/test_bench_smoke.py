@@ -229,8 +229,9 @@ def test_the_checker_validates_a_gateway_stream_then_compares_the_rest_to_it() -
 @pytest.fixture(scope="module")
 def sessions_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
     out = tmp_path_factory.mktemp("bench") / "sessions.json"
+    command = ["bench.run", "--scenario", "sessions", "--quick", "--floor", "--json", str(out)]
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--scenario", "sessions", "--quick", "--json", str(out)],
+        [sys.executable, "-m", *command],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -256,15 +257,17 @@ def test_the_session_scenario_reports_every_measure_as_a_number(
     assert "INVALID" not in result.stdout
     assert (report["sessions"], report["turns"], report["tokens_per_turn"]) == (4, 2, 5)
     numbers = ("offered_tokens_per_s", "wall_ratio", "added_delay_p50_ms", "added_delay_p99_ms")
-    numbers += ("cpu_us_per_token", "cpu_ms_per_turn", "rss_kb_per_session")
+    numbers += ("cpu_us_per_token", "system_us_per_token", "cpu_ms_per_turn", "rss_kb_per_session")
+    numbers += ("relay_cpu_us_per_token",)  # --floor: the bare byte relay's
     for key in numbers:
         assert isinstance(report[key], int | float), key
-    for side in (report["bare"], report["gateway"]):
+    assert "byte relay (floor)" in result.stdout and "in the kernel" in result.stdout
+    for side in (report["bare"], report["gateway"], report["relay"]):
         assert side["bad"] == 0 and side["ok"] == 4 * 2, side
         assert side["tokens"] == 4 * 2 * 5, side  # every token of every turn was seen, stamped
         for key in ("wall_s", "turn_p50_s", "turn_p99_s", "delay_p50_ms", "delay_p99_ms", "tokens_per_s"):
             assert isinstance(side[key], int | float) and side[key] >= 0, (key, side)
-        assert side["server_peak_rss_mb"] > 0
+        assert side["server_peak_rss_mb"] > 0 and 0 <= side["server_system_s"] <= side["server_cpu_s"]
 
 
 def test_the_token_upstream_streams_stamped_tokens_and_the_checks_catch_a_lost_one() -> None:
