@@ -38,6 +38,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -256,39 +257,19 @@ async def measure(args: argparse.Namespace) -> Report:
                     turns=1,
                     server_pid=gateway.pid,
                 )
-                bare, _ = await _drive(
-                    pool,
-                    args,
-                    raw=bare_raw,
-                    port=upstream_port,
-                    gateway=False,
-                    sessions=args.sessions,
-                    turns=args.turns,
-                    server_pid=upstream.pid,
+                measured = partial(_drive, pool, args, sessions=args.sessions, turns=args.turns)
+                bare, _ = await measured(
+                    raw=bare_raw, port=upstream_port, gateway=False, server_pid=upstream.pid
                 )
                 rss_before = _rss_kb(gateway.pid)
-                through, rss_peak = await _drive(
-                    pool,
-                    args,
-                    raw=gw_raw,
-                    port=port,
-                    gateway=True,
-                    sessions=args.sessions,
-                    turns=args.turns,
-                    server_pid=gateway.pid,
+                through, rss_peak = await measured(
+                    raw=gw_raw, port=port, gateway=True, server_pid=gateway.pid
                 )
-                if args.floor:
+                if args.floor:  # the upstream's own request through the relay: it answers as it does bare
                     relay_arguments = ["--upstream-port", str(upstream_port)]
                     relay_process, relay_port = start_module("bench.relay", relay_arguments)
-                    relay, _ = await _drive(
-                        pool,
-                        args,
-                        raw=bare_raw,
-                        port=relay_port,
-                        gateway=False,
-                        sessions=args.sessions,
-                        turns=args.turns,
-                        server_pid=relay_process.pid,
+                    relay, _ = await measured(
+                        raw=bare_raw, port=relay_port, gateway=False, server_pid=relay_process.pid
                     )
     finally:
         stop(relay_process)
