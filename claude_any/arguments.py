@@ -11,7 +11,7 @@ import os
 import re
 from typing import NoReturn
 
-from claude_any.grammar import read_number
+from claude_any import grammar
 from claude_any.network import HOST_EXPECTED, is_host_name
 from claude_any.runtime.route.facts import FACTS
 from claude_any.suggest import closest
@@ -92,7 +92,7 @@ def log_level(text: str) -> str:
 def token_count(text: str) -> int:
     """A number of tokens, written as rules write numbers (`200k`, `1.5m`, `150000`)."""
     try:
-        value = read_number(text)
+        value = grammar.read_number(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if value < 0 or value != int(value):

@@ -8,7 +8,6 @@ import errno
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 from claude_any import arguments, console, usage
@@ -299,10 +298,30 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
+    from importlib import metadata  # only when asked: 1.9 MB that would stay in every gateway process
+
     try:
         return metadata.version("claude-any")
     except metadata.PackageNotFoundError:  # run from a source tree that was never installed
         return "(version unknown: not installed; pip install -e .)"
+
+
+class _ShowVersion(argparse.Action):
+    """`--version`, as argparse's own action prints it, with the version looked up only then."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        suppressed = argparse.SUPPRESS  # no value in the namespace, as argparse's own version action
+        super().__init__(option_strings, dest=suppressed, default=suppressed, nargs=0, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        sys.stdout.write(f"claude-any {_version()}\n")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -311,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run Claude Code (or any Anthropic Messages client) on OpenAI, Azure OpenAI, Databricks "
         "and OpenAI-compatible servers.",
     )
-    parser.add_argument("-V", "--version", action="version", version=f"claude-any {_version()}")
+    parser.add_argument("-V", "--version", action=_ShowVersion, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("compile", help="validate a config.yaml and write the routing table")

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from claude_any.capabilities import lookup
-from claude_any.compiler.rules import DEFAULT_RULES, default_rule
+from claude_any.compiler.rules import DEFAULT_RULES
 from claude_any.runtime.serve.client_limits import ClientLimits
 from claude_any.runtime.serve.server import uvicorn_config
 from claude_any.table import NamedToken, Provider, RetryPolicy, RoutingTable, Server, Target, empty_params
@@ -194,8 +194,7 @@ class FakeUpstream:
 
 # The compiler's own default routes (background and haiku -> small, sonnet/opus/other Claude -> large).
 DEFAULT_ROUTES = tuple(
-    TableRoute(name, source, default_rule(source).when, (category,), "default")
-    for name, source, category in DEFAULT_RULES
+    TableRoute(rule.name, rule.source, rule.when, (rule.category,), "default") for rule in DEFAULT_RULES
 )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from claude_any import capabilities, provider_templates
 from claude_any.compiler.config import CategorySpec, Config, ProviderSpec, Ref, RouteSpec
 from claude_any.compiler.diagnostics import Diagnostics, did_you_mean
-from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule, default_rule
+from claude_any.compiler.rules import DEFAULT_RULES, Rule, compile_rule
 from claude_any.compiler.templates import position
 from claude_any.provider_kinds import ANTHROPIC, KINDS, api_for, protocol_for
 from claude_any.suggest import nearest
@@ -39,10 +39,10 @@ class _Builder:
         routes = [route for spec in self.config.routes if (route := self._route(spec, fallbacks))]
         self._warn_unreachable(routes)
         table_routes = [route for route, _ in routes]
-        for name, source, category in DEFAULT_RULES:
-            rule = default_rule(source)
+        for default in DEFAULT_RULES:
+            category = default.category
             chain = _chain([category], fallbacks) if category in self.targets else (category,)
-            table_routes.append(Route(name, source, rule.when, chain, "default", None))
+            table_routes.append(Route(default.name, default.source, default.when, chain, "default", None))
         return RoutingTable(
             source=self.config.file,
             server=self.config.server,

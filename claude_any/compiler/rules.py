@@ -12,14 +12,57 @@ from claude_any.compiler.diagnostics import Diagnostics
 from claude_any.compiler.yamlpos import Scalar
 from claude_any.table import OTHER_CLAUDE_DEFAULT
 
-# Tried after the config's routes, in this order: (name, rule, category).
+
+@dataclass(frozen=True)
+class DefaultRule:
+    """A built-in route, tried after the config's own. `when` is `source` as the parser reads it, written out:
+    a config without rules then never loads the parser (lark, 1.5 MB in every gateway process).
+    tests/compiler/test_default_rules.py holds the two to agreeing."""
+
+    name: str
+    source: str
+    category: str
+    when: dict[str, Any]
+
+
+def _fact(name: str, start: int) -> dict[str, Any]:
+    return {"op": "fact", "name": name, "span": [start, start + len(name)]}
+
+
+def _equals(fact: str, value: str, start: int = 0) -> dict[str, Any]:
+    """`fact == "value"`, starting at `start` in the source."""
+    literal_start = start + len(fact) + 4
+    literal_end = literal_start + len(value) + 2
+    return {
+        "op": "==",
+        "left": _fact(fact, start),
+        "right": {"op": "lit", "value": value, "span": [literal_start, literal_end]},
+        "span": [start, literal_end],
+    }
+
+
 DEFAULT_RULES = (
     # Claude Code's titles, summaries and quick classifications come as the main model (opus), not haiku.
-    ("default: background", "background", "small"),
-    ("default: haiku", 'family == "haiku"', "small"),
-    ("default: sonnet/opus", 'family == "sonnet" or family == "opus"', "large"),
+    DefaultRule("default: background", "background", "small", _fact("background", 0)),
+    DefaultRule("default: haiku", 'family == "haiku"', "small", _equals("family", "haiku")),
+    DefaultRule(
+        "default: sonnet/opus",
+        'family == "sonnet" or family == "opus"',
+        "large",
+        {"op": "or", "args": [_equals("family", "sonnet"), _equals("family", "opus", 22)], "span": [0, 38]},
+    ),
     # fable today, whatever comes next: a Claude model nobody wrote a rule for still gets an answer.
-    (OTHER_CLAUDE_DEFAULT, 'model matches "(?i)claude"', "large"),
+    DefaultRule(
+        OTHER_CLAUDE_DEFAULT,
+        'model matches "(?i)claude"',
+        "large",
+        {
+            "op": "matches",
+            "left": _fact("model", 0),
+            "right": {"op": "lit", "value": "(?i)claude", "span": [14, 26]},
+            "span": [0, 26],
+        },
+    ),
 )
 
 
@@ -48,15 +91,6 @@ def compile_rule(node: Scalar, path: str, diags: Diagnostics) -> Rule | None:
         _report(node, path, diags, level, problem.message, problem.span.start, problem.span.end)
     if any(problem.level != "warning" for problem in problems):
         return None
-    return _rule(source, expr)
-
-
-def default_rule(source: str) -> Rule:
-    """A built-in rule, parsed by the same parser as the user's (it is known to be valid)."""
-    return _rule(source, grammar.parse(source))
-
-
-def _rule(source: str, expr: grammar.Expr) -> Rule:
     when = grammar.to_json(expr)
     return Rule(
         source=source,

@@ -22,6 +22,7 @@ import functools
 import logging
 import re
 import ssl
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -34,11 +35,6 @@ import yarl
 from claude_any.runtime.call.exception_frames import release_frames
 from claude_any.runtime.call.proxies import ProxySettings
 from claude_any.table import MAX_IN_FLIGHT
-
-try:  # SOCKS proxies are optional: `pip install aiohttp-socks`
-    import aiohttp_socks
-except ImportError:  # pragma: no cover - exercised only without the package
-    aiohttp_socks = None  # type: ignore[assignment]
 
 logger = logging.getLogger("claude_any")
 
@@ -63,13 +59,8 @@ _MB = 1024 * 1024
 _STALE = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientConnectionResetError)
 # A URL made only of these is already in wire form (percent-encoded where needed) and goes out as it is.
 _WIRE_FORM = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
-# What a request can fail with: aiohttp's errors, the OS's, a refused header; SOCKS proxies' own.
-_SOCKS_FAILURES: tuple[type[Exception], ...] = (
-    ()
-    if aiohttp_socks is None
-    else (aiohttp_socks.ProxyError, aiohttp_socks.ProxyConnectionError, aiohttp_socks.ProxyTimeoutError)
-)
-_FAILURES: tuple[type[Exception], ...] = (aiohttp.ClientError, OSError, ValueError, *_SOCKS_FAILURES)
+# What a request can fail with: aiohttp's errors, the OS's, a refused header (and `_socks_failures`).
+_FAILURES: tuple[type[Exception], ...] = (aiohttp.ClientError, OSError, ValueError)
 # Headers that describe the body as it came over the wire; the body handed on is already decoded.
 _WIRE_ONLY = frozenset({b"content-encoding", b"content-length"})
 
@@ -239,10 +230,12 @@ class ProviderClient:
         if session is None or session.closed:
             scheme, rest = proxy.split("://", 1)
             parsed_scheme, remote_dns = _SOCKS_SCHEMES[scheme.lower()]
-            if aiohttp_socks is None:
+            try:  # optional, and loaded only here: 0.5 MB that a gateway without a SOCKS proxy never uses
+                import aiohttp_socks
+            except ImportError:
                 raise httpx.ProxyError(
                     f"the {scheme} proxy from the environment needs `pip install aiohttp-socks`"
-                )
+                ) from None
             connector = aiohttp_socks.ProxyConnector.from_url(
                 f"{parsed_scheme}://{rest}", rdns=remote_dns, **self._pool_options()
             )
@@ -359,7 +352,7 @@ class ProviderClient:
                     release_frames(exc)  # aiohttp keeps it beside its traceback: a cycle holding `data`
                     # The server had closed the idle connection as the request went out (its keep-alive
                     # timeout raced ours): nothing was answered, so it goes again, at once, on another one.
-        except _FAILURES as exc:
+        except _FAILURES + _socks_failures() as exc:  # evaluated only when something was raised
             raise as_httpx_error(exc) from None
         return _response(method, url, answer)
 
@@ -466,13 +459,23 @@ def _response(method: str, url: str, answer: aiohttp.ClientResponse) -> httpx.Re
     )
 
 
+def _socks_failures() -> tuple[type[Exception], ...]:
+    """SOCKS proxies' own errors. Only a SOCKS session raises them, and it has loaded aiohttp-socks."""
+    if "aiohttp_socks" not in sys.modules:
+        return ()
+    import aiohttp_socks
+
+    return (aiohttp_socks.ProxyError, aiohttp_socks.ProxyConnectionError, aiohttp_socks.ProxyTimeoutError)
+
+
 def as_httpx_error(exc: BaseException) -> httpx.HTTPError:
     """The httpx exception stock httpx raises for the same failure (messages name hosts, never URLs with
     credentials in them)."""
     if isinstance(exc, httpx.HTTPError):
         return exc
-    if aiohttp_socks is not None and isinstance(exc, _SOCKS_FAILURES):  # they name the proxy's host and port
-        if isinstance(exc, aiohttp_socks.ProxyTimeoutError):
+    socks_failures = _socks_failures()
+    if socks_failures and isinstance(exc, socks_failures):  # they name the proxy's host and port
+        if isinstance(exc, TimeoutError):
             return httpx.ConnectTimeout(f"the proxy timed out: {exc}")
         return httpx.ProxyError(f"the proxy failed: {exc}")
     if isinstance(exc, aiohttp.ConnectionTimeoutError):

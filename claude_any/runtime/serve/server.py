@@ -67,6 +67,8 @@ def uvicorn_config(
         "factory": isinstance(app, str),
         "loop": "uvloop" if has_uvloop else "asyncio",
         "http": ClientProtocol if has_httptools else "h11",
+        # No endpoint is a WebSocket; uvicorn would otherwise load wsproto (0.9 MB) into every process.
+        "ws": "none",
         # uvicorn's own INFO lines would repeat what the CLI prints and what the request log says.
         "log_level": "debug" if log_level == "debug" else "warning",
         "log_config": None,  # uvicorn's own lines go where log.configure sends ours (stderr or --log-file)
