@@ -260,6 +260,8 @@ def migrate(engine: Engine, shown: str) -> int:
                 f"the usage database {shown} was written by a newer claude-any (schema version {found}; this "
                 f"one knows up to {SCHEMA_VERSION}): upgrade claude-any, or point usage.database elsewhere"
             )
+        if 0 < found < SCHEMA_VERSION:  # what the migrations start from must be what they expect
+            check_tables(conn, shown, found)
         for step in MIGRATIONS[found:]:
             step(conn)
         check_tables(conn, shown)  # before the version is written: a mismatch rolls the migration back
@@ -268,32 +270,44 @@ def migrate(engine: Engine, shown: str) -> int:
         return int(found)
 
 
-def check_tables(conn: Connection, shown: str) -> None:
-    """Raise SchemaMismatch unless every table of `metadata` is in the database with exactly its columns
-    (names only: each dialect reflects types in its own words)."""
+def _columns_at(table: Table, version: int) -> set[str]:
+    """The columns `table` has at schema `version` (names)."""
+    names = set(table.c.keys())
+    return names - set(_V2_COLUMNS) if table is requests and version < 2 else names
+
+
+def check_tables(conn: Connection, shown: str, version: int = SCHEMA_VERSION) -> None:
+    """Raise SchemaMismatch unless every table of `metadata` is in the database with exactly the columns it
+    has at schema `version` (names only: each dialect reflects types in its own words)."""
     inspector = inspect(conn)
+    current = version == SCHEMA_VERSION
+    unknown = "it does not know" if current else f"that schema version {version} does not have"
     for table in metadata.sorted_tables:
         if not inspector.has_table(table.name):
             problem = f"it has no table {table.name}"
         else:
             found = {column["name"] for column in inspector.get_columns(table.name)}
-            declared = set(table.c.keys())
+            declared = _columns_at(table, version)
             missing, unexpected = sorted(declared - found), sorted(found - declared)
             if not missing and not unexpected:
                 continue
             problem = "; ".join(
                 [f"table {table.name} has no column {name}" for name in missing]
-                + [f"table {table.name} has a column {name} it does not know" for name in unexpected]
+                + [f"table {table.name} has a column {name} {unknown}" for name in unexpected]
             )
         aside = (
             "rename or drop its claude_any_* tables"
             if conn.dialect.name == "postgresql"
             else f"move {shown} aside (a new one is started)"
         )
+        schema_named = (
+            f"this claude-any's schema (version {SCHEMA_VERSION})"
+            if current
+            else f"the schema version {version} it is marked with"
+        )
         raise SchemaMismatch(
-            f"the usage database {shown} does not match this claude-any's schema (version "
-            f"{SCHEMA_VERSION}): {problem}. It was probably written by a development build: {aside}, or "
-            "point usage.database elsewhere"
+            f"the usage database {shown} does not match {schema_named}: {problem}. It was probably written "
+            f"by a development build: {aside}, or point usage.database elsewhere"
         )
 
 

@@ -3,6 +3,7 @@ edited (or SIGHUP sent) while it serves, streams in flight finishing on the tabl
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import signal
@@ -402,3 +403,30 @@ def test_a_change_that_needs_a_restart_alone_is_named(
     reload = TableReload(TableSource(str(routes), load_routes_json, watched=False), started, started)
     assert reload.prepare(lambda table: table) is None  # nothing else changed: nothing to swap
     assert "server.port changed: takes effect at the next start" in caplog.text
+
+
+def test_a_change_waiting_for_a_restart_is_warned_once_then_recalled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, propagating: None
+) -> None:
+    caplog.set_level(logging.INFO, "claude_any")
+    started = _table("gpt-4o")
+    routes = tmp_path / "routes.json"
+    routes.write_text(_table("gpt-4.1", port=9000).dumps(), encoding="utf-8")
+    reload = TableReload(TableSource(str(routes), load_routes_json, watched=False), started, started)
+    for model in ("gpt-4.1", "gpt-4o-mini"):  # two reloads, each with something to apply
+        routes.write_text(_table(model, port=9000).dumps(), encoding="utf-8")
+        prepared = reload.prepare(lambda table: table)
+        assert prepared is not None
+        reload.commit(prepared[0])
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["server.port changed: takes effect at the next start"]
+    assert f"{routes}: 1 change logged before still waits for the next start" in caplog.text
+    routes.write_text(_table("gpt-4.1", port=9000, max_connections=10).dumps(), encoding="utf-8")
+    prepared = reload.prepare(lambda table: table)  # one more change waiting: both are warned again
+    assert prepared is not None
+    reload.commit(prepared[0])
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[1:] == [
+        "server.port changed: takes effect at the next start",
+        "server.max_connections changed: takes effect at the next start",
+    ]

@@ -172,3 +172,15 @@ def test_a_folder_that_cannot_be_made_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(LedgerError, match="cannot make the folder"):
         open_database(sqlite(tmp_path / "file" / "usage.sqlite3"))
+
+
+def test_a_first_version_database_that_already_has_a_later_column_is_a_mismatch(tmp_path: Path) -> None:
+    database = tmp_path / "usage.sqlite3"
+    with contextlib.closing(sqlite3.connect(database)) as conn:
+        conn.executescript(V1 + "ALTER TABLE claude_any_requests ADD COLUMN instance TEXT;")
+    with pytest.raises(SchemaMismatch) as refused:  # not "cannot open" (retried): the migration would fail
+        open_database(sqlite(database))
+    message = str(refused.value)
+    assert "does not match the schema version 1 it is marked with" in message
+    assert "table claude_any_requests has a column instance that schema version 1 does not have" in message
+    assert version(database) == 1

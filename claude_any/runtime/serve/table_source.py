@@ -172,6 +172,7 @@ class TableReload:
         self._started = started  # as its file said at start: a restart key is compared with it
         self.serving = serving  # the table served now (the address bound applied)
         self._later: list[str] = []
+        self._later_warned: list[str] = []  # the changes waiting for a restart, as last logged
         self._warned: list[str] = []  # the compiler's warnings as last logged
 
     def prepare(self, build: Callable[[RoutingTable], _T]) -> tuple[RoutingTable, _T] | None:
@@ -223,6 +224,21 @@ class TableReload:
         self._warned = list(warnings)
 
     def _warn_later(self) -> None:
-        if not self.quiet:
-            for warning in self._later:
-                logger.warning("%s", warning)
+        """A warning for each change that waits for a restart, when they differ from the ones logged last;
+        else one line recalling them, so that a reload's log still says what it did not apply."""
+        if self.quiet:
+            return
+        if self._later == self._later_warned:
+            if self._later:
+                count = len(self._later)
+                logger.info(
+                    "%s: %d change%s logged before still wait%s for the next start",
+                    self.source.shown,
+                    count,
+                    "" if count == 1 else "s",
+                    "s" if count == 1 else "",
+                )
+            return
+        for warning in self._later:
+            logger.warning("%s", warning)
+        self._later_warned = list(self._later)
