@@ -145,6 +145,22 @@ def test_unparsable_http_gets_the_envelope(serve: Callable[[ClientLimits], Threa
     assert body["error"]["message"].startswith("not a valid HTTP/1.1 request")
 
 
+@pytest.mark.parametrize("upgrade", [b"websocket", b"h2c"])
+def test_an_upgrade_request_is_answered_as_http_without_a_warning(
+    serve: Callable[[ClientLimits], ThreadServer], caplog: pytest.LogCaptureFixture, upgrade: bytes
+) -> None:
+    sock = _connect(serve(SHORT))
+    sock.sendall(
+        b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, close\r\nUpgrade: "
+        + upgrade
+        + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    status, body, _ = _answer(sock)
+    assert (status, body) == (200, {"status": "ok"})
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 def test_a_client_that_stops_reading_is_cut_and_the_provider_released(
     serve: Callable[[ClientLimits], ThreadServer], upstream: FakeUpstream
 ) -> None:

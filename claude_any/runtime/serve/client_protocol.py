@@ -161,6 +161,12 @@ class ClientProtocol(HttpToolsProtocol):
         else:
             self._refuse(400, f"not a valid HTTP/1.1 request ({msg.rstrip('.')})")
 
+    def _unsupported_upgrade_warning(self) -> None:
+        """A request asking to switch protocols (`Upgrade: websocket`, `h2c`) is answered as plain HTTP/1.1,
+        which the header allows; uvicorn would log two warnings per such request, one advising to install a
+        WebSocket library that the gateway, which serves none (`ws: none`), does not want."""
+        logger.debug("a request asked to upgrade the connection; answered as HTTP/1.1")
+
     def _expect(self, part: str) -> None:
         self._arriving = part
         self._deadline = self.loop.time() + self.limits.header_s
