@@ -420,7 +420,7 @@ def test_a_change_waiting_for_a_restart_is_warned_once_then_recalled(
         reload.commit(prepared[0])
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warnings == ["server.port changed: takes effect at the next start"]
-    assert f"{routes}: 1 change logged before still waits for the next start" in caplog.text
+    assert f"{routes}: the 1 change logged before still waits for the next start" in caplog.text
     routes.write_text(_table("gpt-4.1", port=9000, max_connections=10).dumps(), encoding="utf-8")
     prepared = reload.prepare(lambda table: table)  # one more change waiting: both are warned again
     assert prepared is not None

@@ -159,10 +159,39 @@ def _check_exposure(table: RoutingTable) -> None:
         )
 
 
+class _Recalled:
+    """Warnings logged whole when they differ from the ones logged last (an edit that moves a compiler
+    warning's line counts as a change: the position shown would be stale), else recalled in one INFO line,
+    `config.yaml: the 2 warnings logged before still hold`: each reload's log says what still holds without
+    repeating it."""
+
+    def __init__(self, noun: str, verb: str, tail: str = "") -> None:
+        self._noun, self._verb, self._tail = noun, verb, tail
+        self._logged: list[str] = []
+
+    def log(self, shown: str, warnings: list[str]) -> None:
+        if warnings != self._logged:
+            for warning in warnings:
+                logger.warning("%s", warning)
+            self._logged = list(warnings)
+        elif warnings:
+            count = len(warnings)
+            logger.info(
+                "%s: the %d %s%s logged before still %s%s%s",
+                shown,
+                count,
+                self._noun,
+                "" if count == 1 else "s",
+                self._verb,
+                "s" if count == 1 else "",
+                self._tail,
+            )
+
+
 class TableReload:
     """Loading the table again for a running server, and saying in the log what came of it: one INFO line
     per reload (what changed), or the diagnostics of a refusal; the served table is then kept. The
-    compiler's warnings are logged when they differ from the ones logged last, else summed up in a line."""
+    compiler's warnings, and the changes that wait for a restart, are logged as `_Recalled` says."""
 
     def __init__(
         self, source: TableSource, started: RoutingTable, serving: RoutingTable, *, quiet: bool = False
@@ -172,8 +201,8 @@ class TableReload:
         self._started = started  # as its file said at start: a restart key is compared with it
         self.serving = serving  # the table served now (the address bound applied)
         self._later: list[str] = []
-        self._later_warned: list[str] = []  # the changes waiting for a restart, as last logged
-        self._warned: list[str] = []  # the compiler's warnings as last logged
+        self._warnings_logged = _Recalled("warning", "hold")  # the compiler's
+        self._later_logged = _Recalled("change", "wait", " for the next start")  # the ones it cannot apply
 
     def prepare(self, build: Callable[[RoutingTable], _T]) -> tuple[RoutingTable, _T] | None:
         """Load the file, settle the table, and `build` what serves it (which raises StartupError when it
@@ -181,7 +210,7 @@ class TableReload:
         refused or the table is the one served."""
         try:
             loaded, warnings = self.source.load()
-            self._log_warnings(warnings)
+            self._warnings_logged.log(self.source.shown, warnings)
             table, self._later = settle(self._started, self.serving, loaded)
             _check_exposure(table)
             if table == self.serving:
@@ -205,40 +234,6 @@ class TableReload:
         self._warn_later()
         self.serving = table
 
-    def _log_warnings(self, warnings: list[str]) -> None:
-        """Each warning when the list differs from the one logged last (an edit that moves a warning's
-        line counts as a change: the position shown would be stale); else one line saying they hold."""
-        if warnings == self._warned:
-            if warnings:
-                count = len(warnings)
-                logger.info(
-                    "%s: the %d warning%s logged before still hold%s",
-                    self.source.shown,
-                    count,
-                    "" if count == 1 else "s",
-                    "s" if count == 1 else "",
-                )
-            return
-        for warning in warnings:
-            logger.warning("%s", warning)
-        self._warned = list(warnings)
-
     def _warn_later(self) -> None:
-        """A warning for each change that waits for a restart, when they differ from the ones logged last;
-        else one line recalling them, so that a reload's log still says what it did not apply."""
-        if self.quiet:
-            return
-        if self._later == self._later_warned:
-            if self._later:
-                count = len(self._later)
-                logger.info(
-                    "%s: %d change%s logged before still wait%s for the next start",
-                    self.source.shown,
-                    count,
-                    "" if count == 1 else "s",
-                    "s" if count == 1 else "",
-                )
-            return
-        for warning in self._later:
-            logger.warning("%s", warning)
-        self._later_warned = list(self._later)
+        if not self.quiet:
+            self._later_logged.log(self.source.shown, self._later)
