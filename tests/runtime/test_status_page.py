@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import sys
 
 import httpx
 import pytest
@@ -15,7 +16,7 @@ from loopback import NO_RETRY, TEST_ENV, FakeUpstream, Reply, ThreadServer
 
 from claude_any.runtime.serve.access_log import RequestLog
 from claude_any.runtime.serve.app import create_app
-from claude_any.runtime.serve.recent_requests import WINDOW_S, RecentRequests, Spend
+from claude_any.runtime.serve.recent_requests import WINDOW_S, RecentRequests, Seen, Spend
 
 ALICE = {"x-api-key": "alice-secret-1"}
 HTML = {**ALICE, "accept": "text/html,application/xhtml+xml"}
@@ -253,3 +254,35 @@ def test_the_spend_is_todays_and_unknown_costs_stay_apart() -> None:
     }
     assert asyncio.run(recent.today(now=day + 86400)) == {}  # the next day, before its first request
     assert len(recent.last(50)) == 6
+
+
+def _ring_bytes(records: list[Seen]) -> int:
+    """What the ring's records hold, each object counted once however many records share it."""
+    counted: set[int] = set()
+    total = 0
+    for record in records:
+        for item in (record, *record, *record.failed_tries):
+            if id(item) not in counted:
+                counted.add(id(item))
+                total += sys.getsizeof(item)
+    return total
+
+
+def test_a_ring_record_shares_the_strings_that_repeat(upstream: FakeUpstream) -> None:
+    """The ring holds 5,000 requests for as long as the server runs: a record keeps one model name and
+    one upstream label for all the requests that share them, not a copy each (about 150 bytes more)."""
+    app = create_app(resilient_table([fake_provider(upstream.url)], retry=NO_RETRY), TEST_ENV)
+    server = ThreadServer(app).start()
+    try:
+        count = 40
+        upstream.script(*(ok(100_000, 1_000) for _ in range(count)))
+        for _ in range(count):
+            assert ask(server.url, "claude-sonnet-4-6", {}).status_code == 200
+    finally:
+        server.stop()
+    records = app.state.process.recent.last(count)
+    assert len(records) == count
+    assert len({id(record.model) for record in records}) == 1
+    assert len({id(record.upstream) for record in records}) == 1
+    per_record = _ring_bytes(records) / count
+    assert per_record < 320, per_record  # a 13-field tuple, its floats and large ints

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 from claude_any import secrets
@@ -178,9 +179,10 @@ class Destination:
         """The translators for this target's wire protocol (Chat Completions or Responses)."""
         return RESPONSES if self.prepared.protocol == "responses" else CHAT
 
-    @property
+    @cached_property
     def label(self) -> str:
-        """`provider/model`, for logs and headers (never carries a secret)."""
+        """`provider/model`, for logs and headers (never carries a secret). One string for every request:
+        the status page's ring of the last requests keeps it in each record."""
         return f"{self.provider.name}/{self.target.model}"
 
 

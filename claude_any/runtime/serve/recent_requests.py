@@ -10,6 +10,7 @@ table's `Gateway`, so it outlives a reload; with `run --workers N` each worker p
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -100,7 +101,7 @@ class RecentRequests:
             Seen(
                 log.at,
                 log.user,
-                log.model,
+                sys.intern(log.model),  # each request parsed its own copy; the ring keeps one per name
                 log.target,
                 log.upstream,
                 log.status,
