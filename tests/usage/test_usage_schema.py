@@ -21,6 +21,7 @@ from claude_any.runtime.serve.app import create_app
 from claude_any.table import Usage
 from claude_any.usage.database import (
     SCHEMA_VERSION,
+    SQLITE_CACHE_KIB,
     DatabaseUrl,
     LedgerError,
     SchemaMismatch,
@@ -184,3 +185,14 @@ def test_a_first_version_database_that_already_has_a_later_column_is_a_mismatch(
     assert "does not match the schema version 1 it is marked with" in message
     assert "table claude_any_requests has a column instance that schema version 1 does not have" in message
     assert version(database) == 1
+
+
+def test_a_sqlite_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """SQLite's page cache stays in the gateway's memory for as long as it runs (2 MB by default)."""
+    engine = open_database(sqlite(tmp_path / "usage.sqlite3"))
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
+    finally:
+        engine.dispose()
+    assert SQLITE_CACHE_KIB <= 512
