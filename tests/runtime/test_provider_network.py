@@ -830,20 +830,6 @@ def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         assert time.monotonic() - started > 0.15  # the configured timeout, not an early failure
 
 
-def test_the_provider_clients_read_timeout_is_the_backstop() -> None:
-    """Clients' own read timeout: max(first_byte_s, idle_s) + 1 seconds."""
-
-    async def scenario() -> None:
-        async with provider_client(Timeouts(connect_s=1, first_byte_s=0.1, idle_s=0.1)) as client:
-            await fetch(client, "GET", _url_of(sock))
-
-    with _silent_listener() as sock:
-        started = time.monotonic()
-        with pytest.raises(httpx.ReadTimeout):
-            run(scenario())
-        assert time.monotonic() - started >= 1.0  # the backstop (first_byte_s + 1), not first_byte_s itself
-
-
 def test_a_connection_closed_mid_body_is_an_error() -> None:
     async def truncate(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")

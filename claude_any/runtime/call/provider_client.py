@@ -176,9 +176,10 @@ class ProviderClient:
     """One provider's connection pool and the requests sent through it.
 
     The aiohttp session is made on first use (it belongs to the running event loop), or by `open`.
-    `connect_s` bounds a TCP + TLS connect; `read_s` bounds each wait for bytes from the provider (a
-    backstop: the gateway's first-byte and idle clocks are shorter); `queue_s` bounds the wait for one of
-    the `max_in_flight` slots; `name` is the provider's, for the log line that says requests wait.
+    `connect_s` bounds a TCP + TLS connect; `read_s` bounds each wait for bytes from the provider (None:
+    the gateway's own first-byte and idle clocks do, as `upstream.Clients` has it); `queue_s` bounds the
+    wait for one of the `max_in_flight` slots; `name` is the provider's, for the log line that says
+    requests wait.
     """
 
     def __init__(

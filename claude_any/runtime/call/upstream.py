@@ -61,13 +61,10 @@ class Clients:
         max_in_flight: int = MAX_IN_FLIGHT,
         keepalive_expiry_s: float = KEEPALIVE_EXPIRY_S,
     ) -> None:
-        self.timeouts = t = timeouts or Timeouts()
+        self.timeouts = timeouts or Timeouts()
         self._limits = dict(limits or {})
         self._max_in_flight = max_in_flight
         self._keepalive_expiry_s = keepalive_expiry_s
-        # The first-byte and idle limits are enforced by `open_response` and the stream reader; the
-        # client's own read timeout is only a backstop that must never fire before them.
-        self._read_s = max(t.first_byte_s, t.idle_s) + 1
         self._clients: dict[str, ProviderClient] = {}
         self._mounted: dict[str, httpx.AsyncClient] = {}
         self._proxy = proxies.from_environment()
@@ -87,7 +84,11 @@ class Clients:
             client = ProviderClient(
                 self._proxy,
                 connect_s=self.timeouts.connect_s,
-                read_s=self._read_s,
+                # No read timeout of the client's own: every wait for the provider has the gateway's clock
+                # (`first_byte_s` for the head; `idle_s` for each read of a body: keepalive.with_ticks,
+                # read_json, _read_body), and aiohttp would re-arm its timer for every chunk (about 2 us a
+                # streamed token) to back them up, never firing first.
+                read_s=None,
                 max_in_flight=self._limits.get(provider_name, self._max_in_flight),
                 queue_s=self.timeouts.queue_s,
                 keepalive_expiry_s=self._keepalive_expiry_s,
@@ -215,7 +216,7 @@ async def open_response(
 
     The caller must close it (`aclose`). A non-2xx status is read (up to `MAX_ANSWER_BYTES`), closed and
     raised as the mapped AnthropicError; transport failures become 502/504 errors, and so does no response
-    headers within `first_byte_s` (None: only the client's backstop read timeout applies). Waiting for an
+    headers within `first_byte_s` (None: no limit; the relay always gives one). Waiting for an
     in-flight slot does not count towards `first_byte_s`: past `timeouts.queue_s` it is a 529.
     """
     headers = {
