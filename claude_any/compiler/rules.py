@@ -17,7 +17,7 @@ from claude_any.table import OTHER_CLAUDE_DEFAULT
 class DefaultRule:
     """A built-in route, tried after the config's own. `when` is `source` as the parser reads it, written out:
     a config without rules then never loads the parser (lark, 1.5 MB in every gateway process).
-    tests/compiler/test_default_rules.py holds the two to agreeing."""
+    tests/compiler/test_default_rules.py checks that the two agree."""
 
     name: str
     source: str

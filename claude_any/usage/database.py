@@ -275,7 +275,7 @@ def migrate(engine: Engine, shown: str) -> int:
 
 
 def _columns_at(table: Table, version: int) -> set[str]:
-    """The columns `table` has at schema `version` (names)."""
+    """The columns `table` has at schema `version` (names). A migration that adds columns adds its line."""
     names = set(table.c.keys())
     return names - set(_V2_COLUMNS) if table is requests and version < 2 else names
 
