@@ -25,10 +25,13 @@ import struct
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from types import SimpleNamespace
+from typing import Any, TypeVar, cast
 
+import aiohttp
 import httpx
 import pytest
+from aiohttp.base_protocol import BaseProtocol
 from loopback import ThreadServer, black_hole
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +44,7 @@ from claude_any.runtime.call import upstream
 from claude_any.runtime.call.provider_client import (
     PooledConnection,
     ProviderClient,
+    ResponseBody,
     tls_context,
 )
 from claude_any.runtime.call.proxies import ProxySettings
@@ -828,6 +832,24 @@ def test_a_server_that_never_answers_is_a_read_timeout() -> None:
         with pytest.raises(httpx.ReadTimeout):
             run(scenario())
         assert time.monotonic() - started > 0.15  # the configured timeout, not an early failure
+
+
+def test_bytes_that_came_before_a_broken_connection_are_read_before_its_error() -> None:
+    """aiohttp's reader raises a broken connection's error ahead of the bytes it still holds (they arrived
+    while the stream's task was busy writing): the provider's last words reach the client, then the error."""
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        content = aiohttp.StreamReader(BaseProtocol(loop), 2**16, loop=loop)
+        content.feed_data(b'data: {"partial": true}\n\n')
+        content.set_exception(aiohttp.ClientPayloadError("the connection was broken"))
+        body = ResponseBody(cast(aiohttp.ClientResponse, SimpleNamespace(content=content)))
+        assert await body.read() == b'data: {"partial": true}\n\n'
+        for _ in range(2):  # and it stays failed
+            with pytest.raises(httpx.HTTPError):
+                await body.read()
+
+    run(scenario())
 
 
 def test_a_connection_closed_mid_body_is_an_error() -> None:

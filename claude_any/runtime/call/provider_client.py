@@ -395,22 +395,29 @@ class ResponseBody(httpx.AsyncByteStream):
     the pool when the body was read to its end, and closes it otherwise. `max_line`, when set, bounds the
     bytes between two line ends (a stream's line)."""
 
-    __slots__ = ("_answer", "_line", "max_line", "on_close")
+    __slots__ = ("_answer", "_failure", "_line", "max_line", "on_close")
 
     def __init__(self, answer: aiohttp.ClientResponse) -> None:
         self._answer = answer
         self.max_line: int | None = None
         self._line = 0  # bytes since the last line end
+        self._failure: httpx.HTTPError | None = None  # raised at the next read, after the bytes ahead of it
         self.on_close: Callable[[], None] | None = None  # called once, at the first close
 
     async def read(self) -> bytes:
         """What arrived since the last read, joined (waiting for some when nothing has); b"" at the end.
         Cancelling a read that waits loses nothing (aiohttp keeps the bytes for the next): the stream's
-        clock relies on it (keepalive.py)."""
+        clock relies on it (keepalive.py). Bytes that arrived before the connection broke come before the
+        error."""
+        if self._failure is not None:
+            raise self._failure
         try:
             chunk = await self._answer.content.readany()
         except (aiohttp.ClientError, OSError) as exc:
-            raise as_httpx_error(exc) from None
+            chunk = _bytes_ahead_of_failure(self._answer.content)
+            if not chunk:
+                raise as_httpx_error(exc) from None
+            self._failure = as_httpx_error(exc)
         limit = self.max_line
         if limit is not None and chunk:
             end = max(chunk.rfind(b"\n"), chunk.rfind(b"\r"))
@@ -428,6 +435,18 @@ class ResponseBody(httpx.AsyncByteStream):
         on_close, self.on_close = self.on_close, None
         if on_close is not None:
             on_close()
+
+
+def _bytes_ahead_of_failure(content: aiohttp.StreamReader) -> bytes:
+    """The bytes a connection delivered before it broke and that no read has taken yet. aiohttp's reader
+    raises the failure before its buffer (`readany` checks the error first), so a stream whose task was busy
+    writing when both arrived would lose the provider's last words; aiohttp has no public way to read them,
+    so its own buffered read is called, if it has one."""
+    if not getattr(content, "_buffer", None):
+        return b""
+    read_buffered = getattr(content, "_read_nowait", None)
+    data = read_buffered(-1) if callable(read_buffered) else b""
+    return data if isinstance(data, bytes) else b""
 
 
 @functools.lru_cache(maxsize=1024)
